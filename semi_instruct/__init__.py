@@ -1,0 +1,1 @@
+"""Semi-Instruct: turn natural human code into verified instruction-tuning pairs."""

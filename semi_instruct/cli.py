@@ -1,0 +1,160 @@
+"""`semi-instruct`: the stages for standalone use, plus tools (replay fixtures, sandbox runs).
+
+The Snakemake rules call the same library functions through `scripts/`; this CLI exists so one stage
+can be run, debugged or scripted outside the workflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from semi_instruct import config as cfg
+from semi_instruct.io import atomic_write_text, iter_parquet_rows
+from semi_instruct.manifest import Shard, read_manifest
+from semi_instruct.stats import StageStats
+
+
+def _shard(args: argparse.Namespace, config: dict) -> Shard:
+    if args.input:
+        return Shard(name=args.shard or Path(args.input).name.split(".")[0], path=args.input, format=args.format)
+    shards = read_manifest(config["manifest"])
+    if args.shard not in shards:
+        raise SystemExit(f"shard {args.shard!r} is not in manifest {config['manifest']} (shards: {', '.join(list(shards)[:10])}…)")
+    return shards[args.shard]
+
+
+def _report(stats: StageStats, path: str | None) -> None:
+    if path:
+        stats.write(path)
+    else:
+        stats.check()
+    print(json.dumps(stats.to_dict(), indent=2))
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from semi_instruct.ingest import run_ingest
+
+    config = cfg.load_config(args.config)
+    shard = _shard(args, config)
+    stats = run_ingest(shard, cfg.ingest_options(config), args.out, args.quarantine)
+    _report(stats, args.stats)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from semi_instruct.engines import make_engine
+    from semi_instruct.generate import run_generate
+
+    config = cfg.load_config(args.config)
+    with make_engine(config["engine"]) as engine:
+        stats = run_generate(args.input, args.out, args.dropped, engine, cfg.generate_options(config), args.shard)
+    _report(stats, args.stats)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from semi_instruct.sandbox import make_runner
+    from semi_instruct.validate import run_validate
+
+    config = cfg.load_config(args.config)
+    runner = make_runner(config["sandbox"]["python"])
+    stats = run_validate(args.input, args.out, args.dropped, runner, cfg.validate_options(config), args.shard)
+    _report(stats, args.stats)
+
+
+def cmd_select(args: argparse.Namespace) -> None:
+    from semi_instruct.select import run_select
+
+    config = cfg.load_config(args.config)
+    stats = run_select(args.input, args.out, args.dropped, cfg.select_options(config), args.shard)
+    _report(stats, args.stats)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from semi_instruct.export import run_export
+
+    config = cfg.load_config(args.config)
+    run_export(args.selected, args.stats_files, args.dropped_files, args.out_dir, config)
+    print(f"dataset written to {args.out_dir}")
+
+
+def cmd_replay_build(args: argparse.Namespace) -> None:
+    """Ingest a shard in a scratch dir and write replay entries for its exact prompts."""
+    from semi_instruct.engines.replay import build_fixture
+    from semi_instruct.ingest import run_ingest
+
+    config = cfg.load_config(args.config)
+    shard = _shard(args, config)
+    answers = yaml.safe_load(Path(args.answers).read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        ingested = Path(tmp) / "ingest.parquet"
+        run_ingest(shard, cfg.ingest_options(config), ingested, Path(tmp) / "quarantine.jsonl")
+        g = config["generation"]
+        entries = build_fixture(
+            iter_parquet_rows(ingested), answers, config["engine"]["model"], g["prompt_version"], g["candidates"], g["num_inputs"]
+        )
+    atomic_write_text(args.out, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
+    print(f"wrote {len(entries)} replay entries to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semi-instruct", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def stage(name: str, help: str, func) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--config", default="config.yaml", help="workflow config (default: config.yaml)")
+        p.set_defaults(func=func)
+        return p
+
+    p = stage("ingest", "Normalize one raw shard into Parquet (+ quarantine file).", cmd_ingest)
+    p.add_argument("--shard", help="shard name from the manifest (or a name for --input)")
+    p.add_argument("--input", help="read this file/dataset instead of a manifest shard")
+    p.add_argument("--format", default="auto", choices=["auto", "jsonl", "parquet", "hf"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--quarantine", required=True)
+    p.add_argument("--stats")
+
+    for name, help, func in [
+        ("generate", "Ask the LLM engine for rewrites and test inputs for one ingested shard.", cmd_generate),
+        ("validate", "Run originals and candidates in the sandbox; record per-input verdicts.", cmd_validate),
+        ("select", "Keep samples whose best candidate matches the oracle; rank them.", cmd_select),
+    ]:
+        p = stage(name, help, func)
+        p.add_argument("--shard", required=True)
+        p.add_argument("--input", required=True, help="previous stage's Parquet file")
+        p.add_argument("--out", required=True)
+        p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
+        p.add_argument("--stats")
+
+    p = stage("export", "Merge selected shards into the final dataset, stats and card.", cmd_export)
+    p.add_argument("--selected", nargs="+", required=True)
+    p.add_argument("--stats-files", nargs="+", required=True)
+    p.add_argument("--dropped-files", nargs="*", default=[])
+    p.add_argument("--out-dir", required=True)
+
+    p = stage("replay-build", "Build a replay fixture from hand-written answers for a shard.", cmd_replay_build)
+    p.add_argument("--shard", help="shard name from the manifest (or a name for --input)")
+    p.add_argument("--input", help="raw shard file instead of a manifest shard")
+    p.add_argument("--format", default="auto", choices=["auto", "jsonl", "parquet", "hf"])
+    p.add_argument("--answers", required=True, help="YAML {id: {rewrite: [text, ...], inputs: text}}")
+    p.add_argument("--out", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (cfg.ConfigError, ValueError, RuntimeError, OSError) as exc:
+        print(f"semi-instruct {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

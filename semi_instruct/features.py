@@ -1,0 +1,154 @@
+"""AST-derived format features of a natural program, and its execution mode.
+
+The features describe how "improper" the natural code is (stdin scripts, nested one-liners, code without
+functions); the mode decides how the program is run as an oracle:
+- `stdio`: reads stdin and/or does its work in top-level statements, printing to stdout;
+- `call`: only defines functions (plus imports/constants); its entry point is called with JSON arguments.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import asdict, dataclass
+
+_NESTING_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
+# Top-level statements that only set things up; anything else "does work" when the script runs.
+_SETUP_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dataclass(frozen=True)
+class Features:
+    parses: bool
+    reads_stdin: bool
+    top_level_statements: int
+    num_functions: int
+    line_count: int
+    longest_line: int
+    one_line_nesting: int  # deepest nesting of comprehensions/lambdas that sits on one line
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    features: Features
+    mode: str | None  # "stdio" | "call"; None when the program has no input interface to test
+    entry_point: str | None
+    syntax_error: str | None = None
+
+
+def _reads_stdin(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in {"input", "raw_input"}:
+                return True
+            if isinstance(func, ast.Name) and func.id == "open" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and first.value in (0, "/dev/stdin"):
+                    return True
+        if isinstance(node, ast.Attribute) and node.attr in {"stdin", "stdin_buffer"}:
+            return True
+        if isinstance(node, ast.Name) and node.id == "stdin":  # from sys import stdin
+            return True
+    return False
+
+
+def _one_line_nesting(tree: ast.AST) -> int:
+    """Deepest chain of comprehension/lambda nodes nested inside each other on a single line."""
+    best = 0
+
+    def visit(node: ast.AST, depth: int, line: int | None) -> None:
+        nonlocal best
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, _NESTING_NODES):
+                same_line = line is not None and getattr(child, "lineno", None) == line
+                d = depth + 1 if same_line else 1
+                best = max(best, d)
+                visit(child, d, child.lineno)
+            else:
+                visit(child, depth, line)
+
+    visit(tree, 0, None)
+    return best
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+
+
+def _is_constant_assignment(stmt: ast.stmt) -> bool:
+    """`MOD = 10**9 + 7` style set-up: an assignment whose value calls nothing."""
+    if not isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        return False
+    value = stmt.value
+    return value is not None and not any(isinstance(n, ast.Call) for n in ast.walk(value))
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.If)
+        and isinstance(stmt.test, ast.Compare)
+        and isinstance(stmt.test.left, ast.Name)
+        and stmt.test.left.id == "__name__"
+    )
+
+
+def _entry_point(tree: ast.Module) -> str | None:
+    """The function a call-mode snippet offers: the one top-level function no other one calls.
+
+    With several candidates the last defined wins (helpers usually come first); private names
+    (leading underscore) are only chosen when nothing else is defined.
+    """
+    functions = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not functions:
+        return None
+    called = {
+        n.func.id
+        for f in functions
+        for n in ast.walk(f)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id != f.name
+    }
+    roots = [f.name for f in functions if f.name not in called and not isinstance(f, ast.AsyncFunctionDef)]
+    public = [name for name in roots if not name.startswith("_")]
+    chosen = public or roots
+    return chosen[-1] if chosen else None
+
+
+def analyze(code: str) -> Analysis:
+    lines = code.splitlines()
+    line_count = len(lines)
+    longest = max((len(line) for line in lines), default=0)
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError) as exc:  # ValueError: source contains NUL bytes
+        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        return Analysis(
+            Features(False, False, 0, 0, line_count, longest, 0),
+            mode=None,
+            entry_point=None,
+            syntax_error=f"{type(exc).__name__}: {getattr(exc, 'msg', str(exc))}{where}",
+        )
+    body = [s for s in tree.body if not _is_docstring(s)]
+    work = [s for s in body if not isinstance(s, _SETUP_NODES) and not _is_constant_assignment(s)]
+    num_functions = sum(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) for n in ast.walk(tree))
+    reads_stdin = _reads_stdin(tree)
+    features = Features(
+        parses=True,
+        reads_stdin=reads_stdin,
+        top_level_statements=len(body),
+        num_functions=num_functions,
+        line_count=line_count,
+        longest_line=longest,
+        one_line_nesting=_one_line_nesting(tree),
+    )
+    entry = None
+    if reads_stdin:
+        mode: str | None = "stdio"
+    elif not work or all(_is_main_guard(s) for s in work):
+        entry = _entry_point(tree)
+        mode = "call" if entry else None
+    else:
+        mode = None  # top-level work but no input: every test input would give the same output
+    return Analysis(features, mode, entry)

@@ -1,0 +1,115 @@
+"""The shard manifest: which raw inputs exist, read once per Snakemake parse (never a glob).
+
+A tab-separated file with a header. Columns:
+  shard    unique name, used in output paths ([A-Za-z0-9_.-]+)
+  path     a JSONL/Parquet file, a local dataset directory, or a hub dataset name (format `hf`)
+  format   jsonl | parquet | hf | auto (default: from the path's suffix; directories are `hf`)
+  split    dataset split for `hf` (default: train)
+  subset   dataset configuration name for `hf` (optional)
+  source   provenance written on rows that carry none (optional)
+  license  licence written on rows that carry none (optional)
+  fields   per-shard overrides of the config field mapping, e.g. `code=solution;statement=question`
+Relative paths are relative to the working directory (where snakemake runs).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMATS = ("jsonl", "parquet", "hf", "auto")
+_SHARD_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_COLUMNS = ("shard", "path", "format", "split", "subset", "source", "license", "fields")
+
+
+class ManifestError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Shard:
+    name: str
+    path: str
+    format: str = "auto"
+    split: str = "train"
+    subset: str | None = None
+    source: str | None = None
+    license: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        suffixes = "".join(Path(self.path).suffixes).lower()
+        if suffixes.endswith((".jsonl", ".json", ".jsonl.gz", ".ndjson")):
+            return "jsonl"
+        if suffixes.endswith(".parquet"):
+            return "parquet"
+        return "hf"
+
+    def local_files(self) -> list[str]:
+        """Files whose content decides this shard's ingest output (empty for a remote hub dataset)."""
+        p = Path(self.path)
+        if p.is_file():
+            return [self.path]
+        if p.is_dir():
+            return sorted(str(f) for f in p.rglob("*") if f.is_file() and ".cache" not in f.parts)
+        if self.resolved_format in ("jsonl", "parquet"):
+            return [self.path]  # missing file: let Snakemake report it as a missing input
+        return []
+
+
+def _parse_fields(text: str, where: str) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, column = part.partition("=")
+        if not sep or not key.strip() or not column.strip():
+            raise ManifestError(f"{where}: bad field override {part!r}; expected `ourfield=sourcecolumn`")
+        mapping[key.strip()] = column.strip()
+    return mapping
+
+
+def read_manifest(path: str | Path) -> dict[str, Shard]:
+    path = Path(path)
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"cannot read shard manifest {path}: {exc.strerror}") from exc
+    shards: dict[str, Shard] = {}
+    with fh:
+        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        header = reader.fieldnames or []
+        unknown = [c for c in header if c not in _COLUMNS]
+        if "shard" not in header or "path" not in header or unknown:
+            raise ManifestError(
+                f"{path}: header must contain `shard` and `path` (optional: {', '.join(_COLUMNS[2:])}); "
+                f"got {header}" + (f", unknown columns {unknown}" if unknown else "")
+            )
+        for lineno, row in enumerate(reader, start=2):
+            where = f"{path}:{lineno}"
+            name = (row.get("shard") or "").strip()
+            if not _SHARD_NAME.match(name):
+                raise ManifestError(f"{where}: shard name {name!r} must match {_SHARD_NAME.pattern}")
+            if name in shards:
+                raise ManifestError(f"{where}: duplicate shard name {name!r}")
+            fmt = (row.get("format") or "auto").strip()
+            if fmt not in FORMATS:
+                raise ManifestError(f"{where}: format {fmt!r} is not one of {FORMATS}")
+            if not (row.get("path") or "").strip():
+                raise ManifestError(f"{where}: empty path")
+            shards[name] = Shard(
+                name=name,
+                path=row["path"].strip(),
+                format=fmt,
+                split=(row.get("split") or "train").strip(),
+                subset=(row.get("subset") or "").strip() or None,
+                source=(row.get("source") or "").strip() or None,
+                license=(row.get("license") or "").strip() or None,
+                fields=_parse_fields(row.get("fields") or "", where),
+            )
+    if not shards:
+        raise ManifestError(f"{path}: no shards listed")
+    return shards

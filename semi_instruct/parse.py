@@ -1,0 +1,193 @@
+"""Parsing LLM answers. Anything malformed becomes a named drop reason, never an exception.
+
+Rewrites are accepted as markdown sections (`## Instruction`, `## Solution`, `## Entry point`,
+`## Adapter`, also `**Instruction:**`-style headings) or as a JSON object with the same keys; test inputs
+as a JSON list, fenced or bare.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_HEADING = re.compile(
+    r"^[ \t]*(?:#{1,6}[ \t]*|\*\*)?(instruction|task|solution|function|entry[ _-]?point|adapter|driver)\b[ \t]*:?[ \t]*(?:\*\*)?[ \t]*:?[ \t]*(.*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SECTION_ALIASES = {"task": "instruction", "function": "solution", "driver": "adapter"}
+_REFERS_TO_SOURCE = re.compile(
+    r"\b(the|this) (given|above|original|provided|following) (code|program|snippet|script)\b|\bcode above\b",
+    re.IGNORECASE,
+)
+_IO_CALLS = {"input", "print", "open", "raw_input"}
+
+
+@dataclass
+class Rewrite:
+    instruction: str
+    solution: str
+    entry_point: str
+    adapter: str | None
+
+
+class ParseFailure(Exception):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _first_code_block(text: str) -> str | None:
+    for lang, body in _FENCE.findall(text):
+        if lang.lower() in ("", "python", "py", "python3"):
+            return body.strip("\n")
+    return None
+
+
+def _sections(text: str) -> dict[str, str]:
+    """Split a markdown answer into named sections; text before the first heading is ignored."""
+    matches = list(_HEADING.finditer(text))
+    sections: dict[str, str] = {}
+    for i, m in enumerate(matches):
+        name = m.group(1).lower().replace(" ", "_").replace("-", "_")
+        name = "entry_point" if name.startswith("entry") else _SECTION_ALIASES.get(name, name)
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        body = (m.group(2) + "\n" + text[m.end() : end]).strip()
+        sections.setdefault(name, body)  # first occurrence wins (later ones are usually prose)
+    return sections
+
+
+def _try_json_object(text: str) -> dict[str, Any] | None:
+    candidates = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("json", "")] + [text]
+    for chunk in candidates:
+        chunk = chunk.strip()
+        start, end = chunk.find("{"), chunk.rfind("}")
+        if start < 0 or end <= start:
+            continue
+        try:
+            obj = json.loads(chunk[start : end + 1])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and "solution" in obj:
+            return obj
+    return None
+
+
+def _top_level_functions(tree: ast.Module) -> list[str]:
+    return [s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _io_inside(tree: ast.Module) -> str | None:
+    """Name of the first I/O call/attribute found inside a function body, if any."""
+    for fn in (s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _IO_CALLS:
+                return node.func.id + "()"
+            if isinstance(node, ast.Attribute) and node.attr in ("stdin", "stdout") :
+                return "sys." + node.attr
+    return None
+
+
+def _check_rewrite(instruction: str, solution: str, entry_point: str, adapter: str | None, mode: str) -> Rewrite:
+    instruction = instruction.strip()
+    if len(instruction) < 20:
+        raise ParseFailure("no_instruction", "instruction missing or shorter than 20 characters")
+    if _REFERS_TO_SOURCE.search(instruction):
+        raise ParseFailure("instruction_not_self_contained", "the instruction refers to the original code")
+    try:
+        tree = ast.parse(solution)
+    except SyntaxError as exc:
+        raise ParseFailure("solution_syntax_error", f"line {exc.lineno}: {exc.msg}") from exc
+    functions = _top_level_functions(tree)
+    entry_point = entry_point.strip().strip("`").removesuffix("()").strip()
+    if not entry_point and len(functions) == 1:
+        entry_point = functions[0]
+    if not entry_point:
+        raise ParseFailure("no_entry_point", f"no entry point named; top-level functions: {functions}")
+    if entry_point not in functions:
+        raise ParseFailure("entry_point_not_defined", f"{entry_point!r} is not a top-level function of the solution ({functions})")
+    io = _io_inside(tree)
+    if io:
+        raise ParseFailure("io_in_solution", f"the solution function uses {io}")
+    if mode == "stdio":
+        if not adapter or not adapter.strip():
+            raise ParseFailure("no_adapter", "a stdin program needs an adapter")
+        try:
+            adapter_tree = ast.parse(adapter)
+        except SyntaxError as exc:
+            raise ParseFailure("adapter_syntax_error", f"line {exc.lineno}: {exc.msg}") from exc
+        if not any(isinstance(n, ast.Name) and n.id == entry_point for n in ast.walk(adapter_tree)):
+            raise ParseFailure("adapter_skips_solution", f"the adapter never calls {entry_point!r}")
+    else:
+        adapter = None
+    return Rewrite(instruction, solution.strip("\n") + "\n", entry_point, adapter.strip("\n") + "\n" if adapter else None)
+
+
+def parse_rewrite(text: str, mode: str) -> Rewrite:
+    """Parse one rewrite candidate or raise ParseFailure with the drop reason."""
+    if not text or not text.strip():
+        raise ParseFailure("empty_response")
+    obj = _try_json_object(text)
+    if obj is not None:
+        fields = {k: obj.get(k) for k in ("instruction", "solution", "entry_point", "adapter")}
+        if not all(v is None or isinstance(v, str) for v in fields.values()):
+            raise ParseFailure("bad_format", "JSON answer with non-string fields")
+        return _check_rewrite(fields["instruction"] or "", fields["solution"] or "", fields["entry_point"] or "", fields["adapter"], mode)
+    sections = _sections(text)
+    if "solution" not in sections:
+        raise ParseFailure("bad_format", "no Solution section and no JSON object")
+    solution = _first_code_block(sections["solution"])
+    if solution is None:
+        raise ParseFailure("no_solution_code", "the Solution section has no python code block")
+    adapter_section = sections.get("adapter")
+    adapter = _first_code_block(adapter_section) if adapter_section else None
+    entry = sections.get("entry_point", "").splitlines()[0] if sections.get("entry_point") else ""
+    instruction = sections.get("instruction", "")
+    return _check_rewrite(instruction, solution, entry, adapter, mode)
+
+
+def parse_inputs(text: str, mode: str, max_chars: int) -> tuple[list[str], Counter[str]]:
+    """Parse generated test inputs. Returns the usable inputs (deduplicated, in order) and per-reason
+    counts of the rejected ones; raises ParseFailure when no JSON list can be found at all."""
+    blocks = [body for lang, body in _FENCE.findall(text or "") if lang.lower() in ("json", "")] + [text or ""]
+    items = None
+    for block in blocks:
+        start, end = block.find("["), block.rfind("]")
+        if start < 0 or end <= start:
+            continue
+        try:
+            parsed = json.loads(block[start : end + 1])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parsed, list):
+            items = parsed
+            break
+    if items is None:
+        raise ParseFailure("inputs_not_json", "no JSON list of inputs in the answer")
+    drops: Counter[str] = Counter()
+    seen: set[str] = set()
+    inputs: list[str] = []
+    for item in items:
+        if mode == "stdio":
+            if not isinstance(item, str):
+                drops["input_wrong_type"] += 1
+                continue
+            value = item if item.endswith("\n") or not item else item + "\n"
+        else:
+            if not isinstance(item, list):
+                drops["input_wrong_type"] += 1
+                continue
+            value = json.dumps(item, ensure_ascii=False)
+        if len(value) > max_chars:
+            drops["input_too_long"] += 1
+        elif value in seen:
+            drops["input_duplicate"] += 1
+        else:
+            seen.add(value)
+            inputs.append(value)
+    return inputs, drops

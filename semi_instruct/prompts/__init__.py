@@ -1,0 +1,90 @@
+"""Versioned prompt templates (`<kind>.<version>.md` in this folder) and their rendering.
+
+A template is a sequence of turns, each starting with a `<!-- role -->` marker; earlier turns are
+few-shot examples, the last user turn is filled per sample with `string.Template` placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from semi_instruct.engines.base import ChatRequest
+
+PROMPT_DIR = Path(__file__).parent
+KINDS = ("rewrite", "inputs")
+_MARKER = re.compile(r"^<!-- (system|user|assistant) -->\s*$", re.MULTILINE)
+
+
+class PromptError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    kind: str
+    version: str
+    turns: tuple[tuple[str, Template], ...]
+
+    def render(self, values: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        try:
+            return tuple((role, t.substitute(values).strip()) for role, t in self.turns)
+        except KeyError as exc:
+            raise PromptError(f"prompt {self.kind}.{self.version}: no value for placeholder ${exc.args[0]}") from exc
+
+
+@cache
+def load_template(kind: str, version: str) -> PromptTemplate:
+    path = PROMPT_DIR / f"{kind}.{version}.md"
+    if not path.is_file():
+        available = sorted(p.name for p in PROMPT_DIR.glob(f"{kind}.*.md"))
+        raise PromptError(f"no prompt template {path.name} (available: {available})")
+    text = path.read_text(encoding="utf-8")
+    parts = _MARKER.split(text)
+    # parts = [preamble comment, role, body, role, body, ...]
+    turns = tuple((role, Template(body)) for role, body in zip(parts[1::2], parts[2::2]))
+    if not turns or turns[-1][0] != "user":
+        raise PromptError(f"{path}: the last turn must be a user turn")
+    return PromptTemplate(kind, version, turns)
+
+
+def available_versions() -> list[str]:
+    return sorted({p.name.split(".")[1] for p in PROMPT_DIR.glob("rewrite.*.md")})
+
+
+def _statement_section(record: dict[str, Any]) -> str:
+    statement = (record.get("statement") or "").strip()
+    return f"\n## Problem statement\n{statement}\n" if statement else ""
+
+
+def _contract(record: dict[str, Any]) -> str:
+    if record["mode"] == "stdio":
+        return "The program reads standard input and prints to standard output. Write the adapter."
+    return (
+        f"The program defines the function `{record['entry_point']}`. Your function must take the same "
+        f"arguments in the same order and return the same values. Write no adapter."
+    )
+
+
+def _input_format(record: dict[str, Any]) -> str:
+    if record["mode"] == "stdio":
+        return "Each test input is a string: the complete standard input of one run."
+    return f"Each test input is a JSON array: the positional arguments of one call of `{record['entry_point']}`."
+
+
+def build_requests(record: dict[str, Any], version: str, candidates: int, num_inputs: int) -> tuple[ChatRequest, ChatRequest]:
+    """The rewrite request (n = candidates) and the test-input request (n = 1) for one sample."""
+    values = {
+        "code": record["code"].rstrip("\n"),
+        "statement_section": _statement_section(record),
+        "contract": _contract(record),
+        "input_format": _input_format(record),
+        "num_inputs": num_inputs,
+    }
+    rewrite = ChatRequest(load_template("rewrite", version).render(values), n=candidates, tag=f"{record['id']}/rewrite")
+    inputs = ChatRequest(load_template("inputs", version).render(values), n=1, tag=f"{record['id']}/inputs")
+    return rewrite, inputs

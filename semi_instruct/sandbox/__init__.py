@@ -1,0 +1,69 @@
+"""Running untrusted programs: one interface, so the simple bwrap runner can be swapped for a faster one.
+
+Every program the pipeline runs (the human originals and the LLM's candidates) goes through `Runner.run`.
+Expected outputs never enter the sandbox: runners only report what the program did; comparison happens
+on the host (`semi_instruct.compare`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Sequence
+
+Mode = Literal["stdio", "call"]
+Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
+
+
+@dataclass(frozen=True)
+class Program:
+    mode: Mode
+    code: str
+    entry_point: str | None = None  # call mode: function to call with each input's arguments
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 5.0  # wall-clock limit per input (CPU time is capped at the same value)
+    memory_mb: int = 512
+    max_output_bytes: int = 1 << 20
+    max_processes: int = 64
+
+
+@dataclass
+class RunResult:
+    status: Status
+    stdout: str | None = None  # stdio mode (decoded with replacement)
+    returned: Any = None  # call mode: the entry point's return value, as exact JSON types
+    stderr: str = ""  # tail, capped
+    exit_code: int | None = None
+    wall_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def output(self, mode: Mode) -> str | None:
+        """What gets compared: stdout for stdio programs, canonical JSON of the return value for calls."""
+        if self.status != "ok":
+            return None
+        if mode == "stdio":
+            return self.stdout
+        return json.dumps(self.returned, sort_keys=True, ensure_ascii=False)
+
+
+class Runner(Protocol):
+    def run(self, program: Program, inputs: Sequence[str], limits: Limits) -> list[RunResult]:
+        """Run `program` once per input, returning exactly one result per input, in order.
+
+        stdio mode: each input is the stdin text. call mode: each input is a JSON array of arguments.
+        A case the runner could not report is `killed`, never missing.
+        """
+        ...
+
+
+class SandboxUnavailable(RuntimeError):
+    """The host cannot provide the minimum isolation; we refuse to run code unprotected."""
+
+
+def make_runner(python: str = "/usr/bin/python3") -> Runner:
+    from semi_instruct.sandbox.bwrap import BwrapRunner
+
+    return BwrapRunner(python=python)
