@@ -12,10 +12,13 @@ from typing import Any
 import jsonschema
 import yaml
 
+from semi_instruct.compare import CompareOptions
 from semi_instruct.engines.base import Sampling
 from semi_instruct.generate import GenerateOptions
 from semi_instruct.ingest import IngestOptions
 from semi_instruct.sandbox import Limits
+from semi_instruct.select import SelectOptions
+from semi_instruct.validate import ValidateOptions
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
@@ -91,3 +94,19 @@ def sandbox_limits(config: dict[str, Any]) -> Limits:
         max_output_bytes=s["max_output_bytes"],
         max_processes=s["max_processes"],
     )
+
+
+def validate_options(config: dict[str, Any]) -> ValidateOptions:
+    v = config["validation"]
+    return ValidateOptions(
+        limits=sandbox_limits(config),
+        compare=CompareOptions(comparator=v["comparator"], rel_tol=v["float_rel_tol"], abs_tol=v["float_abs_tol"]),
+        oracle_runs=v["oracle_runs"],
+        min_tests=v["min_tests"],
+        workers=config["sandbox"]["workers"],
+    )
+
+
+def select_options(config: dict[str, Any]) -> SelectOptions:
+    s = config["selection"]
+    return SelectOptions(min_pass_fraction=s["min_pass_fraction"], easy_pass_rate=s["easy_pass_rate"], hard_pass_rate=s["hard_pass_rate"])

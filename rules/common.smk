@@ -1,0 +1,27 @@
+# Shared by every rule: the shard manifest (read once per parse, never a glob) and input functions.
+import re
+import sys
+
+sys.path.insert(0, workflow.basedir)  # the semi_instruct library ships with the workflow
+from semi_instruct.manifest import read_manifest
+
+SHARDS = read_manifest(config["manifest"])
+
+
+wildcard_constraints:
+    shard="|".join(re.escape(name) for name in SHARDS),
+
+
+def raw_shard_files(wildcards):
+    """Local files whose content decides a shard's ingest (none for a hub dataset)."""
+    return SHARDS[wildcards.shard].local_files()
+
+
+def engine_files(wildcards):
+    """Files the engine answers from: a change there must regenerate."""
+    engine = config["engine"]
+    return [engine["replay_file"]] if engine["kind"] == "replay" else []
+
+
+def per_shard(pattern):
+    return expand(pattern, shard=list(SHARDS))

@@ -1,0 +1,20 @@
+rule select:
+    """Keep samples whose best candidate matches the oracle; record tests passed, pass rate, difficulty."""
+    input:
+        samples="results/validate/{shard}.parquet",
+    output:
+        parquet="results/select/{shard}.parquet",
+        dropped="results/select/{shard}.dropped.jsonl",
+        stats="results/select/{shard}.stats.json",
+    params:
+        selection=config["selection"],
+    log:
+        "logs/select/{shard}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../scripts/select.py"

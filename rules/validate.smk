@@ -1,0 +1,24 @@
+rule validate:
+    """Run the original (oracle) and every candidate in the sandbox on the generated inputs."""
+    input:
+        samples="results/generate/{shard}.parquet",
+    output:
+        parquet="results/validate/{shard}.parquet",
+        dropped="results/validate/{shard}.dropped.jsonl",
+        stats="results/validate/{shard}.stats.json",
+    params:
+        sandbox=config["sandbox"],
+        validation=config["validation"],
+    log:
+        "logs/validate/{shard}.log",
+    benchmark:
+        "benchmarks/validate/{shard}.tsv"
+    # One thread per concurrent sandbox: the scheduler's cores bound how much untrusted code runs at once.
+    threads: config["sandbox"]["workers"]
+    resources:
+        mem_mb=lambda wildcards, threads: 1000 + threads * config["sandbox"]["memory_mb"],
+        runtime=120,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../scripts/validate.py"

@@ -1,0 +1,82 @@
+"""Select: keep samples whose best candidate matches the oracle; score difficulty.
+
+Best candidate = most tests passed, ties broken by the shortest solution. The sample is kept when the
+best passes at least `min_pass_fraction` of the oracle tests (1.0 = all). `pass_rate` is the fraction of
+ALL generated candidates (including unparseable ones) that passed every test: a difficulty proxy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_rows
+from semi_instruct.schema import stage_schema
+from semi_instruct.stats import StageStats
+
+
+@dataclass(frozen=True)
+class SelectOptions:
+    min_pass_fraction: float = 1.0
+    easy_pass_rate: float = 0.75
+    hard_pass_rate: float = 0.5
+
+
+def difficulty(pass_rate: float, options: SelectOptions) -> str:
+    if pass_rate >= options.easy_pass_rate:
+        return "easy"
+    if pass_rate < options.hard_pass_rate:
+        return "hard"
+    return "medium"
+
+
+def _failure_reason(verdicts: list[str]) -> str:
+    """Name a rejected sample after what its best candidate most often did wrong."""
+    failures = Counter(v for v in verdicts if v != "pass")
+    top = failures.most_common(1)[0][0] if failures else "wrong_answer"
+    return "wrong_answer" if top == "wrong_answer" else f"candidate_{top}"
+
+
+def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[str, Any] | None, str, str]:
+    """(selected row or None, drop reason, detail)."""
+    verdicts = record["candidate_verdicts"]
+    total = len(record["oracle_tests"])
+    if not verdicts:
+        return None, "no_valid_candidate", "no candidate reached validation"
+    solution_len = {c["index"]: len(c["solution"] or "") for c in record["candidates"]}
+    best = max(verdicts, key=lambda v: (v["passed"], -solution_len[v["index"]]))
+    needed = max(1, math.ceil(options.min_pass_fraction * total))
+    if best["passed"] < needed:
+        reason = _failure_reason(best["verdicts"])
+        return None, reason, f"best candidate {best['index']} passed {best['passed']}/{total} tests: {best['verdicts']}"
+    pass_rate = sum(v["passed"] == total for v in verdicts) / len(record["candidates"])
+    row = {
+        **record,
+        "best_candidate": best["index"],
+        "tests_passed": best["passed"],
+        "pass_rate": pass_rate,
+        "difficulty": difficulty(pass_rate, options),
+    }
+    return row, "", ""
+
+
+def run_select(in_path: str | Path, out_path: str | Path, dropped_path: str | Path, options: SelectOptions, shard: str) -> StageStats:
+    stats = StageStats("select", shard)
+    difficulties: Counter[str] = Counter()
+    with ParquetSink(out_path, stage_schema("select")) as sink, JsonlSink(dropped_path) as dropped:
+        for record in iter_parquet_rows(in_path):
+            stats.records_in += 1
+            row, reason, detail = select_sample(record, options)
+            if row is None:
+                stats.drop(reason)
+                dropped.write({"shard": shard, "id": record["id"], "stage": "select", "reason": reason, "detail": detail})
+                continue
+            difficulties[row["difficulty"]] += 1
+            sink.write(row)
+            stats.keep()
+    stats.details = {"difficulty": difficulties}
+    stats.info = {"min_pass_fraction": options.min_pass_fraction}
+    return stats

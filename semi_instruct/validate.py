@@ -1,0 +1,143 @@
+"""Validate: the original program is the oracle; candidates are run on the same inputs and compared.
+
+Per sample:
+1. run the original `oracle_runs` times on every input (one sandbox launch); drop inputs where it fails
+   or disagrees with itself (nondeterminism), counting each reason;
+2. drop the sample when fewer than `min_tests` inputs survive (`too_few_tests`);
+3. run every parsed candidate (solution + adapter for stdin programs, the entry point for call
+   programs) on the surviving inputs and record a verdict per input.
+Selection (keep/drop by verdicts) is the next stage, so thresholds can be re-tuned without re-running.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from semi_instruct.compare import CompareOptions, outputs_match
+from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_batches
+from semi_instruct.sandbox import Limits, Program, RunResult, Runner
+from semi_instruct.schema import stage_schema
+from semi_instruct.stats import StageStats
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    limits: Limits = field(default_factory=Limits)
+    compare: CompareOptions = field(default_factory=CompareOptions)
+    oracle_runs: int = 2
+    min_tests: int = 5
+    workers: int = 2
+
+
+@dataclass
+class SampleOutcome:
+    row: dict[str, Any] | None  # the validated row, or None when the sample is dropped
+    drop_reason: str | None = None
+    detail: str = ""
+    input_drops: Counter[str] = field(default_factory=Counter)
+
+
+def candidate_program(mode: str, candidate: dict[str, Any]) -> Program:
+    if mode == "stdio":
+        return Program("stdio", candidate["solution"].rstrip("\n") + "\n\n\n" + candidate["adapter"])
+    return Program("call", candidate["solution"], candidate["entry_point"])
+
+
+def _verdict(mode: str, expected: str, result: RunResult, compare: CompareOptions) -> str:
+    if result.status != "ok":
+        return result.status
+    return "pass" if outputs_match(mode, expected, result.output(mode), compare) else "wrong_answer"
+
+
+def oracle_tests(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> tuple[list[dict[str, str]], Counter[str]]:
+    """Surviving (input, output) pairs of the original, and why the others were dropped."""
+    mode, inputs = record["mode"], list(record["inputs"])
+    original = Program(mode, record["code"], record["entry_point"])
+    results = runner.run(original, inputs * options.oracle_runs, options.limits)
+    runs = [results[i * len(inputs) : (i + 1) * len(inputs)] for i in range(options.oracle_runs)]
+    drops: Counter[str] = Counter()
+    tests = []
+    for i, value in enumerate(inputs):
+        per_input = [run[i] for run in runs]
+        failed = next((r for r in per_input if r.status != "ok"), None)
+        if failed is not None:
+            drops[f"oracle_{failed.status}"] += 1
+            continue
+        outputs = [r.output(mode) for r in per_input]
+        assert all(o is not None for o in outputs)
+        if not all(outputs_match(mode, outputs[0], o, options.compare) for o in outputs[1:]):  # type: ignore[arg-type]
+            drops["oracle_nondeterministic"] += 1
+            continue
+        tests.append({"input": value, "output": outputs[0]})
+    return tests, drops
+
+
+def _source_tests_reproduced(record: dict[str, Any], tests: list[dict[str, str]], compare: CompareOptions) -> float | None:
+    """Of the expected outputs the record came with, the fraction the original reproduces (a data-quality
+    signal for the card; a mismatch does not block, since several answers may be valid)."""
+    produced = {t["input"]: t["output"] for t in tests}
+    checks = []
+    for test in record.get("tests") or []:
+        value = test["input"]
+        if record["mode"] == "stdio" and value and not value.endswith("\n"):
+            value += "\n"
+        if test.get("output") is not None and value in produced:
+            expected = test["output"] if record["mode"] == "stdio" else _canonical_json(test["output"])
+            checks.append(outputs_match(record["mode"], expected, produced[value], compare))
+    return sum(checks) / len(checks) if checks else None
+
+
+def _canonical_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, ensure_ascii=False)
+    except json.JSONDecodeError:
+        return text
+
+
+def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:
+    tests, input_drops = oracle_tests(record, runner, options)
+    if len(tests) < options.min_tests:
+        return SampleOutcome(None, "too_few_tests", f"{len(tests)} of {len(record['inputs'])} inputs survived the oracle (min_tests {options.min_tests}): {dict(input_drops)}", input_drops)
+    mode = record["mode"]
+    inputs = [t["input"] for t in tests]
+    verdicts = []
+    for candidate in record["candidates"]:
+        if candidate["error"]:
+            continue
+        results = runner.run(candidate_program(mode, candidate), inputs, options.limits)
+        per_input = [_verdict(mode, t["output"], r, options.compare) for t, r in zip(tests, results)]
+        verdicts.append({"index": candidate["index"], "passed": per_input.count("pass"), "verdicts": per_input})
+    row = {
+        **record,
+        "oracle_tests": tests,
+        "source_tests_reproduced": _source_tests_reproduced(record, tests, options.compare),
+        "candidate_verdicts": verdicts,
+    }
+    return SampleOutcome(row, input_drops=input_drops)
+
+
+def run_validate(in_path: str | Path, out_path: str | Path, dropped_path: str | Path, runner: Runner, options: ValidateOptions, shard: str) -> StageStats:
+    stats = StageStats("validate", shard)
+    input_drops: Counter[str] = Counter()
+    verdict_counts: Counter[str] = Counter()
+    with ParquetSink(out_path, stage_schema("validate")) as sink, JsonlSink(dropped_path) as dropped, ThreadPoolExecutor(options.workers) as pool:
+        for records in iter_parquet_batches(in_path):
+            for record, outcome in zip(records, pool.map(lambda r: validate_sample(r, runner, options), records)):
+                stats.records_in += 1
+                input_drops.update(outcome.input_drops)
+                if outcome.row is None:
+                    stats.drop(outcome.drop_reason or "unknown")
+                    dropped.write({"shard": shard, "id": record["id"], "stage": "validate", "reason": outcome.drop_reason, "detail": outcome.detail})
+                    continue
+                for v in outcome.row["candidate_verdicts"]:
+                    verdict_counts.update(v["verdicts"])
+                sink.write(outcome.row)
+                stats.keep()
+    stats.details = {"inputs_dropped": input_drops, "candidate_verdicts": verdict_counts}
+    stats.info = {"limits": vars(options.limits), "comparator": options.compare.comparator, "oracle_runs": options.oracle_runs, "min_tests": options.min_tests}
+    return stats

@@ -1,0 +1,55 @@
+"""Glue between Snakemake jobs and the library: one function per rule, called by `scripts/<rule>.py`.
+
+Each takes plain values (paths, the rule's params as a dict) so it can be tested without Snakemake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from semi_instruct import config as cfg
+from semi_instruct.stats import StageStats
+
+
+def ingest(params: Mapping[str, Any], shard: str, parquet: str, quarantine: str, stats: str) -> StageStats:
+    from semi_instruct.ingest import run_ingest
+    from semi_instruct.manifest import read_manifest
+
+    result = run_ingest(read_manifest(params["manifest"])[shard], cfg.ingest_options(params), parquet, quarantine)
+    result.write(stats)
+    return result
+
+
+def generate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+    from semi_instruct.engines import make_engine
+    from semi_instruct.generate import run_generate
+
+    with make_engine(params["engine"]) as engine:
+        result = run_generate(samples, parquet, dropped, engine, cfg.generate_options(params), shard)
+    result.write(stats)
+    return result
+
+
+def validate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+    from semi_instruct.sandbox import make_runner
+    from semi_instruct.validate import run_validate
+
+    runner = make_runner(params["sandbox"]["python"])
+    result = run_validate(samples, parquet, dropped, runner, cfg.validate_options(params), shard)
+    result.write(stats)
+    return result
+
+
+def select(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+    from semi_instruct.select import run_select
+
+    result = run_select(samples, parquet, dropped, cfg.select_options(params), shard)
+    result.write(stats)
+    return result
+
+
+def export(config: dict[str, Any], selected: Sequence[str], stats: Sequence[str], dropped: Sequence[str], out_dir: str) -> dict[str, Any]:
+    from semi_instruct.export import run_export
+
+    return run_export(selected, stats, dropped, out_dir, config)
