@@ -1,0 +1,193 @@
+"""The real workflow, end to end, through Snakemake: demo run, accounting, reruns, lint, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "semi_instruct", "profiles", "envs", "data/demo"]
+
+
+def make_workspace(dest: Path) -> Path:
+    """A private copy of the workflow, so tests never write into the repository's results/."""
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [SNAKEMAKE, "--profile", "profiles/local", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path) -> dict[str, int]:
+    """Rule -> job count that a dry run would execute (from Snakemake's job stats table)."""
+    out = snakemake(workdir, "-n")
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)\s*$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = make_workspace(tmp_path_factory.mktemp("demo"))
+    snakemake(workdir)
+    return workdir
+
+
+def test_demo_produces_loadable_dataset(demo: Path) -> None:
+    import datasets
+
+    final = demo / "results/final"
+    ds = datasets.load_dataset("parquet", data_files=str(final / "data.parquet"), split="train")
+    assert ds.num_rows > 0
+    row = ds[0]
+    assert row["messages"][0] == {"role": "user", "content": row["instruction"]}
+    assert row["messages"][1] == {"role": "assistant", "content": row["response"]}
+    assert row["model"] == "semi-instruct-demo" and row["prompt_version"] == "v1"
+    assert row["tests_passed"] == len(row["tests"]) >= 5
+    assert sorted(ds["rank"]) == list(range(1, ds.num_rows + 1))
+    # curriculum order: easy -> hard
+    assert ds["rank"] == list(range(1, ds.num_rows + 1))
+    assert ds["pass_rate"] == sorted(ds["pass_rate"], reverse=True)
+    jsonl = datasets.load_dataset("json", data_files=str(final / "data.jsonl"), split="train")
+    assert jsonl.num_rows == ds.num_rows and jsonl["id"] == ds["id"]
+
+
+def test_every_demo_record_is_accounted_for(demo: Path) -> None:
+    raw_ids = [json.loads(line)["id"] for line in (demo / "data/demo/shard.jsonl").read_text().splitlines() if line.strip()]
+    stats = json.loads((demo / "results/final/stats.json").read_text())
+    assert stats["ingested"] == len(raw_ids)
+    assert stats["ingested"] == stats["kept"] + stats["dropped"]
+    kept_ids = [json.loads(line)["source_id"] for line in (demo / "results/final/data.jsonl").read_text().splitlines()]
+    dropped = read_jsonl(demo / "results/final/dropped.jsonl")
+    dropped_ids = [d["id"] for d in dropped]
+    # each raw record ends exactly once: kept, or dropped with a reason at a stage
+    assert sorted(kept_ids + dropped_ids) == sorted(raw_ids)
+    assert all(d["reason"] and d["stage"] in {"ingest", "generate", "validate", "select", "export"} for d in dropped)
+    by_stage: dict[str, dict[str, int]] = {}
+    for d in dropped:
+        by_stage.setdefault(d["stage"], {}).setdefault(d["reason"], 0)
+        by_stage[d["stage"]][d["reason"]] += 1
+    assert {f["stage"]: f["dropped"] for f in stats["funnel"] if f["dropped"]} == by_stage
+
+
+def _expected_fates() -> dict[str, tuple[str, str]]:
+    """id -> (stage, reason) from data/demo/EXPECTED.md (stage `kept` for kept samples)."""
+    fates = {}
+    for line in (REPO / "data/demo/EXPECTED.md").read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0] and not set(cells[0]) <= set("-: ") and cells[0] != "id":
+            fates[cells[0]] = (cells[1], cells[2])
+    return fates
+
+
+def test_demo_fates_match_the_deliberate_cases(demo: Path) -> None:
+    fates = _expected_fates()
+    assert len(fates) >= 25
+    actual = {d["id"]: (d["stage"], d["reason"]) for d in read_jsonl(demo / "results/final/dropped.jsonl")}
+    for line in (demo / "results/final/data.jsonl").read_text().splitlines():
+        actual[json.loads(line)["source_id"]] = ("kept", "-")
+    mismatches = {i: (fates[i], actual.get(i)) for i in fates if actual.get(i) != fates[i] and not (fates[i][0] == "kept" and actual.get(i, ("",))[0] == "kept")}
+    assert not mismatches, f"expected vs actual fate: {mismatches}"
+
+
+def test_card_describes_the_run(demo: Path) -> None:
+    card = (demo / "results/final/README.md").read_text()
+    stats = json.loads((demo / "results/final/stats.json").read_text())
+    assert card.startswith("---\nlicense:")
+    assert "`semi-instruct-demo`" in card and "`v1`" in card and "`tokens`" in card
+    for f in stats["funnel"]:
+        assert f"| {f['stage']} | {f['records_in']} | {f['kept']} | {sum(f['dropped'].values())} |" in card
+        for reason, count in f["dropped"].items():
+            assert f"| {f['stage']} | `{reason}` | {count} |" in card
+    assert "(undocumented reason)" not in card
+    assert "| semi-instruct demo | Apache-2.0 |" in card
+
+
+def test_nothing_to_do_after_a_complete_run(demo: Path) -> None:
+    assert planned_jobs(demo) == {}
+
+
+def test_changing_one_shard_reruns_only_that_shard(tmp_path: Path) -> None:
+    workdir = make_workspace(tmp_path)
+    lines = (workdir / "data/demo/shard.jsonl").read_text().splitlines(keepends=True)
+    half = len(lines) // 2
+    (workdir / "data/demo/a.jsonl").write_text("".join(lines[:half]))
+    (workdir / "data/demo/b.jsonl").write_text("".join(lines[half:]))
+    (workdir / "data/demo/manifest.tsv").write_text(
+        "shard\tpath\tformat\tsource\tlicense\n"
+        "a\tdata/demo/a.jsonl\tjsonl\tdemo\tApache-2.0\n"
+        "b\tdata/demo/b.jsonl\tjsonl\tdemo\tApache-2.0\n"
+    )
+    snakemake(workdir)
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+    first = json.loads((workdir / "results/final/stats.json").read_text())
+
+    # Drop one record from shard b (same replayed prompts, different content).
+    (workdir / "data/demo/b.jsonl").write_text("".join(lines[half:-1]))
+    assert planned_jobs(workdir) == {"ingest": 1, "generate": 1, "validate": 1, "select": 1, "export": 1, "all": 1}
+    snakemake(workdir)
+    changed = {p.relative_to(workdir / "results").as_posix() for p, t in before.items() if p.stat().st_mtime_ns != t}
+    assert all("/a." not in c for c in changed), changed
+    assert {"ingest/b.parquet", "generate/b.parquet", "validate/b.parquet", "select/b.parquet", "final/data.parquet"} <= changed
+    second = json.loads((workdir / "results/final/stats.json").read_text())
+    assert second["ingested"] == first["ingested"] - 1
+    assert planned_jobs(workdir) == {}
+
+
+def test_unknown_replay_request_fails_the_generate_job(tmp_path: Path) -> None:
+    workdir = make_workspace(tmp_path)
+    shard = workdir / "data/demo/shard.jsonl"
+    shard.write_text(shard.read_text() + json.dumps({"id": "new-one", "code": "print(int(input()) + 41)\n"}) + "\n")
+    proc = subprocess.run([SNAKEMAKE, "--profile", "profiles/local"], cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    log = (workdir / "logs/generate/demo.log").read_text()
+    assert "ReplayMiss" in log and "new-one/rewrite" in log and "replay.jsonl" in log
+
+
+def test_lint_is_clean() -> None:
+    proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_cli_lists_the_stage_commands() -> None:
+    out = subprocess.run([str(Path(sys.executable).with_name("semi-instruct")), "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("ingest", "generate", "validate", "select", "export", "replay-build"):
+        assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
