@@ -202,9 +202,9 @@ def _normalize_tests(value: Any, name: str) -> list[dict[str, str]] | None:
     return tests
 
 
-def normalized_code(code: str) -> str:
-    """Formatting- and comment-insensitive form used for exact de-duplication (code must parse)."""
-    return ast.unparse(ast.parse(code))
+def normalized_code(tree: ast.Module) -> str:
+    """Formatting- and comment-insensitive form of parsed code, used for exact de-duplication."""
+    return ast.unparse(tree)
 
 
 def _sha(text: str) -> str:
@@ -248,7 +248,7 @@ def normalize_row(raw: dict[str, Any], fields: dict[str, str], shard: Shard, row
         "license": _optional_str(get("license"), "license") or shard.license,
         "shard": shard.name,
         "row": row,
-        "code_hash": _sha(normalized_code(code)),
+        "code_hash": _sha(normalized_code(analysis.tree)),  # type: ignore[arg-type]
         "mode": analysis.mode,
         "entry_point": analysis.entry_point,
         "features": f.as_dict(),
