@@ -57,7 +57,10 @@ def outputs_match(mode: str, expected: str, actual: str | None, options: Compare
     if actual is None:
         return False
     if mode == "call":
-        return _json_equal(json.loads(expected), json.loads(actual), options)
+        try:
+            return _json_equal(json.loads(expected), json.loads(actual), options)
+        except json.JSONDecodeError:
+            return False
     if options.comparator == "exact":
         return expected == actual
     want, got = expected.split(), actual.split()

@@ -76,12 +76,9 @@ def _is_docstring(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
-def _is_constant_assignment(stmt: ast.stmt) -> bool:
-    """`MOD = 10**9 + 7` style set-up: an assignment whose value calls nothing."""
-    if not isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-        return False
-    value = stmt.value
-    return value is not None and not any(isinstance(n, ast.Call) for n in ast.walk(value))
+def _is_assignment(stmt: ast.stmt) -> bool:
+    """`MOD = 10**9 + 7`, `memo = {}`, `f = lambda x: ...`: module set-up (stdin reads were ruled out)."""
+    return isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:
@@ -99,16 +96,21 @@ def _entry_point(tree: ast.Module) -> str | None:
     With several candidates the last defined wins (helpers usually come first); private names
     (leading underscore) are only chosen when nothing else is defined.
     """
-    functions = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    functions: list[tuple[str, ast.AST]] = []
+    for s in tree.body:
+        if isinstance(s, ast.FunctionDef):
+            functions.append((s.name, s))
+        elif isinstance(s, ast.Assign) and isinstance(s.value, ast.Lambda) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+            functions.append((s.targets[0].id, s.value))  # `solve = lambda xs: ...`
     if not functions:
         return None
     called = {
         n.func.id
-        for f in functions
+        for name, f in functions
         for n in ast.walk(f)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id != f.name
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id != name
     }
-    roots = [f.name for f in functions if f.name not in called and not isinstance(f, ast.AsyncFunctionDef)]
+    roots = [name for name, _ in functions if name not in called]
     public = [name for name in roots if not name.startswith("_")]
     chosen = public or roots
     return chosen[-1] if chosen else None
@@ -129,7 +131,7 @@ def analyze(code: str) -> Analysis:
             syntax_error=f"{type(exc).__name__}: {getattr(exc, 'msg', str(exc))}{where}",
         )
     body = [s for s in tree.body if not _is_docstring(s)]
-    work = [s for s in body if not isinstance(s, _SETUP_NODES) and not _is_constant_assignment(s)]
+    work = [s for s in body if not isinstance(s, _SETUP_NODES) and not _is_assignment(s)]
     num_functions = 0
     reads_stdin = False
     for node in ast.walk(tree):  # one pass for every per-node feature

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 from semi_instruct.engines.base import ChatRequest, Engine, Sampling
 from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_batches
-from semi_instruct.parse import ParseFailure, parse_inputs, parse_rewrite
+from semi_instruct.parse import ParseFailure, clean_inputs, extract_input_list, parse_rewrite
 from semi_instruct.prompts import build_requests
 from semi_instruct.schema import stage_schema
 from semi_instruct.stats import StageStats
@@ -40,20 +41,24 @@ def _candidates(texts: list[str], mode: str, rejected: Counter[str]) -> list[dic
 
 
 def _input_pool(record: dict[str, Any], text: str, options: GenerateOptions, input_drops: Counter[str]) -> list[str]:
+    """Generated inputs plus the inputs of the tests the record already carries, checked alike."""
     try:
-        inputs, drops = parse_inputs(text, record["mode"], options.max_input_chars)
+        items = extract_input_list(text)
     except ParseFailure as failure:
         input_drops[failure.reason] += 1
-        inputs, drops = [], Counter()
-    input_drops.update(drops)
-    # Inputs the record already carries (statement samples) join the pool.
+        items = []
     for test in record.get("tests") or []:
-        value = test["input"]
-        if record["mode"] == "stdio" and value and not value.endswith("\n"):
-            value += "\n"
-        if value not in inputs:
-            inputs.append(value)
+        items.append(test["input"] if record["mode"] == "stdio" else _json_or_text(test["input"]))
+    inputs, drops = clean_inputs(items, record["mode"], options.max_input_chars)
+    input_drops.update(drops)
     return inputs
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # not an argument list: counted as input_wrong_type
 
 
 def run_generate(

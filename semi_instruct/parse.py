@@ -15,16 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+# A heading is `## Name`, `**Name**`/`**Name:**`, or `Name:` at the start of a line, outside code fences.
 _HEADING = re.compile(
-    r"^[ \t]*(?:#{1,6}[ \t]*|\*\*)?(instruction|task|solution|function|entry[ _-]?point|adapter|driver)\b[ \t]*:?[ \t]*(?:\*\*)?[ \t]*:?[ \t]*(.*)$",
+    r"^(?:#{1,6}[ \t]*(?P<h>NAMES)s?\b[ \t]*:?|\*\*(?P<b>NAMES)s?[ \t]*:?[ \t]*\*\*[ \t]*:?|(?P<c>NAMES)s?[ \t]*:)[ \t]*(?P<rest>.*)$".replace(
+        "NAMES", r"instruction|task|solution|function|entry[ _-]?point|adapter|driver"
+    ),
     re.IGNORECASE | re.MULTILINE,
 )
 _SECTION_ALIASES = {"task": "instruction", "function": "solution", "driver": "adapter"}
 _REFERS_TO_SOURCE = re.compile(
-    r"\b(the|this) (given|above|original|provided|following) (code|program|snippet|script)\b|\bcode above\b",
+    r"\b(the|this) (given|above|original|provided|following) (code|program|snippet|script)\b"
+    r"|\b(code|program|snippet|script|function) (above|below)\b",
     re.IGNORECASE,
 )
 _IO_CALLS = {"input", "print", "open", "raw_input"}
+_IO_STREAMS = {"stdin", "stdout", "stderr"}
 
 
 @dataclass
@@ -50,14 +55,16 @@ def _first_code_block(text: str) -> str | None:
 
 
 def _sections(text: str) -> dict[str, str]:
-    """Split a markdown answer into named sections; text before the first heading is ignored."""
-    matches = list(_HEADING.finditer(text))
+    """Split a markdown answer into named sections; text before the first heading is ignored, and
+    lines inside code fences are never headings (code may well contain `task = ...`)."""
+    fences = [m.span() for m in _FENCE.finditer(text)]
+    matches = [m for m in _HEADING.finditer(text) if not any(a <= m.start() < b for a, b in fences)]
     sections: dict[str, str] = {}
     for i, m in enumerate(matches):
-        name = m.group(1).lower().replace(" ", "_").replace("-", "_")
-        name = "entry_point" if name.startswith("entry") else _SECTION_ALIASES.get(name, name)
+        word = (m.group("h") or m.group("b") or m.group("c")).lower()
+        name = "entry_point" if word.startswith("entry") else _SECTION_ALIASES.get(word, word)
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = (m.group(2) + "\n" + text[m.end() : end]).strip()
+        body = (m.group("rest") + "\n" + text[m.end() : end]).strip()
         sections.setdefault(name, body)  # first occurrence wins (later ones are usually prose)
     return sections
 
@@ -82,14 +89,15 @@ def _top_level_functions(tree: ast.Module) -> list[str]:
     return [s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
-def _io_inside(tree: ast.Module) -> str | None:
-    """Name of the first I/O call/attribute found inside a function body, if any."""
-    for fn in (s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))):
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _IO_CALLS:
-                return node.func.id + "()"
-            if isinstance(node, ast.Attribute) and node.attr in ("stdin", "stdout") :
-                return "sys." + node.attr
+def _io_in(tree: ast.Module) -> str | None:
+    """The first I/O found anywhere in the solution (functions, methods, module level, aliases)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _IO_CALLS:
+            return node.func.id + "()"
+        if isinstance(node, ast.Attribute) and node.attr in _IO_STREAMS:
+            return "sys." + node.attr
+        if isinstance(node, ast.ImportFrom) and node.module == "sys" and any(a.name in _IO_STREAMS for a in node.names):
+            return "from sys import " + ", ".join(a.name for a in node.names if a.name in _IO_STREAMS)
     return None
 
 
@@ -111,7 +119,7 @@ def _check_rewrite(instruction: str, solution: str, entry_point: str, adapter: s
         raise ParseFailure("no_entry_point", f"no entry point named; top-level functions: {functions}")
     if entry_point not in functions:
         raise ParseFailure("entry_point_not_defined", f"{entry_point!r} is not a top-level function of the solution ({functions})")
-    io = _io_inside(tree)
+    io = _io_in(tree)
     if io:
         raise ParseFailure("io_in_solution", f"the solution function uses {io}")
     if mode == "stdio":
@@ -151,11 +159,9 @@ def parse_rewrite(text: str, mode: str) -> Rewrite:
     return _check_rewrite(instruction, solution, entry, adapter, mode)
 
 
-def parse_inputs(text: str, mode: str, max_chars: int) -> tuple[list[str], Counter[str]]:
-    """Parse generated test inputs. Returns the usable inputs (deduplicated, in order) and per-reason
-    counts of the rejected ones; raises ParseFailure when no JSON list can be found at all."""
+def extract_input_list(text: str) -> list[Any]:
+    """The JSON list of test inputs in an answer (fenced or bare); ParseFailure when there is none."""
     blocks = [body for lang, body in _FENCE.findall(text or "") if lang.lower() in ("json", "")] + [text or ""]
-    items = None
     for block in blocks:
         start, end = block.find("["), block.rfind("]")
         if start < 0 or end <= start:
@@ -165,10 +171,13 @@ def parse_inputs(text: str, mode: str, max_chars: int) -> tuple[list[str], Count
         except json.JSONDecodeError:
             continue
         if isinstance(parsed, list):
-            items = parsed
-            break
-    if items is None:
-        raise ParseFailure("inputs_not_json", "no JSON list of inputs in the answer")
+            return parsed
+    raise ParseFailure("inputs_not_json", "no JSON list of inputs in the answer")
+
+
+def clean_inputs(items: list[Any], mode: str, max_chars: int) -> tuple[list[str], Counter[str]]:
+    """Usable inputs as text (stdin with a final newline; call mode: a JSON argument array), deduplicated
+    in order, and per-reason counts of the rejected ones."""
     drops: Counter[str] = Counter()
     seen: set[str] = set()
     inputs: list[str] = []
@@ -191,3 +200,8 @@ def parse_inputs(text: str, mode: str, max_chars: int) -> tuple[list[str], Count
             seen.add(value)
             inputs.append(value)
     return inputs, drops
+
+
+def parse_inputs(text: str, mode: str, max_chars: int) -> tuple[list[str], Counter[str]]:
+    """Parse a test-input answer: see `extract_input_list` and `clean_inputs`."""
+    return clean_inputs(extract_input_list(text), mode, max_chars)

@@ -93,10 +93,12 @@ def _source_tests_reproduced(record: dict[str, Any], tests: list[dict[str, str]]
 
 
 def _canonical_json(text: str) -> str:
+    """A call-mode expected output as canonical JSON; text that is not JSON is a string value."""
     try:
-        return json.dumps(json.loads(text), sort_keys=True, ensure_ascii=False)
+        value = json.loads(text)
     except json.JSONDecodeError:
-        return text
+        value = text
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:

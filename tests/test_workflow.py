@@ -108,22 +108,25 @@ def test_every_demo_record_is_accounted_for(demo: Path) -> None:
 
 
 def _expected_fates() -> dict[str, tuple[str, str]]:
-    """id -> (stage, reason) from data/demo/EXPECTED.md (stage `kept` for kept samples)."""
+    """id -> (stage, reason) from the per-row table of data/demo/EXPECTED.md; ("kept", "-") for kept rows."""
     fates = {}
     for line in (REPO / "data/demo/EXPECTED.md").read_text().splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and cells[0] and not set(cells[0]) <= set("-: ") and cells[0] != "id":
-            fates[cells[0]] = (cells[1], cells[2])
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not cells[0].isdigit():
+            continue
+        fate = re.match(r"\*\*(kept|dropped at (\w+): (\w+))\*\*", cells[3])
+        assert fate, f"unparsable fate in EXPECTED.md: {line}"
+        fates[cells[1]] = ("kept", "-") if fate.group(1) == "kept" else (fate.group(2), fate.group(3))
     return fates
 
 
 def test_demo_fates_match_the_deliberate_cases(demo: Path) -> None:
     fates = _expected_fates()
-    assert len(fates) >= 25
+    assert len(fates) == len((REPO / "data/demo/shard.jsonl").read_text().splitlines())
     actual = {d["id"]: (d["stage"], d["reason"]) for d in read_jsonl(demo / "results/final/dropped.jsonl")}
     for line in (demo / "results/final/data.jsonl").read_text().splitlines():
         actual[json.loads(line)["source_id"]] = ("kept", "-")
-    mismatches = {i: (fates[i], actual.get(i)) for i in fates if actual.get(i) != fates[i] and not (fates[i][0] == "kept" and actual.get(i, ("",))[0] == "kept")}
+    mismatches = {i: (fates[i], actual.get(i)) for i in fates if actual.get(i) != fates[i]}
     assert not mismatches, f"expected vs actual fate: {mismatches}"
 
 
