@@ -14,11 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-from semi_instruct.sandbox import Limits, Program  # noqa: E402
-from semi_instruct.sandbox.bwrap import BwrapRunner  # noqa: E402
+from semi_instruct.sandbox import Limits, Program
+from semi_instruct.sandbox.bwrap import BwrapRunner
 
 TEMPLATES = [
     "print(sum(map(int, input().split())) + {k})",
@@ -38,7 +38,8 @@ def naive(python: str) -> Callable[[str, list[str]], list[str]]:
             path = os.path.join(d, "prog.py")
             with open(path, "w") as f:
                 f.write(code)
-            return [subprocess.run([python, "-I", path], input=x, capture_output=True, text=True, timeout=5).stdout
+            return [subprocess.run([python, "-I", path], input=x, capture_output=True, text=True,
+                                   timeout=5, check=False).stdout
                     for x in inputs]
     return run
 
