@@ -48,8 +48,9 @@ def _json_equal(a: Any, b: Any, o: CompareOptions) -> bool:
         return len(a) == len(b) and all(_json_equal(x, y, o) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_json_equal(a[k], b[k], o) for k in a)
-    if isinstance(a, float) and o.comparator == "float":
-        return _close(a, b, o)
+    if isinstance(a, float):
+        # NaN is the same output as NaN (same JSON text), although nan != nan in Python.
+        return _close(a, b, o) if o.comparator == "float" else a == b or (math.isnan(a) and math.isnan(b))
     return a == b
 
 

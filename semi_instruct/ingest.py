@@ -79,7 +79,7 @@ def _iter_jsonl(path: Path, max_row_bytes: int) -> Iterator[RawRow]:
                 yield RawRow(lineno - 1, None, ("bad_encoding", f"line {lineno}: not UTF-8 ({exc.reason} at byte {exc.start})"))
                 continue
             try:
-                obj = json.loads(text)
+                obj = json.loads(text.rstrip("\r\n"))  # else a truncated line reports "column 1"
             except json.JSONDecodeError as exc:
                 yield RawRow(lineno - 1, None, ("bad_json", f"line {lineno}: {exc.msg} at column {exc.colno}"))
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,17 +80,26 @@ def read_manifest(path: str | Path) -> dict[str, Shard]:
     except OSError as exc:
         raise ManifestError(f"cannot read shard manifest {path}: {exc.strerror}") from exc
     shards: dict[str, Shard] = {}
+    physical = 0  # line number (1-based) of the last line handed to the csv reader
+
+    def content_lines(lines: Iterable[str]) -> Iterator[str]:
+        # Comments are skipped, but error messages must still name the line as the user sees it.
+        nonlocal physical
+        for physical, line in enumerate(lines, start=1):
+            if not line.startswith("#"):
+                yield line
+
     with fh:
-        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        reader = csv.DictReader(content_lines(fh), delimiter="\t")
         header = reader.fieldnames or []
         unknown = [c for c in header if c not in _COLUMNS]
         if "shard" not in header or "path" not in header or unknown:
             raise ManifestError(
-                f"{path}: header must contain `shard` and `path` (optional: {', '.join(_COLUMNS[2:])}); "
+                f"{path}:{max(physical, 1)}: header must contain `shard` and `path` (optional: {', '.join(_COLUMNS[2:])}); "
                 f"got {header}" + (f", unknown columns {unknown}" if unknown else "")
             )
-        for lineno, row in enumerate(reader, start=2):
-            where = f"{path}:{lineno}"
+        for row in reader:
+            where = f"{path}:{physical}"
             name = (row.get("shard") or "").strip()
             if not _SHARD_NAME.match(name):
                 raise ManifestError(f"{where}: shard name {name!r} must match {_SHARD_NAME.pattern}")

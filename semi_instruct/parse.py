@@ -64,7 +64,7 @@ def _sections(text: str) -> dict[str, str]:
         word = (m.group("h") or m.group("b") or m.group("c")).lower()
         name = "entry_point" if word.startswith("entry") else _SECTION_ALIASES.get(word, word)
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = (m.group("rest") + "\n" + text[m.end() : end]).strip()
+        body = (m.group("rest") + text[m.end() : end]).strip()  # text[m.end():] starts with the line's newline
         sections.setdefault(name, body)  # first occurrence wins (later ones are usually prose)
     return sections
 
@@ -154,7 +154,9 @@ def parse_rewrite(text: str, mode: str) -> Rewrite:
         raise ParseFailure("no_solution_code", "the Solution section has no python code block")
     adapter_section = sections.get("adapter")
     adapter = _first_code_block(adapter_section) if adapter_section else None
-    entry = sections.get("entry_point", "").splitlines()[0] if sections.get("entry_point") else ""
+    # The first line of the section that is not a code fence: the name may come as ```python / name / ```.
+    entry_lines = [line for line in sections.get("entry_point", "").splitlines() if line.strip() and not line.lstrip().startswith("```")]
+    entry = entry_lines[0] if entry_lines else ""
     instruction = sections.get("instruction", "")
     return _check_rewrite(instruction, solution, entry, adapter, mode)
 

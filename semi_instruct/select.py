@@ -48,7 +48,8 @@ def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[
         return None, "no_valid_candidate", "no candidate reached validation"
     solution_len = {c["index"]: len(c["solution"] or "") for c in record["candidates"]}
     best = max(verdicts, key=lambda v: (v["passed"], -solution_len[v["index"]]))
-    needed = max(1, math.ceil(options.min_pass_fraction * total))
+    # The epsilon absorbs float error: 0.55 * 100 is 55.00000000000001, which must still need 55 tests.
+    needed = max(1, math.ceil(options.min_pass_fraction * total - 1e-9))
     if best["passed"] < needed:
         reason = _failure_reason(best["verdicts"])
         return None, reason, f"best candidate {best['index']} passed {best['passed']}/{total} tests: {best['verdicts']}"

@@ -1,0 +1,274 @@
+"""Replay engine, request keys, and the fixture -> generate round trip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
+from semi_instruct.engines.replay import (
+    ReplayEngine,
+    ReplayMiss,
+    build_fixture,
+    fixture_entry,
+)
+from semi_instruct.generate import GenerateOptions, run_generate
+from semi_instruct.ingest import IngestOptions, run_ingest
+from semi_instruct.io import read_jsonl
+from semi_instruct.manifest import Shard
+from semi_instruct.prompts import build_requests
+from semi_instruct.schema import stage_schema
+
+MODEL = "test-model"
+
+
+def request(user: str, n: int = 1, tag: str = "") -> ChatRequest:
+    return ChatRequest((("system", "You rewrite programs."), ("user", user)), n=n, tag=tag)
+
+
+def write_replay(path: Path, entries: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- ChatRequest.key
+
+
+def test_key_is_stable_and_depends_only_on_the_prompt_text() -> None:
+    a = request("Program: print(1)", n=1, tag="x/rewrite")
+    b = request("Program: print(1)", n=4, tag="y/inputs")
+    assert a.key == b.key  # n and tag are not part of the key
+    expected = hashlib.sha256(
+        json.dumps([["system", "You rewrite programs."], ["user", "Program: print(1)"]], ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
+    assert a.key == expected  # recorded replay files depend on this exact format
+    assert request("Program: print(2)").key != a.key
+    assert ChatRequest((("user", "Program: print(1)"),)).key != a.key  # the system turn counts too
+    assert ChatRequest((("system", "You rewrite programs."), ("assistant", "Program: print(1)"))).key != a.key  # roles count
+    assert a.as_openai_messages() == [{"role": "system", "content": "You rewrite programs."}, {"role": "user", "content": "Program: print(1)"}]
+
+
+# ---------------------------------------------------------------- ReplayEngine
+
+
+def test_replay_answers_n_candidates_in_order(tmp_path: Path) -> None:
+    r1, r2 = request("first", n=2, tag="a/rewrite"), request("second", n=1, tag="a/inputs")
+    path = write_replay(tmp_path / "replay.jsonl", [fixture_entry(r1, MODEL, ["one", "two", "three"]), fixture_entry(r2, MODEL, ["[1]"])])
+    engine = ReplayEngine(path, model=MODEL, revision="abc")
+    results = engine.chat([r2, r1, r1], Sampling())
+    assert [r.texts for r in results] == [["[1]"], ["one", "two"], ["one", "two"]]
+    assert [r.finish_reasons for r in results] == [["replay"], ["replay", "replay"], ["replay", "replay"]]
+    assert (engine.kind, engine.model, engine.revision) == ("replay", MODEL, "abc")
+    assert engine.chat([], Sampling()) == []
+
+
+def test_unknown_request_raises_replay_miss_naming_tag_and_file(tmp_path: Path) -> None:
+    known = request("known")
+    path = write_replay(tmp_path / "replay.jsonl", [fixture_entry(known, MODEL, ["x"])])
+    engine = ReplayEngine(path, model=MODEL)
+    unknown = request("a prompt that was never recorded", tag="sample-7/rewrite")
+    with pytest.raises(ReplayMiss) as err:
+        engine.chat([known, unknown, request("another", tag="sample-8/inputs")], Sampling())
+    message = str(err.value)
+    assert message.startswith(f"2 of 3 requests are not in replay file {path} (first: sample-7/rewrite, key {unknown.key[:12]}")
+    assert "'a prompt that was never recorded'" in message
+    assert isinstance(err.value, EngineError)
+
+
+def test_asking_more_candidates_than_recorded_raises(tmp_path: Path) -> None:
+    r = request("p", n=3, tag="s1/rewrite")
+    path = write_replay(tmp_path / "replay.jsonl", [fixture_entry(r, MODEL, ["a", "b"])])
+    with pytest.raises(ReplayMiss) as err:
+        ReplayEngine(path, model=MODEL).chat([r], Sampling())
+    assert str(err.value) == (
+        f"replay file {path}: s1/rewrite has 2 recorded responses, but 3 candidates were asked for (generation.candidates)"
+    )
+
+
+def test_model_mismatch_raises_with_line(tmp_path: Path) -> None:
+    path = write_replay(
+        tmp_path / "replay.jsonl",
+        [fixture_entry(request("a"), MODEL, ["x"]), fixture_entry(request("b"), "other-model", ["y"])],
+    )
+    with pytest.raises(EngineError) as err:
+        ReplayEngine(path, model=MODEL)
+    assert str(err.value) == f"replay file {path}, line 2: recorded with model 'other-model', but the config asks for '{MODEL}'"
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("{not json", "not a replay entry"),
+        ('{"key": "k"}', "not a replay entry ('responses')"),
+        ('["key", "responses"]', "not a replay entry"),
+        ('{"key": "k", "responses": "just one"}', "`responses` must be a list of strings"),
+        ('{"key": "k", "responses": ["ok", 3]}', "`responses` must be a list of strings"),
+    ],
+    ids=["bad_json", "no_responses", "not_an_object", "responses_not_list", "responses_not_strings"],
+)
+def test_malformed_replay_line_raises_with_line_number(tmp_path: Path, bad_line: str, message: str) -> None:
+    path = tmp_path / "replay.jsonl"
+    path.write_text(json.dumps(fixture_entry(request("a"), MODEL, ["x"])) + "\n\n" + bad_line + "\n")
+    with pytest.raises(EngineError) as err:
+        ReplayEngine(path, model=MODEL)
+    assert str(err.value).startswith(f"replay file {path}, line 3: {message}")
+
+
+def test_missing_replay_file(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="^replay file .*nope.jsonl: No such file or directory$"):
+        ReplayEngine(tmp_path / "nope.jsonl", model=MODEL)
+
+
+def test_make_engine(tmp_path: Path) -> None:
+    path = write_replay(tmp_path / "r.jsonl", [])
+    engine = make_engine({"kind": "replay", "model": MODEL, "replay_file": str(path), "revision": None})
+    assert isinstance(engine, ReplayEngine) and engine.path == path
+    with pytest.raises(EngineError, match=r"^engine.kind 'vllm' is not available \(supported: replay\)$"):
+        make_engine({"kind": "vllm", "model": MODEL})
+
+
+# ---------------------------------------------------------------- fixture -> generate round trip
+
+RECORDS = [
+    {"id": "inc", "code": "n = int(input())\nprint(n + 1)\n", "tests": [{"input": "41", "output": "42\n"}]},
+    {"id": "add", "code": "def add(a, b):\n    return a + b\n", "statement": "Add two numbers.", "tests": [{"input": [5, 6], "output": 11}]},
+    {"id": "hopeless", "code": "print(input()[::-1])\n"},
+    {"id": "no-inputs", "code": "def neg(x):\n    return -x\n"},
+    {"id": "row-tests-only", "code": "print(input().upper())\n", "tests": [{"input": "ab\n", "output": "AB\n"}]},
+]
+
+INC_INSTRUCTION = "Write `increment(n: int) -> int` that returns n + 1 for any integer n."
+INC_GOOD = (
+    f"## Instruction\n{INC_INSTRUCTION}\n\n## Solution\n```python\ndef increment(n: int) -> int:\n    return n + 1\n```\n\n"
+    "## Entry point\nincrement\n\n## Adapter\n```python\nprint(increment(int(input())))\n```\n"
+)
+ADD_INSTRUCTION = "Write `add(a: int, b: int) -> int` returning the sum of two integers."
+ADD_JSON = json.dumps({"instruction": ADD_INSTRUCTION, "solution": "def add(a: int, b: int) -> int:\n    return a + b\n", "entry_point": "add"})
+ADD_NOT_SELF_CONTAINED = "## Instruction\nDo what the code above does, but as a function.\n\n## Solution\n```python\ndef add(a, b):\n    return a + b\n```\n"
+NEG_GOOD = "## Instruction\nWrite `negate(x: int) -> int` returning the negation of x.\n\n## Solution\n```python\ndef negate(x):\n    return -x\n```\n"
+UPPER_GOOD = (
+    "## Instruction\nWrite `shout(s: str) -> str` that returns s in upper case letters.\n\n## Solution\n```python\n"
+    "def shout(s: str) -> str:\n    return s.upper()\n```\n\n## Adapter\n```python\nprint(shout(input()))\n```\n"
+)
+
+ANSWERS = {
+    "inc": {"rewrite": [INC_GOOD, "Sorry, no."], "inputs": '```json\n["1", "2\\n", "1", 7]\n```'},
+    "add": {"rewrite": [ADD_JSON, ADD_NOT_SELF_CONTAINED], "inputs": "[[1, 2], [3, 4], 5, [5, 6]]"},
+    "hopeless": {"rewrite": ["", "## Solution\nno code"], "inputs": '["x"]'},
+    "no-inputs": {"rewrite": [NEG_GOOD, NEG_GOOD], "inputs": "I cannot think of any inputs."},
+    "row-tests-only": {"rewrite": [UPPER_GOOD, UPPER_GOOD], "inputs": "none"},
+}
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    out = tmp_path / "ingest.parquet"
+    stats = run_ingest(Shard("demo", str(raw)), IngestOptions(), out, tmp_path / "quarantine.jsonl")
+    assert stats.kept == len(RECORDS)
+    return out
+
+
+def _fixture(ingested: Path, tmp_path: Path, num_inputs: int = 3) -> Path:
+    records = pq.read_table(ingested).to_pylist()
+    entries = build_fixture(records, ANSWERS, MODEL, "v1", candidates=2, num_inputs=num_inputs)
+    assert len(entries) == 2 * len(records)
+    return write_replay(tmp_path / "replay.jsonl", entries)
+
+
+def test_fixture_requests_are_exactly_what_generate_sends(ingested: Path, tmp_path: Path) -> None:
+    records = pq.read_table(ingested).to_pylist()
+    entries = build_fixture(records, ANSWERS, MODEL, "v1", candidates=2, num_inputs=3)
+    rewrite, inputs = build_requests(records[0], "v1", 2, 3)
+    assert (rewrite.tag, rewrite.n, inputs.tag, inputs.n) == ("inc/rewrite", 2, "inc/inputs", 1)
+    assert [e["key"] for e in entries[:2]] == [rewrite.key, inputs.key]
+    assert entries[0]["responses"] == ANSWERS["inc"]["rewrite"] and entries[1]["responses"] == [ANSWERS["inc"]["inputs"]]
+    # the sample's code is in the last user turn, the contract depends on the mode
+    assert "n = int(input())\nprint(n + 1)" in rewrite.messages[-1][1]
+    assert "Write the adapter." in rewrite.messages[-1][1]
+    assert "Write 3 test inputs." in inputs.messages[-1][1]
+    add_rewrite, add_inputs = build_requests(records[1], "v1", 2, 3)
+    assert "defines the function `add`" in add_rewrite.messages[-1][1] and "Add two numbers." in add_rewrite.messages[-1][1]
+    assert "positional arguments of one call of `add`" in add_inputs.messages[-1][1]
+
+
+def test_build_fixture_rejects_missing_or_short_answers(ingested: Path) -> None:
+    records = pq.read_table(ingested).to_pylist()
+    with pytest.raises(EngineError, match="^no answers for sample 'hopeless': add it to the answers file$"):
+        build_fixture(records, {k: v for k, v in ANSWERS.items() if k != "hopeless"}, MODEL, "v1", 2, 3)
+    with pytest.raises(EngineError, match=r"^answers for 'inc': need `rewrite` \(a list of >= 3 texts\) and `inputs` \(a text\)$"):
+        build_fixture(records, ANSWERS, MODEL, "v1", 3, 3)
+
+
+def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) -> None:
+    engine = ReplayEngine(_fixture(ingested, tmp_path), model=MODEL)
+    out, dropped = tmp_path / "generate.parquet", tmp_path / "dropped.jsonl"
+
+    stats = run_generate(ingested, out, dropped, engine, GenerateOptions(candidates=2, num_inputs=3), "demo")
+
+    assert (stats.records_in, stats.kept, dict(stats.dropped)) == (5, 3, {"no_valid_candidate": 1, "no_test_inputs": 1})
+    stats.check()
+    assert stats.details == {
+        "candidates_rejected": Counter({"bad_format": 1, "instruction_not_self_contained": 1, "empty_response": 1, "no_solution_code": 1}),
+        "inputs_rejected": Counter({"inputs_not_json": 2, "input_wrong_type": 2, "input_duplicate": 2}),
+    }
+    assert {k: stats.info[k] for k in ("engine", "model", "revision", "prompt_version")} == {
+        "engine": "replay", "model": MODEL, "revision": None, "prompt_version": "v1",
+    }
+    assert pq.read_schema(out).equals(stage_schema("generate"))
+    rows = {r["id"]: r for r in pq.read_table(out).to_pylist()}
+    assert list(rows) == ["inc", "add", "row-tests-only"]
+
+    inc = rows["inc"]
+    assert (inc["model"], inc["prompt_version"], inc["mode"]) == (MODEL, "v1", "stdio")
+    assert inc["candidates"] == [
+        {
+            "index": 0,
+            "instruction": INC_INSTRUCTION,
+            "solution": "def increment(n: int) -> int:\n    return n + 1\n",
+            "entry_point": "increment",
+            "adapter": "print(increment(int(input())))\n",
+            "error": None,
+        },
+        {"index": 1, "instruction": None, "solution": None, "entry_point": None, "adapter": None, "error": "bad_format: no Solution section and no JSON object"},
+    ]
+    # generated inputs (newline-terminated, deduplicated) and then the record's own test inputs
+    assert inc["inputs"] == ["1\n", "2\n", "41\n"]
+
+    add = rows["add"]
+    assert [c["entry_point"] for c in add["candidates"]] == ["add", None]
+    assert add["candidates"][0]["adapter"] is None  # call mode: no adapter
+    assert add["candidates"][1]["error"] == "instruction_not_self_contained: the instruction refers to the original code"
+    assert add["inputs"] == ["[1, 2]", "[3, 4]", "[5, 6]"]  # the record's [5, 6] duplicates a generated input
+    assert rows["row-tests-only"]["inputs"] == ["ab\n"]  # no generated inputs: the row's tests still give one
+    # ingest columns are carried through unchanged
+    assert {k: rows["add"][k] for k in ("statement", "shard", "row", "entry_point")} == {"statement": "Add two numbers.", "shard": "demo", "row": 1, "entry_point": "add"}
+
+    assert list(read_jsonl(dropped)) == [
+        {"shard": "demo", "id": "hopeless", "stage": "generate", "reason": "no_valid_candidate", "detail": "empty_response; no_solution_code: the Solution section has no python code block"},
+        {"shard": "demo", "id": "no-inputs", "stage": "generate", "reason": "no_test_inputs", "detail": "no usable test input was generated"},
+    ]
+
+
+def test_changed_prompt_misses_the_replay_and_writes_nothing(ingested: Path, tmp_path: Path) -> None:
+    engine = ReplayEngine(_fixture(ingested, tmp_path, num_inputs=3), model=MODEL)
+    out = tmp_path / "generate.parquet"
+    with pytest.raises(ReplayMiss) as err:
+        run_generate(ingested, out, tmp_path / "dropped.jsonl", engine, GenerateOptions(candidates=2, num_inputs=4), "demo")
+    # the rewrite prompt does not mention the number of inputs, the inputs prompt does
+    assert str(err.value).startswith(f"5 of 10 requests are not in replay file {tmp_path / 'replay.jsonl'} (first: inc/inputs,")
+    assert not out.exists() and not (tmp_path / "dropped.jsonl").exists()
+
+
+def test_generate_in_engine_batches_gives_the_same_rows(ingested: Path, tmp_path: Path) -> None:
+    engine = ReplayEngine(_fixture(ingested, tmp_path), model=MODEL)
+    whole = run_generate(ingested, tmp_path / "a.parquet", tmp_path / "a.jsonl", engine, GenerateOptions(candidates=2, num_inputs=3), "demo")
+    batched = run_generate(ingested, tmp_path / "b.parquet", tmp_path / "b.jsonl", engine, GenerateOptions(candidates=2, num_inputs=3, batch_size=2), "demo")
+    assert whole.to_dict()["dropped"] == batched.to_dict()["dropped"] and whole.details == batched.details
+    assert pq.read_table(tmp_path / "a.parquet").equals(pq.read_table(tmp_path / "b.parquet"))
