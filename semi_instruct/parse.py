@@ -101,6 +101,18 @@ def _io_in(tree: ast.Module) -> str | None:
     return None
 
 
+def _check_signature(function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    """The training response must show a typed signature and a docstring (the prompt's contract)."""
+    a = function.args
+    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(p for p in (a.vararg, a.kwarg) if p)]
+    untyped = [p.arg for p in params if p.annotation is None and p.arg not in ("self", "cls")]
+    if untyped or function.returns is None:
+        missing = ", ".join(untyped + (["return"] if function.returns is None else []))
+        raise ParseFailure("untyped_signature", f"{function.name}: no type hint for {missing}")
+    if ast.get_docstring(function) is None:
+        raise ParseFailure("no_docstring", f"{function.name} has no docstring")
+
+
 def _check_rewrite(instruction: str, solution: str, entry_point: str, adapter: str | None, mode: str) -> Rewrite:
     instruction = instruction.strip()
     if len(instruction) < 20:
@@ -122,6 +134,8 @@ def _check_rewrite(instruction: str, solution: str, entry_point: str, adapter: s
     io = _io_in(tree)
     if io:
         raise ParseFailure("io_in_solution", f"the solution function uses {io}")
+    function = next(s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == entry_point)
+    _check_signature(function)
     if mode == "stdio":
         if not adapter or not adapter.strip():
             raise ParseFailure("no_adapter", "a stdin program needs an adapter")

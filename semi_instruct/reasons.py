@@ -40,6 +40,8 @@ PART_REASONS: dict[str, str] = {
     "solution_syntax_error": "the solution does not parse",
     "no_entry_point": "no entry point named and none could be inferred",
     "entry_point_not_defined": "the named entry point is not a top-level function of the solution",
+    "untyped_signature": "the entry point lacks type hints on a parameter or the return value",
+    "no_docstring": "the entry point has no docstring",
     "io_in_solution": "the solution function does I/O (input/print/open/sys.stdin)",
     "no_adapter": "a stdin program's rewrite has no adapter",
     "adapter_syntax_error": "the adapter does not parse",

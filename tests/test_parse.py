@@ -104,7 +104,7 @@ def test_entry_point_in_a_code_fence() -> None:
 
 
 def test_helpers_are_allowed_with_a_named_entry_point() -> None:
-    solution = "def _double(x: int) -> int:\n    return 2 * x\n\n\ndef add_one(n: int) -> int:\n    return _double(n) // 2 + 1\n"
+    solution = "def _double(x: int) -> int:\n    return 2 * x\n\n\ndef add_one(n: int) -> int:\n    \"\"\"n + 1.\"\"\"\n    return _double(n) // 2 + 1\n"
     rewrite = parse_rewrite(markdown(solution=solution), "call")
     assert (rewrite.solution, rewrite.entry_point) == (solution, "add_one")
 
@@ -149,6 +149,9 @@ FAILURES = [
     ("input_in_solution", markdown(solution="def add_one():\n    return int(input()) + 1\n"), "stdio", "io_in_solution", "the solution function uses input()"),
     ("stdin_in_solution", markdown(solution="import sys\n\ndef add_one():\n    return int(sys.stdin.readline()) + 1\n"), "stdio", "io_in_solution", "the solution function uses sys.stdin"),
     ("open_in_solution", markdown(solution="def add_one(path):\n    return int(open(path).read()) + 1\n"), "call", "io_in_solution", "the solution function uses open()"),
+    ("untyped_parameter", markdown(solution="def add_one(n, m: int = 1) -> int:\n    \"\"\"Add.\"\"\"\n    return n + m\n"), "call", "untyped_signature", "add_one: no type hint for n"),
+    ("untyped_return", markdown(solution="def add_one(n: int, *rest):\n    \"\"\"Add.\"\"\"\n    return n + 1\n"), "call", "untyped_signature", "add_one: no type hint for rest, return"),
+    ("no_docstring", markdown(solution="def add_one(n: int) -> int:\n    return n + 1\n"), "call", "no_docstring", "add_one has no docstring"),
     ("no_adapter", markdown(adapter=None), "stdio", "no_adapter", "a stdin program needs an adapter"),
     ("adapter_without_code", markdown(adapter=None) + "\n## Adapter\nRead n and print add_one(n).\n", "stdio", "no_adapter", "a stdin program needs an adapter"),
     ("adapter_syntax", markdown(adapter="print(add_one(int(input()))\n"), "stdio", "adapter_syntax_error", re.compile(r"line 1: .+")),
