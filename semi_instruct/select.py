@@ -41,7 +41,7 @@ def _failure_reason(verdicts: list[str]) -> str:
 
 
 def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[str, Any] | None, str, str]:
-    """(selected row or None, drop reason, detail)."""
+    """(selected row or None, drop reason, detail naming the best candidate's per-input verdicts)."""
     verdicts = record["candidate_verdicts"]
     total = len(record["oracle_tests"])
     if not verdicts:
@@ -73,7 +73,8 @@ def run_select(in_path: str | Path, out_path: str | Path, dropped_path: str | Pa
             row, reason, detail = select_sample(record, options)
             if row is None:
                 stats.drop(reason)
-                dropped.write({"shard": shard, "id": record["id"], "stage": "select", "reason": reason, "detail": detail})
+                dropped.write({"shard": shard, "id": record["id"], "stage": "select", "reason": reason, "detail": detail,
+                               "candidate_verdicts": record["candidate_verdicts"]})
                 continue
             difficulties[row["difficulty"]] += 1
             sink.write(row)

@@ -40,6 +40,7 @@ class SampleOutcome:
     drop_reason: str | None = None
     detail: str = ""
     input_drops: Counter[str] = field(default_factory=Counter)
+    source_tests_reproduced: float | None = None
 
 
 def candidate_program(mode: str, candidate: dict[str, Any]) -> Program:
@@ -103,8 +104,10 @@ def _canonical_json(text: str) -> str:
 
 def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:
     tests, input_drops = oracle_tests(record, runner, options)
+    reproduced = _source_tests_reproduced(record, tests, options.compare)
     if len(tests) < options.min_tests:
-        return SampleOutcome(None, "too_few_tests", f"{len(tests)} of {len(record['inputs'])} inputs survived the oracle (min_tests {options.min_tests}): {dict(input_drops)}", input_drops)
+        detail = f"{len(tests)} of {len(record['inputs'])} inputs survived the oracle (min_tests {options.min_tests}): {dict(input_drops)}"
+        return SampleOutcome(None, "too_few_tests", detail, input_drops, reproduced)
     mode = record["mode"]
     inputs = [t["input"] for t in tests]
     verdicts = []
@@ -117,21 +120,25 @@ def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOpt
     row = {
         **record,
         "oracle_tests": tests,
-        "source_tests_reproduced": _source_tests_reproduced(record, tests, options.compare),
+        "source_tests_reproduced": reproduced,
         "candidate_verdicts": verdicts,
     }
-    return SampleOutcome(row, input_drops=input_drops)
+    return SampleOutcome(row, input_drops=input_drops, source_tests_reproduced=reproduced)
 
 
 def run_validate(in_path: str | Path, out_path: str | Path, dropped_path: str | Path, runner: Runner, options: ValidateOptions, shard: str) -> StageStats:
     stats = StageStats("validate", shard)
     input_drops: Counter[str] = Counter()
     verdict_counts: Counter[str] = Counter()
+    # Samples that came with expected outputs: does the original reproduce them? (data quality, not a filter)
+    source_tests: Counter[str] = Counter()
     with ParquetSink(out_path, stage_schema("validate")) as sink, JsonlSink(dropped_path) as dropped, ThreadPoolExecutor(options.workers) as pool:
         for records in iter_parquet_batches(in_path):
             for record, outcome in zip(records, pool.map(lambda r: validate_sample(r, runner, options), records)):
                 stats.records_in += 1
                 input_drops.update(outcome.input_drops)
+                if outcome.source_tests_reproduced is not None:
+                    source_tests["all_reproduced" if outcome.source_tests_reproduced == 1.0 else "some_not_reproduced"] += 1
                 if outcome.row is None:
                     stats.drop(outcome.drop_reason or "unknown")
                     dropped.write({"shard": shard, "id": record["id"], "stage": "validate", "reason": outcome.drop_reason, "detail": outcome.detail})
@@ -140,6 +147,6 @@ def run_validate(in_path: str | Path, out_path: str | Path, dropped_path: str | 
                     verdict_counts.update(v["verdicts"])
                 sink.write(outcome.row)
                 stats.keep()
-    stats.details = {"inputs_dropped": input_drops, "candidate_verdicts": verdict_counts}
+    stats.details = {"inputs_dropped": input_drops, "candidate_verdicts": verdict_counts, "source_tests": source_tests}
     stats.info = {"limits": vars(options.limits), "comparator": options.compare.comparator, "oracle_runs": options.oracle_runs, "min_tests": options.min_tests}
     return stats
