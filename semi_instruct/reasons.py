@@ -25,9 +25,16 @@ DROP_REASONS: dict[str, str] = {
     "candidate_timeout": "the best candidate exceeded the time limit on some input",
     "candidate_memory": "the best candidate exceeded the memory limit on some input",
     "candidate_output_limit": "the best candidate printed more than the output limit on some input",
+    "function_tests_failed": "the kept candidate's emitted `assert` tests fail when run against its function alone",
     "candidate_killed": "the sandbox could not report the best candidate's run on some input",
-    # export
-    "duplicate_across_shards": "the same normalized code as a sample of an earlier shard",
+    # decontaminate (every hit is listed in contamination.jsonl)
+    "contaminated_code_exact": "a function of the solution or original code equals a benchmark solution (names and formatting ignored)",
+    "contaminated_code_ngram": "the solution or original code shares a run of `ngram` words with a benchmark's code",
+    "contaminated_instruction_ngram": "the instruction or statement shares a run of `ngram` content words with a benchmark problem",
+    # dedup (the best-ranked member of each cluster is kept)
+    "duplicate_across_shards": "the same normalized code as a better-ranked sample of another shard",
+    "near_duplicate_code": "original code or solution similar (MinHash Jaccard ≥ threshold) to a better-ranked sample's",
+    "near_duplicate_instruction": "instruction similar (MinHash Jaccard ≥ threshold) to a better-ranked sample's",
 }
 
 # Reasons that reject one candidate or one test input rather than a whole sample.

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-STAGES = ("ingest", "generate", "validate", "select", "export")
+# Per-shard stages (one job per shard), then gather stages (one job over all shards, shard "all").
+SHARD_STAGES = ("ingest", "generate", "validate", "select")
+GATHER_STAGES = ("decontaminate", "dedup", "export")
+STAGES = SHARD_STAGES + GATHER_STAGES
 
 # Fields a user maps from their source columns (config `fields`). Only `code` is required.
 SOURCE_FIELDS = ("id", "code", "language", "statement", "tests", "source", "license")
@@ -43,6 +46,8 @@ CANDIDATE_VERDICTS = pa.struct(
         ("index", pa.int32()),
         ("passed", pa.int32()),
         ("verdicts", pa.list_(pa.string())),  # one per oracle test, in order
+        ("function_tests", pa.list_(pa.string())),  # `assert entry(...) == ...` lines (fully correct candidates)
+        ("function_tests_ok", pa.bool_()),  # the emitted tests re-executed against the solution; null if none
     ]
 )
 
@@ -89,7 +94,7 @@ def stage_schema(stage: str) -> pa.Schema:
         fields += _COLUMNS.get(name, [])
         if name == stage:
             return pa.schema(fields)
-    raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES[:-1]}")
+    raise ValueError(f"unknown stage {stage!r}; expected one of {SHARD_STAGES} (gather stages keep select's columns)")
 
 
 EXPORT_SCHEMA = pa.schema(
@@ -106,6 +111,7 @@ EXPORT_SCHEMA = pa.schema(
         pa.field("adapter", pa.string()),
         pa.field("mode", pa.string(), nullable=False),
         pa.field("tests", pa.list_(IO_TEST), nullable=False),
+        pa.field("function_tests", pa.list_(pa.string()), nullable=False),
         pa.field("tests_passed", pa.int32(), nullable=False),
         pa.field("pass_rate", pa.float64(), nullable=False),
         pa.field("difficulty", pa.string(), nullable=False),
@@ -117,5 +123,24 @@ EXPORT_SCHEMA = pa.schema(
         pa.field("license", pa.string()),
         pa.field("model", pa.string(), nullable=False),
         pa.field("prompt_version", pa.string(), nullable=False),
+    ]
+)
+
+# The Natural-Instruct baseline (NI in the paper's ablations): the problem statement as the instruction
+# and the original human code as the response, for the exported samples that have a statement.
+NI_EXPORT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field(
+            "messages",
+            pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
+            nullable=False,
+        ),
+        pa.field("instruction", pa.string(), nullable=False),
+        pa.field("response", pa.string(), nullable=False),
+        pa.field("mode", pa.string(), nullable=False),
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("license", pa.string()),
     ]
 )

@@ -47,12 +47,15 @@ def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[
     if not verdicts:
         return None, "no_valid_candidate", "no candidate reached validation"
     solution_len = {c["index"]: len(c["solution"] or "") for c in record["candidates"]}
-    best = max(verdicts, key=lambda v: (v["passed"], -solution_len[v["index"]]))
+    # Most tests passed; then emitted function tests not failing; then the shortest solution.
+    best = max(verdicts, key=lambda v: (v["passed"], v.get("function_tests_ok") is not False, -solution_len[v["index"]]))
     # The epsilon absorbs float error: 0.55 * 100 is 55.00000000000001, which must still need 55 tests.
     needed = max(1, math.ceil(options.min_pass_fraction * total - 1e-9))
     if best["passed"] < needed:
         reason = _failure_reason(best["verdicts"])
         return None, reason, f"best candidate {best['index']} passed {best['passed']}/{total} tests: {best['verdicts']}"
+    if best.get("function_tests_ok") is False:
+        return None, "function_tests_failed", f"candidate {best['index']}'s emitted function tests fail when run alone: {best['function_tests']}"
     pass_rate = sum(v["passed"] == total for v in verdicts) / len(record["candidates"])
     row = {
         **record,

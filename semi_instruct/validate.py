@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from semi_instruct import function_tests as ft
 from semi_instruct.compare import CompareOptions, outputs_match
 from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_batches
 from semi_instruct.sandbox import Limits, Program, RunResult, Runner
@@ -102,6 +103,28 @@ def _canonical_json(text: str) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+def _function_tests(mode: str, candidate: dict[str, Any], tests: list[dict[str, str]], runner: Runner, options: ValidateOptions) -> tuple[list[str], bool | None]:
+    """Emit `assert` tests for a fully correct candidate from its own traced calls (exact values, so a
+    float tolerance in the comparator can't make them fail) and run them against its solution alone."""
+    entry = candidate["entry_point"]
+    program = ft.capture_program(candidate["solution"], candidate["adapter"] if mode == "stdio" else None, entry)
+    # The driver takes one argument: the stdin text, or the call's argument list.
+    given = [json.dumps([t["input"] if mode == "stdio" else json.loads(t["input"])]) for t in tests]
+    results = runner.run(program, given, options.limits)
+    calls = [
+        call
+        for t, r in zip(tests, results)
+        # stdin programs: only calls from runs that printed what the oracle printed
+        if r.status == "ok" and (mode == "call" or outputs_match("stdio", t["output"], r.returned["stdout"], options.compare))
+        for call in r.returned["calls"]
+    ]
+    asserts = ft.asserts_from_calls(entry, calls)
+    if not asserts:
+        return [], None
+    check = runner.run(ft.check_program(candidate["solution"], asserts), [""], options.limits)[0]
+    return asserts, check.status == "ok"
+
+
 def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:
     tests, input_drops = oracle_tests(record, runner, options)
     reproduced = _source_tests_reproduced(record, tests, options.compare)
@@ -116,7 +139,18 @@ def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOpt
             continue
         results = runner.run(candidate_program(mode, candidate), inputs, options.limits)
         per_input = [_verdict(mode, t["output"], r, options.compare) for t, r in zip(tests, results)]
-        verdicts.append({"index": candidate["index"], "passed": per_input.count("pass"), "verdicts": per_input})
+        function_tests, function_tests_ok = [], None
+        if per_input.count("pass") == len(tests):
+            function_tests, function_tests_ok = _function_tests(mode, candidate, tests, runner, options)
+        verdicts.append(
+            {
+                "index": candidate["index"],
+                "passed": per_input.count("pass"),
+                "verdicts": per_input,
+                "function_tests": function_tests,
+                "function_tests_ok": function_tests_ok,
+            }
+        )
     row = {
         **record,
         "oracle_tests": tests,
@@ -132,6 +166,7 @@ def run_validate(in_path: str | Path, out_path: str | Path, dropped_path: str | 
     verdict_counts: Counter[str] = Counter()
     # Samples that came with expected outputs: does the original reproduce them? (data quality, not a filter)
     source_tests: Counter[str] = Counter()
+    function_tests: Counter[str] = Counter()  # per fully correct candidate: did its emitted asserts hold?
     with ParquetSink(out_path, stage_schema("validate")) as sink, JsonlSink(dropped_path) as dropped, ThreadPoolExecutor(options.workers) as pool:
         for records in iter_parquet_batches(in_path):
             for record, outcome in zip(records, pool.map(lambda r: validate_sample(r, runner, options), records)):
@@ -145,8 +180,10 @@ def run_validate(in_path: str | Path, out_path: str | Path, dropped_path: str | 
                     continue
                 for v in outcome.row["candidate_verdicts"]:
                     verdict_counts.update(v["verdicts"])
+                    if v["passed"] == len(outcome.row["oracle_tests"]):
+                        function_tests[{True: "passed", False: "failed", None: "none_captured"}[v["function_tests_ok"]]] += 1
                 sink.write(outcome.row)
                 stats.keep()
-    stats.details = {"inputs_dropped": input_drops, "candidate_verdicts": verdict_counts, "source_tests": source_tests}
+    stats.details = {"inputs_dropped": input_drops, "candidate_verdicts": verdict_counts, "source_tests": source_tests, "function_tests": function_tests}
     stats.info = {"limits": vars(options.limits), "comparator": options.compare.comparator, "oracle_runs": options.oracle_runs, "min_tests": options.min_tests}
     return stats
