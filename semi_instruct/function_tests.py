@@ -49,7 +49,7 @@ def {capture}(given):
         snapshot = json.dumps(list(args)) if not kwargs and exact(list(args)) else None
         result = function(*args, **kwargs)
         if snapshot is not None and exact(result) and len(calls) < {max_calls}:
-            calls.append([json.loads(snapshot), result])
+            calls.append([json.loads(snapshot), json.loads(json.dumps(result))])  # later calls may mutate it
         return result
 
     namespace[{entry!r}] = traced
