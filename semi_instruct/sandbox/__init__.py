@@ -1,15 +1,20 @@
-"""Running untrusted programs: one interface, so the simple bwrap runner can be swapped for a faster one.
+"""Running untrusted programs: one interface (`Runner.run`), implemented by the hardened executor.
 
 Every program the pipeline runs (the human originals and the LLM's candidates) goes through `Runner.run`.
 Expected outputs never enter the sandbox: runners only report what the program did; comparison happens
-on the host (`semi_instruct.compare`).
+on the host (`semi_instruct.compare`). `make_runner` returns `executor.Executor` (persistent bubblewrap
+sandboxes that fork a pre-started interpreter per case); `semi-instruct sandbox doctor` shows which
+protections a host provides.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from semi_instruct.sandbox.executor import Executor
 
 Mode = Literal["stdio", "call"]
 Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
@@ -24,8 +29,8 @@ class Program:
 
 @dataclass(frozen=True)
 class Limits:
-    timeout_s: float = 5.0  # wall-clock limit per input (CPU time is capped at the same value)
-    memory_mb: int = 512
+    timeout_s: float = 5.0  # wall-clock limit per input (CPU time is capped at the same value, rounded up)
+    memory_mb: int = 512  # per process (address space beyond the pre-started interpreter); in total where a cgroup can be had
     max_output_bytes: int = 1 << 20
     max_processes: int = 64
 
@@ -54,8 +59,12 @@ class Runner(Protocol):
         """Run `program` once per input, returning exactly one result per input, in order.
 
         stdio mode: each input is the stdin text. call mode: each input is a JSON array of arguments.
-        A case the runner could not report is `killed`, never missing.
+        A case the runner could not report is `killed`, never missing. Safe to call from several threads.
         """
+        ...
+
+    def close(self) -> None:
+        """Stop the runner's sandboxes."""
         ...
 
 
@@ -63,7 +72,8 @@ class SandboxUnavailable(RuntimeError):
     """The host cannot provide the minimum isolation; we refuse to run code unprotected."""
 
 
-def make_runner(python: str = "/usr/bin/python3") -> Runner:
-    from semi_instruct.sandbox.bwrap import BwrapRunner
+def make_runner(python: str = "/usr/bin/python3") -> Executor:
+    """The executor; raises SandboxUnavailable when this host can't provide the minimum protections."""
+    from semi_instruct.sandbox.executor import Executor
 
-    return BwrapRunner(python=python)
+    return Executor(python=python)

@@ -1,0 +1,510 @@
+"""PID 1 of a sandbox: a pre-started interpreter that forks one child per test case (a fork server).
+
+The host (`executor.py`) runs this file's text with `python3 -s -P -c` inside bubblewrap, as the
+unprivileged sandbox uid, and never imports it; it uses only the standard library. Pitfall numbers refer
+to /work/shared/notes/sandbox.md.
+
+- Common standard modules are imported once here; each case runs in a fresh fork of this pristine
+  interpreter, so a program's module-level state dies with its case. `random` re-seeds itself after a
+  fork (urandom), and the hash secret (PYTHONHASHSEED=0) is inherited: outputs stay deterministic
+  where a fresh `python3 prog.py` would be, and random where it would be random.
+- PID 1 is non-dumpable, so same-uid cases can't open /proc/1/fd/*, /proc/1/mem or /proc/1/environ
+  (pitfalls 3, 4), and it handles no signals, so a case's kill(1, ...) or kill(-1, ...) can't stop it.
+- After each case everything else in the sandbox is killed (kill(-1) from PID 1 reaches setsid daemons)
+  and /tmp and /dev/shm are wiped. Same-uid processes may lower PID 1's rlimits or priority, so PID 1
+  compares them with its start-up state and retires the sandbox when a case changed them.
+- Program output never enters PID 1's heap: it is read into fixed buffers that are zeroed before the next
+  fork, so a later case (maybe another program in the same sandbox) can't dig the oracle's output out of
+  its own memory. Expected outputs never enter the sandbox at all.
+
+Protocol (fd 0: jobs from the host, fd 1: frames to the host; both moved off 0/1 at start-up):
+  job   = u32 length + JSON {"mode", "code", "entry_point", "inputs": [str], "limits": {...}}
+  frame = u32 length + JSON header {"i", "status", ..., "out", "err", "ret"} + stdout, stderr, return bytes
+The first frame is {"ready": true, ...}: what the harness sees of its own confinement.
+"""
+
+import ctypes
+import os
+
+try:  # the case children inherit this; a non-dumpable process can no longer write it
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")  # under memory pressure the kernel kills sandboxes first (pitfall 7)
+except OSError:
+    pass
+PRCTL = ctypes.CDLL(None).prctl
+PR_SET_DUMPABLE = 4
+PRCTL(PR_SET_DUMPABLE, 0, 0, 0, 0)  # before anything else
+
+import atexit  # noqa: E402
+import builtins  # noqa: E402
+import fcntl  # noqa: E402
+import gc  # noqa: E402
+import importlib  # noqa: E402
+import importlib.machinery  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import mmap  # noqa: E402
+import resource  # noqa: E402
+import select  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import types  # noqa: E402
+from _json import encode_basestring_ascii  # noqa: E402
+
+# What stdin programs and function snippets commonly import: loaded once instead of once per case.
+WARM_MODULES = (
+    "abc array bisect calendar cmath collections collections.abc contextlib copy csv dataclasses datetime "
+    "decimal enum fractions functools hashlib heapq io itertools math numbers operator pprint queue random "
+    "re statistics string textwrap traceback typing unicodedata"
+).split()
+for _name in WARM_MODULES:
+    try:
+        importlib.import_module(_name)
+    except ImportError:  # a trimmed-down interpreter: that module just isn't warm
+        pass
+
+CTL, RES = os.dup(0), os.dup(1)
+_null = os.open(os.devnull, os.O_RDWR)
+os.dup2(_null, 0)  # fds 0/1 stay open (as /dev/null) so new fds never take their numbers;
+os.dup2(_null, 1)  # the start-up sys.stdin/sys.stdout objects describe pipes, like a case's
+os.close(_null)
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1 without handlers ignores signals from its namespace
+
+CASE_DIR = "/tmp"
+PROGRAM_PATH = "/tmp/prog.py"
+WIPED_DIRS = ("/tmp", "/dev/shm")
+OOM_CONTROL = "/run/sandbox/memory.oom_control"  # bound read-only by the host when a memory cgroup is used
+STDERR_TAIL = 8192  # bytes of stderr kept per case (the host keeps fewer characters)
+FILE_SIZE = 64 << 20  # RLIMIT_FSIZE, the size of /tmp
+OPEN_FILES = 256
+STACK = 8 << 20  # a modest stack so threads fit under RLIMIT_AS (pitfall 8)
+PIPE_SIZE = 1 << 20  # stdin up to this size is written before the fork
+RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
+PAGE = os.sysconf("SC_PAGE_SIZE")
+_exit = os._exit
+
+
+def supervisor_state():
+    """What a same-uid case could change about PID 1 from outside (prlimit, setpriority, sched_*)."""
+    return (
+        [resource.getrlimit(r) for r in RLIMITS],
+        os.getpriority(os.PRIO_PROCESS, 0),
+        os.sched_getscheduler(0),
+        sorted(os.sched_getaffinity(0)),
+    )
+
+
+def vm_size():
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[0]) * PAGE
+
+
+def oom_kills():
+    try:
+        with open(OOM_CONTROL) as f:
+            return int(dict(line.split() for line in f)["oom_kill"])
+    except OSError:
+        return None
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_exact(fd, n):
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def send(header, *blobs):
+    head = json.dumps(header).encode()
+    write_all(RES, struct.pack(">I", len(head)) + head)
+    for blob in blobs:
+        write_all(RES, blob)
+
+
+def kill_all():
+    """As PID 1, kill(-1) reaches every other process of the sandbox, including setsid daemons; orphans
+    are re-parented to us before their parent can be reaped, so once wait says ECHILD nobody is left."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def wipe(path):
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(entry.path, 0o700)  # a case may have left a directory we can't list
+            wipe(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def status_line(path):
+    with open(path) as f:
+        return {k: v.strip() for k, v in (line.split(":", 1) for line in f)}
+
+
+# --- in the forked child -----------------------------------------------------------------------------------
+
+
+def exit_status(exc):
+    """What the interpreter would exit with for an uncaught SystemExit."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(str(code) + "\n")
+    return 1
+
+
+def report(exc):
+    """Print an uncaught exception the way the interpreter does, without our own frame."""
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+
+
+def finalize(status):
+    """The interpreter's shut-down: wait for non-daemon threads, run atexit hooks, flush stdio."""
+    try:
+        threading._shutdown()
+    except BaseException as exc:
+        report(exc)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except BaseException:
+            if stream is sys.stdout:
+                status = 120  # as the interpreter does when stdout can't be flushed
+    return status
+
+
+def encode(v, _type=type, _int=int, _float=float, _str=str, _list=list, _tuple=tuple, _dict=dict,
+           _join=",".join, quote=encode_basestring_ascii, inf=float("inf")):
+    """Exact JSON of a return value. Only exact built-in types: a subclass could override __eq__ or
+    __repr__ (pitfall 5). Builtins are bound at definition, so a program patching them changes nothing."""
+    t = _type(v)
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    if t is _int:
+        return _int.__repr__(v)  # ValueError beyond the int str-digit limit, like json.dumps
+    if t is _float:
+        if v != v or v == inf or v == -inf:
+            raise TypeError("non-finite float " + _float.__repr__(v))
+        return _float.__repr__(v)
+    if t is _str:
+        return quote(v)
+    if t is _list or t is _tuple:
+        return "[" + _join([encode(x) for x in v]) + "]"
+    if t is _dict:
+        items = []
+        for k, x in v.items():
+            if _type(k) is not _str:
+                raise TypeError("dict key of type " + _type(k).__qualname__)
+            items.append(quote(k) + ":" + encode(x))
+        return "{" + _join(items) + "}"
+    raise TypeError(t.__qualname__)
+
+
+def new_module(name):
+    module = types.ModuleType(name)
+    module.__file__ = PROGRAM_PATH
+    module.__cached__ = None
+    module.__builtins__ = builtins
+    module.__loader__ = importlib.machinery.SourceFileLoader(name, PROGRAM_PATH)
+    sys.modules[name] = module
+    return module
+
+
+def run_program(job, arguments):
+    """Run the program like `python3 /tmp/prog.py` (stdio) or call its entry point (call); exit status."""
+    sys.argv[:] = [PROGRAM_PATH]
+    sys.path.insert(0, CASE_DIR)
+    call = job["mode"] == "call"
+    module = new_module("solution" if call else "__main__")
+    try:
+        code = compile(job["code"], PROGRAM_PATH, "exec")
+        exec(code, module.__dict__)
+        if not call:
+            return finalize(0)
+        returned = getattr(module, job["entry_point"])(*json.loads(arguments))
+    except SystemExit as exc:
+        return finalize(exit_status(exc))  # in call mode: ended before returning, the host says error
+    except BaseException as exc:
+        report(exc)
+        return finalize(1)
+    try:
+        data = encode(returned).encode()
+    except (TypeError, ValueError, RecursionError) as exc:  # ValueError: int too long; Recursion: cyclic
+        sys.stderr.write("unserialisable return value: " + type(exc).__name__ + ": " + str(exc) + "\n")
+        return finalize(1)
+    write_all(3, struct.pack(">Q", len(data)) + data)  # the host checks this is the only thing on fd 3
+    os.close(3)
+    return finalize(0)
+
+
+def child(job, arguments, limits, fds):
+    """In the forked child: confine, then run the program. Never returns into the harness loop."""
+    status = 70
+    try:
+        os.setsid()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(len(fds), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        cpu = limits["cpu_s"]
+        stack_hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+        stack = STACK if stack_hard == resource.RLIM_INFINITY else min(STACK, stack_hard)
+        for rlimit, value in (
+            (resource.RLIMIT_CPU, (cpu, cpu + 1)),  # soft: SIGXCPU, hard: SIGKILL
+            (resource.RLIMIT_AS, (limits["address_space"],) * 2),
+            (resource.RLIMIT_FSIZE, (FILE_SIZE, FILE_SIZE)),
+            (resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES)),
+            (resource.RLIMIT_NPROC, (limits["nproc"],) * 2),
+            (resource.RLIMIT_STACK, (stack, stack)),
+            (resource.RLIMIT_CORE, (0, 0)),
+        ):
+            resource.setrlimit(rlimit, value)
+        PRCTL(PR_SET_DUMPABLE, 1, 0, 0, 0)  # like any process: its own /proc/self is its own again
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
+        status = run_program(job, arguments)
+    except BaseException as exc:
+        try:
+            os.write(2, ("[sandbox] case set-up failed: " + repr(exc) + "\n").encode())
+        except BaseException:
+            pass
+    _exit(status & 0xFF)
+
+
+# --- in PID 1 -------------------------------------------------------------------------------------------
+
+
+class Capture:
+    """Reads a pipe into a fixed mmap buffer (never into heap objects) and zeroes it afterwards."""
+
+    def __init__(self, fd, size, tail=False):
+        self.fd, self.size, self.tail = fd, size, tail
+        self.buf = mmap.mmap(-1, size)
+        self.n = 0  # valid bytes at the start of buf
+        self.total = 0
+
+    def read(self):
+        """Read what is there; False at EOF."""
+        if self.n == self.size:
+            if not self.tail:
+                return True
+            half = self.size // 2  # keep the latest half, read on behind it
+            self.buf[:half] = self.buf[half:]
+            self.n = half
+        got = os.readv(self.fd, [memoryview(self.buf)[self.n:]])
+        self.n += got
+        self.total += got
+        return got > 0
+
+    def view(self, limit=None):
+        return memoryview(self.buf)[: self.n if limit is None else min(self.n, limit)]
+
+    def scrub(self):
+        self.buf[: self.n] = bytes(self.n)
+        self.n = self.total = 0
+
+
+def classify(code, timed_out, over, stderr_tail, cpu_s, cpu_limit, oom_before):
+    if timed_out:
+        return "timeout"
+    if over:
+        return "output_limit"
+    if code == 0:
+        return "ok"
+    oom_after = oom_kills()
+    if oom_before is not None and oom_after is not None and oom_after > oom_before:
+        return "memory"  # the cgroup's OOM killer hit one of the case's processes
+    last = stderr_tail.rstrip().rsplit(b"\n", 1)[-1]
+    if last.startswith(b"MemoryError"):
+        return "memory"
+    if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu_s >= cpu_limit - 0.05):
+        return "timeout"
+    return "error"
+
+
+def run_case(job, index, text, limits, out, err, ret):
+    with open(PROGRAM_PATH, "w", encoding="utf-8", errors="surrogatepass") as f:
+        f.write(job["code"])
+    call = job["mode"] == "call"
+    stdin_data = memoryview(b"" if call else text.encode("utf-8", "surrogatepass"))
+    stdin_r, stdin_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    ret_r, ret_w = os.pipe() if call else (None, None)
+    fcntl.fcntl(stdin_w, fcntl.F_SETPIPE_SZ, min(PIPE_SIZE, max(len(stdin_data), 4096)))
+    os.set_blocking(stdin_w, False)
+    if stdin_data:
+        stdin_data = stdin_data[os.write(stdin_w, stdin_data):]
+    if not stdin_data:
+        os.close(stdin_w)
+        stdin_w = None
+    out.fd, err.fd = out_r, err_r
+    if ret is not None:
+        ret.fd = ret_r
+    child_fds = [stdin_r, out_w, err_w] + ([ret_w] if call else [])
+    limits = dict(limits, address_space=limits["memory_bytes"] + vm_size())
+    oom_before = oom_kills()
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        child(job, text, limits, child_fds)
+    for fd in child_fds:
+        os.close(fd)
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    readers = {out_r: out, err_r: err}
+    if ret is not None:
+        readers[ret_r] = ret
+    for fd in readers:
+        poller.register(fd, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    poller.register(CTL, 0)  # POLLHUP: the host is gone
+    if stdin_w is not None:
+        poller.register(stdin_w, select.POLLOUT)
+    deadline = t0 + limits["timeout_s"]
+    code = rusage = None
+    timed_out = over = False
+    while readers or code is None:
+        left = deadline - time.monotonic()
+        if code is None and left <= 0:
+            timed_out = True
+            break
+        for fd, _ in poller.poll(None if code is not None else left * 1000):
+            if fd == pidfd:  # the case exited: reap it, then kill what it left behind
+                poller.unregister(pidfd)
+                _, st, rusage = os.wait4(pid, 0)
+                code = os.waitstatus_to_exitcode(st)
+                kill_all()
+            elif fd == CTL:
+                kill_all()
+                _exit(0)
+            elif fd == stdin_w:
+                try:
+                    stdin_data = stdin_data[os.write(stdin_w, stdin_data[:PIPE_SIZE]):]
+                except (BrokenPipeError, BlockingIOError):
+                    stdin_data = stdin_data[:0]
+                if not stdin_data:
+                    poller.unregister(stdin_w)
+                    os.close(stdin_w)
+                    stdin_w = None
+            elif fd in readers:
+                capture = readers[fd]
+                if not capture.read():
+                    poller.unregister(fd)
+                    del readers[fd]
+                elif capture is not err and capture.n > capture.size - 1:
+                    over = True  # one byte past the cap: output_limit
+        if over:
+            break
+    if code is None:  # timeout or output limit: kill the case, still collect its status
+        os.kill(pid, signal.SIGKILL)
+        _, st, rusage = os.wait4(pid, 0)
+        code = os.waitstatus_to_exitcode(st)
+    wall_ms = (time.monotonic() - t0) * 1000
+    kill_all()
+    for fd in list(readers) + [pidfd] + ([stdin_w] if stdin_w is not None else []):
+        os.close(fd)
+    cpu_s = rusage.ru_utime + rusage.ru_stime
+    tail = bytes(err.view())[-STDERR_TAIL:]  # a few KiB of the case's own stderr, for classification
+    status = classify(code, timed_out, over, tail, cpu_s, limits["cpu_s"], oom_before)
+    del tail
+    header = {
+        "i": index, "status": status, "exit_code": code, "wall_ms": round(wall_ms, 3),
+        "cpu_ms": round(cpu_s * 1000, 3), "maxrss_kb": rusage.ru_maxrss,
+        "out": min(out.n, out.size - 1), "err": err.n, "ret": 0 if ret is None else min(ret.n, ret.size - 1),
+        "stderr_bytes": err.total,
+    }
+    return header
+
+
+def run_job(job, pristine):
+    lim = job["limits"]
+    limits = {
+        "timeout_s": lim["timeout_s"], "cpu_s": max(1, math.ceil(lim["timeout_s"])),
+        "memory_bytes": lim["memory_mb"] << 20, "nproc": lim["max_processes"] + 1,  # + PID 1 itself
+    }
+    cap = lim["max_output_bytes"]
+    out = Capture(-1, cap + 1)
+    err = Capture(-1, 2 * STDERR_TAIL, tail=True)
+    ret = Capture(-1, cap + 8 + 1) if job["mode"] == "call" else None
+    try:
+        for index, text in enumerate(job["inputs"]):
+            header = run_case(job, index, text, limits, out, err, ret)
+            note = ""
+            try:
+                for d in WIPED_DIRS:
+                    os.chmod(d, 0o1777)
+                    wipe(d)
+            except (OSError, RecursionError) as exc:
+                note = "could not clean up after the case (" + repr(exc) + ")"
+            if not note and supervisor_state() != pristine:
+                note = "the case changed the sandbox supervisor's limits or priority"
+            if note:  # fail closed: this sandbox is done; the host starts a fresh one for the rest
+                header.update(status="error", retire=True, note="[sandbox] " + note + "; sandbox retired")
+            views = [out.view(cap), err.view()] + ([ret.view(cap + 8)] if ret is not None else [])
+            send(header, *views)
+            for view in views:
+                view.release()  # so the buffers can be closed
+            for capture in (out, err, ret):
+                if capture is not None:
+                    capture.scrub()
+            if note:
+                _exit(0)
+    finally:
+        for capture in (out, err, ret):
+            if capture is not None:
+                capture.buf.close()
+
+
+def main():
+    os.chdir(CASE_DIR)
+    status = status_line("/proc/self/status")
+    send({
+        "ready": True, "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(), "euid": os.geteuid(),
+        "groups": os.getgroups(), "python": sys.version.split()[0],
+        "caps": {k: status[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+        "no_new_privs": status.get("NoNewPrivs"), "seccomp": status.get("Seccomp"),
+        "interfaces": sorted(name for _, name in socket.if_nameindex()),
+        "environ": sorted(os.environ), "oom_control": oom_kills() is not None,
+        "stack_limit": resource.getrlimit(resource.RLIMIT_STACK)[0],
+        "warm_modules": sum(name in sys.modules for name in WARM_MODULES),
+    })
+    pristine = supervisor_state()
+    gc.freeze()  # children then never touch the warm objects' GC headers: fewer copy-on-write pages
+    while True:
+        head = read_exact(CTL, 4)
+        if head is None:  # the host closed the channel: we are done
+            return
+        job = json.loads(read_exact(CTL, struct.unpack(">I", head)[0]))
+        run_job(job, pristine)
+
+
+main()
