@@ -4,6 +4,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)  # the semi_instruct library ships with the workflow
 from semi_instruct.manifest import read_manifest
+from semi_instruct.schema import SHARD_STAGES
 
 SHARDS = read_manifest(config["manifest"])
 
@@ -21,6 +22,11 @@ def engine_files(wildcards):
     """Files the engine answers from: a change there must regenerate."""
     engine = config["engine"]
     return [engine["replay_file"]] if engine["kind"] == "replay" else []
+
+
+def benchmark_files(wildcards):
+    """Local benchmark files listed for decontamination: a change there must rerun it."""
+    return [b["path"] for b in config["decontamination"]["benchmarks"] if "path" in b]
 
 
 def per_shard(pattern):

@@ -1,15 +1,21 @@
 rule export:
-    """Gather all shards: final dataset (Parquet + JSONL), funnel, dropped-records log, dataset card."""
+    """Final dataset (Parquet + JSONL), NI baseline, funnel, dropped-records log, contamination report, card."""
     input:
-        selected=per_shard("results/select/{shard}.parquet"),
-        stats=[per_shard(f"results/{stage}/{{shard}}.stats.json") for stage in ("ingest", "generate", "validate", "select")],
+        samples="results/dedup/all.parquet",
+        stats=[per_shard(f"results/{stage}/{{shard}}.stats.json") for stage in SHARD_STAGES]
+        + [f"results/{stage}/all.stats.json" for stage in ("decontaminate", "dedup")],
         dropped=per_shard("results/ingest/{shard}.quarantine.jsonl")
-        + [per_shard(f"results/{stage}/{{shard}}.dropped.jsonl") for stage in ("generate", "validate", "select")],
+        + [per_shard(f"results/{stage}/{{shard}}.dropped.jsonl") for stage in SHARD_STAGES[1:]]
+        + [f"results/{stage}/all.dropped.jsonl" for stage in ("decontaminate", "dedup")],
+        contamination="results/decontaminate/all.contamination.jsonl",
     output:
         parquet="results/final/data.parquet",
         jsonl="results/final/data.jsonl",
+        ni_parquet="results/final/ni.parquet",
+        ni_jsonl="results/final/ni.jsonl",
         stats="results/final/stats.json",
         dropped="results/final/dropped.jsonl",
+        contamination="results/final/contamination.jsonl",
         card="results/final/README.md",
     params:
         config=config,

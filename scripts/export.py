@@ -11,9 +11,10 @@ from semi_instruct.logs import logged  # noqa: E402
 with logged(snakemake.log[0], "export") as log:
     summary = workflow.export(
         dict(snakemake.params.config),
-        selected=list(snakemake.input.selected),
+        samples=snakemake.input.samples,
         stats=list(snakemake.input.stats),
         dropped=list(snakemake.input.dropped),
+        contamination=snakemake.input.contamination,
         out_dir=str(Path(snakemake.output.parquet).parent),
     )
     log.info("%d ingested, %d kept, %d dropped", summary["ingested"], summary["kept"], summary["dropped"])

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from semi_instruct.reasons import describe
+from semi_instruct.reasons import PART_REASONS, describe
 
 
 def _size_category(n: int) -> str:
@@ -22,6 +22,57 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _percent_table(counts: dict[str, int], what: str, top: int) -> str:
+    total = sum(counts.values())
+    rows = [[f"`{k}`", v, f"{v / total:.1%}"] for k, v in list(counts.items())[:top]]
+    rest = len(counts) - top
+    return _table([what, "count", "share"], rows) + (f"\n\n…and {rest} more (all in `stats.json`)." if rest > 0 else "")
+
+
+def _diversity_section(d: dict[str, Any]) -> str:
+    distinct = [
+        [what, *(d[key][f"distinct_{n}"] for n in (1, 2, 3))]
+        for what, key in (("instructions (words)", "instruction_distinct"), ("solutions (canonical code tokens)", "code_distinct"))
+    ]
+    c = d["minhash_clusters"]
+    links = ", ".join(f"{k} {v}" for k, v in c["links"].items())
+    return "\n\n".join(
+        [
+            "## Diversity",
+            "Distinct n-grams / all n-grams over the whole dataset (1.0 = nothing repeats; solutions with local "
+            "names renamed, so renaming adds nothing):\n\n" + _table(["text", "distinct-1", "distinct-2", "distinct-3"], distinct),
+            f"MinHash clusters (exact and near-duplicates): **{c['clusters_before']}** clusters among the samples "
+            f"before de-duplication ({c['duplicate_clusters']} with more than one member, the largest of "
+            f"{c['largest_cluster']}; samples with a duplicate link: {links}); **{c['clusters_after']}** after "
+            "(one kept per cluster).",
+            "### Solution code: AST node kinds\n" + (_percent_table(d["ast_node_kinds"], "node kind", 15) if d["ast_node_kinds"] else "None."),
+            "### Solution code: imported modules\n" + (_percent_table(d["imported_modules"], "module", 15) if d["imported_modules"] else "None imported."),
+        ]
+    )
+
+
+def _contamination_section(c: dict[str, Any], decontam: dict[str, Any]) -> str:
+    rows = [[name, items, c["hits"].get(name, 0)] for name, items in c["benchmarks"].items()]
+    return "\n\n".join(
+        [
+            "## Contamination",
+            "Every selected sample (instruction, statement, solution and original code) was compared with every "
+            f"item of the benchmarks below: shared runs of {decontam['ngram']} content words between the instruction "
+            "or statement and the problem text (case, punctuation, function words and word endings ignored, so a "
+            f"lightly reworded copy still matches), shared runs of {decontam['ngram']} words between the code and the "
+            "reference code (idioms made of keywords and one-letter names ignored), and top-level functions equal to a "
+            f"reference function once formatting, comments, docstrings, type hints and names are normalized (functions "
+            f"of at least {decontam['exact_min_tokens']} tokens). A sample with any hit was dropped (reasons "
+            "`contaminated_*` in the funnel).",
+            (_table(["benchmark", "items", "hits"], rows) if rows else "No benchmark was checked.")
+            + f"\n\n**{c['samples_dropped']}** sample{'' if c['samples_dropped'] == 1 else 's'} dropped. `contamination.jsonl` "
+            "lists every hit: benchmark, item id, sample id, kind of match, field and the overlapping n-gram or function.",
+            "A paraphrase that shares no run of that length with the problem text and whose code differs from the "
+            "reference is not detected: this is lexical, not semantic, matching.",
+        ]
+    )
+
+
 def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
     made = summary["made_with"]
     name = config["export"]["dataset_name"]
@@ -32,24 +83,33 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dic
         "language": ["en"],
         "tags": ["code", "python", "instruction-tuning", "semi-instruct"],
         "size_categories": [_size_category(len(rows))],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data.parquet"}]}],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": "train", "path": "data.parquet"}]},
+            {"config_name": "ni", "data_files": [{"split": "train", "path": "ni.parquet"}]},
+        ],
     }
     funnel_rows = [[f["stage"], f["records_in"], f["kept"], sum(f["dropped"].values())] for f in summary["funnel"]]
     reason_rows = [
         [f["stage"], f"`{reason}`", count, describe(reason)] for f in summary["funnel"] for reason, count in f["dropped"].items()
     ]
-    detail_rows = [
-        [f["stage"], group, f"`{reason}`", count, describe(reason)]
+    counters = [
+        (f["stage"], group, key, count)
         for f in summary["funnel"]
         for group, counts in f["details"].items()
-        for reason, count in counts.items()
+        for key, count in counts.items()
         if group not in ("candidate_verdicts", "difficulty")
     ]
+    # Counters keyed by a rejection reason reject one candidate or input; the others count outcomes.
+    detail_rows = [[stage, group, f"`{key}`", count, describe(key)] for stage, group, key, count in counters if key in PART_REASONS]
+    outcome_rows = [[stage, group, f"`{key}`", count] for stage, group, key, count in counters if key not in PART_REASONS]
     verdicts = next((f["details"].get("candidate_verdicts", {}) for f in summary["funnel"] if f["stage"] == "validate"), {})
     provenance = summary["provenance"]
     sources = [[p["source"], p["license"], p["rows"]] for p in provenance["kept_by_source_and_license"]]
     shards = [[s["shard"], s.get("format", "?"), f"`{s.get('path', '?')}`", s["records"]] for s in provenance["shards"]]
     sampling = made["sampling"]
+    decontam, dedup = made["decontamination"], made["dedup"]
+    checked = summary["contamination"]["benchmarks"]
+    benchmarks = ", ".join(f"{name} ({n} items)" for name, n in checked.items()) or "no benchmark"
     parts = [
         "---\n" + yaml.safe_dump(header, sort_keys=False).strip() + "\n---",
         f"# {name}",
@@ -92,16 +152,27 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dic
                 ["comparator", f"`{made['comparator']}`" + (f" (rel {made['float_tolerance']['rel']}, abs {made['float_tolerance']['abs']})" if made["comparator"] == "float" else "")],
                 ["keep rule", f"best candidate passes ≥ {made['min_pass_fraction']:.0%} of the tests"],
                 ["sandbox", f"bubblewrap, {made['sandbox']['timeout_s']} s, {made['sandbox']['memory_mb']} MB, unprivileged, no network"],
+                ["decontamination", f"{decontam['ngram']}-gram overlap (instruction/statement content words, code words), exact function match (≥ {decontam['exact_min_tokens']} tokens) against {benchmarks}"],
+                ["near-duplicates", f"MinHash LSH on {' and '.join(dedup['kinds'])}: Jaccard ≥ {dedup['threshold']}, {dedup['shingle_size']}-token shingles, {dedup['permutations']} permutations; best-ranked member of each cluster kept"],
                 ["order", "easy → hard (curriculum)" if made["order"] == "curriculum" else "input order"],
             ],
         ),
         "## Funnel\n" + _table(["stage", "in", "kept", "dropped"], funnel_rows),
         "### Drop reasons\n" + (_table(["stage", "reason", "records", "meaning"], reason_rows) if reason_rows else "Nothing was dropped."),
         "### Rejected candidates and test inputs\nThese reject one candidate or one input, not a whole sample.\n\n"
-        + (_table(["stage", "what", "reason", "count", "meaning"], detail_rows) if detail_rows else "None."),
+        + (_table(["stage", "what", "reason", "count", "meaning"], detail_rows) if detail_rows else "None.")
+        + ("\n\nOther counts:\n\n" + _table(["stage", "what", "outcome", "count"], outcome_rows) if outcome_rows else ""),
         "### Candidate verdicts on oracle tests\n"
         + (_table(["verdict", "count"], [[f"`{k}`", v] for k, v in verdicts.items()]) if verdicts else "None."),
         "### Difficulty\n" + (_table(["difficulty", "pairs"], [[k, v] for k, v in summary["difficulty"].items()]) if summary["difficulty"] else "None."),
+        _diversity_section(summary["diversity"]),
+        _contamination_section(summary["contamination"], decontam),
+        "## Natural-Instruct baseline (`ni` config)\n"
+        f"For ablations like the paper's (NI vs SemI), `ni.parquet` / `ni.jsonl` hold the same samples in their "
+        f"natural form: the problem statement as the instruction and the original human code as the response. "
+        f"{summary['ni_baseline']['rows']} of the {summary['kept']} samples have a statement and are in it; "
+        f"{summary['ni_baseline']['without_statement']} have none and are left out. Same `id`s as the main "
+        "config, so the two can be joined.",
         "## Provenance and licences\nInput shards:\n\n"
         + _table(["shard", "format", "path", "records"], shards)
         + "\n\nKept pairs by source and licence (the licence of each original applies to its pair; check it "
@@ -109,8 +180,11 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dic
         + (_table(["source", "license", "pairs"], sources) if sources else "None."),
         "## Load it\n```python\nfrom datasets import load_dataset\n\n"
         'ds = load_dataset("parquet", data_files="data.parquet", split="train")\n'
+        'ni = load_dataset("parquet", data_files="ni.parquet", split="train")  # the NI baseline\n'
+        "# or, from this folder (or its hub copy), by config name:\n"
+        'ds = load_dataset("path/to/this/folder", "default", split="train")\n'
         'print(ds[0]["messages"])\n```\n'
-        "`data.jsonl` holds the same rows; `stats.json` the full funnel; `dropped.jsonl` every dropped record "
-        "with its stage and reason.",
+        "`data.jsonl` / `ni.jsonl` hold the same rows; `stats.json` the full funnel and the figures above; "
+        "`dropped.jsonl` every dropped record with its stage and reason; `contamination.jsonl` every benchmark hit.",
     ]
     return "\n\n".join(parts) + "\n"

@@ -13,6 +13,8 @@ import jsonschema
 import yaml
 
 from semi_instruct.compare import CompareOptions
+from semi_instruct.decontam import BenchmarkSource, DecontamOptions
+from semi_instruct.dedup import DedupOptions
 from semi_instruct.engines.base import Sampling
 from semi_instruct.generate import GenerateOptions
 from semi_instruct.ingest import IngestOptions
@@ -110,3 +112,24 @@ def validate_options(config: dict[str, Any]) -> ValidateOptions:
 def select_options(config: dict[str, Any]) -> SelectOptions:
     s = config["selection"]
     return SelectOptions(min_pass_fraction=s["min_pass_fraction"], easy_pass_rate=s["easy_pass_rate"], hard_pass_rate=s["hard_pass_rate"])
+
+
+def _columns(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def decontam_options(config: dict[str, Any]) -> DecontamOptions:
+    d = config["decontamination"]
+    sources = tuple(
+        BenchmarkSource(
+            name=b["name"], path=b.get("path"), dataset=b.get("dataset"), subset=b["subset"], split=b["split"],
+            id=b["id"], text=_columns(b["text"]), code=_columns(b["code"]),
+        )
+        for b in d["benchmarks"]
+    )
+    return DecontamOptions(ngram=d["ngram"], exact_min_tokens=d["exact_min_tokens"], humaneval=d["humaneval"], benchmarks=sources)
+
+
+def dedup_options(config: dict[str, Any]) -> DedupOptions:
+    d = config["dedup"]
+    return DedupOptions(threshold=d["threshold"], shingle_size=d["shingle_size"], permutations=d["permutations"], seed=d["seed"], kinds=tuple(d["kinds"]))

@@ -1,32 +1,29 @@
-"""Export: gather all selected shards into the final dataset, the funnel (stats.json) and a dataset card.
+"""Export: the final dataset, its NI baseline, the funnel (stats.json), the dropped log and the card.
 
-Also checks the accounting invariant across stages: every ingested record is kept in the final dataset
-or dropped with a named reason at a named stage.
+Reads the deduplicated samples (all shards), ranks them easy -> hard, writes the Semi-Instruct pairs and
+the Natural-Instruct baseline (statement -> original code) for the ablations, merges every stage's stats
+into the funnel and checks the accounting invariant across stages: every ingested record is kept in the
+final dataset or dropped with a named reason at a named stage.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from semi_instruct.card import render_card
-from semi_instruct.io import JsonlSink, atomic_path, atomic_write_text, read_jsonl
-from semi_instruct.schema import EXPORT_SCHEMA, STAGES, stage_schema
+from semi_instruct.diversity import diversity
+from semi_instruct.io import JsonlSink, atomic_path, atomic_write_text, iter_parquet_rows, read_jsonl
+from semi_instruct.ranking import rank_key
+from semi_instruct.schema import EXPORT_SCHEMA, GATHER_STAGES, NI_EXPORT_SCHEMA, SHARD_STAGES, STAGES
 from semi_instruct.stats import AccountingError, StageStats
-
-
-def _load_selected(paths: Sequence[str | Path]) -> pa.Table:
-    schema = stage_schema("select")
-    tables = [pq.read_table(p, schema=schema) for p in paths]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
-
 
 def _export_row(r: dict[str, Any]) -> dict[str, Any]:
     best = next(c for c in r["candidates"] if c["index"] == r["best_candidate"])
@@ -39,6 +36,7 @@ def _export_row(r: dict[str, Any]) -> dict[str, Any]:
         "adapter": best["adapter"],
         "mode": r["mode"],
         "tests": r["oracle_tests"],
+        "function_tests": next(v["function_tests"] for v in r["candidate_verdicts"] if v["index"] == r["best_candidate"]) or [],
         "tests_passed": r["tests_passed"],
         "pass_rate": r["pass_rate"],
         "difficulty": r["difficulty"],
@@ -53,21 +51,51 @@ def _export_row(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ni_row(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The Natural-Instruct pair of an exported row: its statement -> the original code (None without one)."""
+    statement = (row["statement"] or "").strip()
+    if not statement:
+        return None
+    return {
+        "id": row["id"],
+        "messages": [{"role": "user", "content": statement}, {"role": "assistant", "content": row["original_code"]}],
+        "instruction": statement,
+        "response": row["original_code"],
+        "mode": row["mode"],
+        "source_id": row["source_id"],
+        "source": row["source"],
+        "license": row["license"],
+    }
+
+
+def _write_rows(rows: list[dict[str, Any]], schema: pa.Schema, parquet: Path, jsonl: Path) -> None:
+    with atomic_path(parquet) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="zstd")
+    atomic_write_text(jsonl, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
 def merge_stats(stats: Sequence[StageStats]) -> dict[str, Any]:
-    """The funnel, with the invariants checked: per shard, each stage takes in what the previous kept;
-    overall, ingested == kept + every drop."""
+    """The funnel, with the invariants checked: per shard, each shard stage takes in what the previous
+    kept; the first gather stage takes in what every shard's last stage kept, and each next gather stage
+    what the previous kept; overall, ingested == kept + every drop."""
     by_stage: dict[str, list[StageStats]] = {}
     for s in stats:
         by_stage.setdefault(s.stage, []).append(s)
     missing = [name for name in STAGES if name not in by_stage]
     if missing:
         raise AccountingError(f"no stats for stage(s) {missing}")
-    kept_by_shard = {s.shard: s.kept for s in by_stage["ingest"]}
-    for stage in STAGES[1:-1]:
+    kept_by_shard = {s.shard: s.kept for s in by_stage[SHARD_STAGES[0]]}
+    for stage in SHARD_STAGES[1:]:
         for s in by_stage[stage]:
             if kept_by_shard.get(s.shard) != s.records_in:
                 raise AccountingError(f"{stage}/{s.shard}: {s.records_in} records in, but the previous stage kept {kept_by_shard.get(s.shard)}")
         kept_by_shard = {s.shard: s.kept for s in by_stage[stage]}
+    previous, kept = SHARD_STAGES[-1], sum(kept_by_shard.values())
+    for stage in GATHER_STAGES:
+        (s,) = by_stage[stage]
+        if s.records_in != kept:
+            raise AccountingError(f"{stage}: {s.records_in} records in, but {previous} kept {kept}")
+        previous, kept = stage, s.kept
     funnel = []
     for stage in STAGES:
         group = by_stage[stage]
@@ -96,73 +124,66 @@ def merge_stats(stats: Sequence[StageStats]) -> dict[str, Any]:
 
 
 def run_export(
-    selected: Sequence[str | Path],
+    samples: str | Path,
     stats_files: Sequence[str | Path],
     dropped_files: Sequence[str | Path],
+    contamination: str | Path,
     out_dir: str | Path,
     config: dict[str, Any],
 ) -> dict[str, Any]:
+    """`samples`: the dedup stage's output; `contamination`: the decontaminate stage's report."""
     out_dir = Path(out_dir)
-    table = _load_selected(selected)
-    export_stats = StageStats("export", "all", records_in=table.num_rows)
+    records = list(iter_parquet_rows(samples))
+    export_stats = StageStats("export", "all", records_in=len(records))
 
-    # Exact duplicates across shards (ingest only sees one shard): keep the first in manifest order.
-    hashes = table.column("code_hash").to_pylist()
-    first_seen: dict[str, int] = {}
-    keep_mask = []
-    duplicates = []
-    for i, h in enumerate(hashes):
-        if h in first_seen:
-            keep_mask.append(False)
-            duplicates.append(i)
-            export_stats.drop("duplicate_across_shards")
-        else:
-            first_seen[h] = i
-            keep_mask.append(True)
-    dup_rows = table.take(duplicates).select(["shard", "id"]).to_pylist() if duplicates else []
-    table = table.filter(pa.array(keep_mask, type=pa.bool_()))
-
-    # Rank: easy -> hard (more candidates right, then more tests passed); stable on input order.
-    order = pc.sort_indices(
-        table.append_column("_pos", pa.array(range(table.num_rows), type=pa.int64())),
-        sort_keys=[("pass_rate", "descending"), ("tests_passed", "descending"), ("_pos", "ascending")],
-    ) if table.num_rows else pa.array([], type=pa.int64())
-    ranks = [0] * table.num_rows
-    for rank, idx in enumerate(order.to_pylist(), start=1):
-        ranks[idx] = rank
-    table = table.append_column("rank", pa.array(ranks, type=pa.int64()))
-    if config["export"]["order"] == "curriculum" and table.num_rows:
-        table = table.take(order)
-
-    rows = [_export_row(r) for r in table.to_pylist()]
+    # Rank: easy -> hard (ranking.rank_key), stable on input order.
+    order = sorted(range(len(records)), key=lambda i: rank_key(records[i], i))
+    for rank, i in enumerate(order, start=1):
+        records[i]["rank"] = rank
+    if config["export"]["order"] == "curriculum":
+        records = [records[i] for i in order]
+    rows = [_export_row(r) for r in records]
     for _ in rows:
         export_stats.keep()
-    final = pa.Table.from_pylist(rows, schema=EXPORT_SCHEMA)
-    with atomic_path(out_dir / "data.parquet") as tmp:
-        pq.write_table(final, tmp, compression="zstd")
-    atomic_write_text(out_dir / "data.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    ni_rows = [ni for ni in map(_ni_row, rows) if ni is not None]
+    _write_rows(rows, EXPORT_SCHEMA, out_dir / "data.parquet", out_dir / "data.jsonl")
+    _write_rows(ni_rows, NI_EXPORT_SCHEMA, out_dir / "ni.parquet", out_dir / "ni.jsonl")
 
     all_stats = [StageStats.read(p) for p in stats_files] + [export_stats]
     export_stats.check()
     summary = merge_stats(all_stats)
+    info = {s.stage: s.info for s in all_stats if s.stage in GATHER_STAGES}
     summary["made_with"] = made_with(config, all_stats)
     summary["provenance"] = _provenance(rows, all_stats)
     summary["difficulty"] = dict(Counter(r["difficulty"] for r in rows).most_common())
+    summary["diversity"] = {**diversity(rows), "minhash_clusters": _clusters(info["dedup"])}
+    summary["contamination"] = {
+        "benchmarks": info["decontaminate"]["benchmarks"],
+        "hits": info["decontaminate"]["hits"],
+        "samples_dropped": sum(summary["funnel"][STAGES.index("decontaminate")]["dropped"].values()),
+    }
+    summary["ni_baseline"] = {"rows": len(ni_rows), "without_statement": len(rows) - len(ni_rows)}
     atomic_write_text(out_dir / "stats.json", json.dumps(summary, indent=2) + "\n")
 
     with JsonlSink(out_dir / "dropped.jsonl") as log:
         for path in dropped_files:
             for item in read_jsonl(path):
                 log.write({"stage": item.get("stage", "ingest"), **item})
-        for d in dup_rows:
-            log.write({"stage": "export", "shard": d["shard"], "id": d["id"], "reason": "duplicate_across_shards", "detail": "same normalized code as an earlier shard's sample"})
+    with atomic_path(out_dir / "contamination.jsonl") as tmp:
+        shutil.copyfile(contamination, tmp)
 
     atomic_write_text(out_dir / "README.md", render_card(summary, rows, config))
     return summary
 
 
+def _clusters(dedup_info: dict[str, Any]) -> dict[str, Any]:
+    keys = ("clusters_before", "clusters_after", "duplicate_clusters", "largest_cluster", "links")
+    return {k: dedup_info[k] for k in keys}
+
+
 def made_with(config: dict[str, Any], stats: Sequence[StageStats]) -> dict[str, Any]:
     generate_info = next((s.info for s in stats if s.stage == "generate"), {})
+    gather = {s.stage: s.info for s in stats if s.stage in GATHER_STAGES}  # the settings the stages ran with
     g, v, s = config["generation"], config["validation"], config["selection"]
     return {
         "engine": generate_info.get("engine", config["engine"]["kind"]),
@@ -178,6 +199,8 @@ def made_with(config: dict[str, Any], stats: Sequence[StageStats]) -> dict[str, 
         "min_pass_fraction": s["min_pass_fraction"],
         "difficulty_bins": {"easy": f"pass_rate >= {s['easy_pass_rate']}", "hard": f"pass_rate < {s['hard_pass_rate']}"},
         "sandbox": dict(config["sandbox"]),
+        "decontamination": {k: gather["decontaminate"][k] for k in ("ngram", "exact_min_tokens")},
+        "dedup": {k: gather["dedup"][k] for k in ("threshold", "shingle_size", "permutations", "kinds")},
         "order": config["export"]["order"],
     }
 

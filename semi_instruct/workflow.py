@@ -49,7 +49,31 @@ def select(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dr
     return result
 
 
-def export(config: dict[str, Any], selected: Sequence[str], stats: Sequence[str], dropped: Sequence[str], out_dir: str) -> dict[str, Any]:
+def decontaminate(params: Mapping[str, Any], selected: Sequence[str], parquet: str, dropped: str, report: str, stats: str) -> StageStats:
+    from semi_instruct.decontam import run_decontaminate
+
+    result = run_decontaminate(selected, parquet, dropped, report, cfg.decontam_options(params))
+    result.write(stats)
+    return result
+
+
+def dedup(params: Mapping[str, Any], samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+    from semi_instruct.dedup import run_dedup
+
+    result = run_dedup(samples, parquet, dropped, cfg.dedup_options(params))
+    result.write(stats)
+    return result
+
+
+def export(
+    config: dict[str, Any], samples: str, stats: Sequence[str], dropped: Sequence[str], contamination: str, out_dir: str
+) -> dict[str, Any]:
     from semi_instruct.export import run_export
 
-    return run_export(selected, stats, dropped, out_dir, config)
+    return run_export(samples, stats, dropped, contamination, out_dir, config)
+
+
+def plots(stats: str, data: str, benchmarks: Sequence[str], out: dict[str, str]) -> None:
+    from semi_instruct.plots import write_figures
+
+    write_figures(stats, data, benchmarks, out)

@@ -20,7 +20,8 @@ def stage(name: str, shard: str, records_in: int, kept: int, **dropped: int) -> 
 
 
 def consistent() -> list[StageStats]:
-    """Two shards; every stage takes in what the previous one kept for that shard."""
+    """Two shards; every shard stage takes in what the previous one kept for that shard, the gather
+    stages what the previous one kept overall."""
     return [
         stage("ingest", "a", 10, 8, syntax_error=1, duplicate=1),
         stage("ingest", "b", 5, 5),
@@ -30,7 +31,9 @@ def consistent() -> list[StageStats]:
         stage("validate", "b", 4, 4),
         stage("select", "a", 6, 4, wrong_answer=1, candidate_error=1),
         stage("select", "b", 4, 3, candidate_timeout=1),
-        stage("export", "all", 7, 6, duplicate_across_shards=1),
+        stage("decontaminate", "all", 7, 7),
+        stage("dedup", "all", 7, 6, duplicate_across_shards=1),
+        stage("export", "all", 6, 6),
     ]
 
 
@@ -43,7 +46,7 @@ def test_consistent_stats_merge_into_the_funnel() -> None:
     assert (summary["ingested"], summary["kept"], summary["dropped"]) == (15, 6, 9)
     assert summary["ingested"] == summary["kept"] + summary["dropped"]
     assert [f["stage"] for f in summary["funnel"]] == list(STAGES)
-    assert [(f["records_in"], f["kept"]) for f in summary["funnel"]] == [(15, 13), (13, 11), (11, 10), (10, 7), (7, 6)]
+    assert [(f["records_in"], f["kept"]) for f in summary["funnel"]] == [(15, 13), (13, 11), (11, 10), (10, 7), (7, 7), (7, 6), (6, 6)]
     assert summary["funnel"][0]["dropped"] == {"syntax_error": 1, "duplicate": 1}
     assert summary["funnel"][0]["details"] == {"ignored_fields": {"y": 4, "x": 3}}
     assert summary["funnel"][1]["seconds"] == 1.75
@@ -70,9 +73,20 @@ def test_shard_lost_between_stages_raises() -> None:
         merge_stats(stats)
 
 
-def test_records_vanishing_inside_the_funnel_raise() -> None:
+def test_gather_stage_taking_in_other_than_what_all_shards_kept_raises() -> None:
     stats = consistent()
-    stats[-1] = stage("export", "all", 6, 6)  # select kept 7 in total; export only saw 6
+    stats[8] = stage("decontaminate", "all", 6, 6)  # select kept 4 + 3 = 7
+    with pytest.raises(AccountingError, match=r"^decontaminate: 6 records in, but select kept 7$"):
+        merge_stats(stats)
+    stats = consistent()
+    stats[10] = stage("export", "all", 7, 7)  # dedup kept 6
+    with pytest.raises(AccountingError, match=r"^export: 7 records in, but dedup kept 6$"):
+        merge_stats(stats)
+
+
+def test_records_vanishing_inside_a_stage_raise() -> None:
+    stats = consistent()
+    stats[9] = stage("dedup", "all", 7, 6)  # one record neither kept nor dropped
     with pytest.raises(AccountingError, match=r"^15 records ingested, but 6 kept \+ 8 dropped = 14$"):
         merge_stats(stats)
 

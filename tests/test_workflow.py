@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from semi_instruct.schema import STAGES
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "semi_instruct", "profiles", "envs", "data/demo"]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "semi_instruct", "profiles", "envs", "report", "data/demo"]
 
 
 def make_workspace(dest: Path) -> Path:
@@ -99,7 +101,7 @@ def test_every_demo_record_is_accounted_for(demo: Path) -> None:
     dropped_ids = [d["id"] for d in dropped]
     # each raw record ends exactly once: kept, or dropped with a reason at a stage
     assert sorted(kept_ids + dropped_ids) == sorted(raw_ids)
-    assert all(d["reason"] and d["stage"] in {"ingest", "generate", "validate", "select", "export"} for d in dropped)
+    assert all(d["reason"] and d["stage"] in STAGES for d in dropped)
     by_stage: dict[str, dict[str, int]] = {}
     for d in dropped:
         by_stage.setdefault(d["stage"], {}).setdefault(d["reason"], 0)
@@ -164,7 +166,9 @@ def test_changing_one_shard_reruns_only_that_shard(tmp_path: Path) -> None:
 
     # Drop one record from shard b (same replayed prompts, different content).
     (workdir / "data/demo/b.jsonl").write_text("".join(lines[half:-1]))
-    assert planned_jobs(workdir) == {"ingest": 1, "generate": 1, "validate": 1, "select": 1, "export": 1, "all": 1}
+    assert planned_jobs(workdir) == {
+        "ingest": 1, "generate": 1, "validate": 1, "select": 1, "decontaminate": 1, "dedup": 1, "export": 1, "plots": 1, "all": 1,
+    }
     snakemake(workdir)
     changed = {p.relative_to(workdir / "results").as_posix() for p, t in before.items() if p.stat().st_mtime_ns != t}
     assert all("/a." not in c for c in changed), changed

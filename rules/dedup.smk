@@ -1,0 +1,22 @@
+rule dedup:
+    """Exact and near-duplicate removal (MinHash LSH) across all shards; the best-ranked of each cluster stays."""
+    input:
+        samples="results/decontaminate/all.parquet",
+    output:
+        parquet="results/dedup/all.parquet",
+        dropped="results/dedup/all.dropped.jsonl",
+        stats="results/dedup/all.stats.json",
+    params:
+        dedup=config["dedup"],
+    log:
+        "logs/dedup/all.log",
+    benchmark:
+        "benchmarks/dedup/all.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../scripts/dedup.py"

@@ -1,0 +1,24 @@
+rule plots:
+    """Figures for `snakemake --report report.html`: funnel, pass rates, tests passed, difficulty, job timings."""
+    input:
+        stats="results/final/stats.json",
+        data="results/final/data.parquet",
+        timings=[per_shard(f"benchmarks/{stage}/{{shard}}.tsv") for stage in ("ingest", "generate", "validate")]
+        + [f"benchmarks/{stage}/all.tsv" for stage in ("decontaminate", "dedup")]
+        + ["benchmarks/export/export.tsv"],
+    output:
+        funnel=report("results/report/funnel.png", caption="../report/funnel.rst", category="Funnel"),
+        pass_rate=report("results/report/pass_rate.png", caption="../report/pass_rate.rst", category="Quality"),
+        tests_passed=report("results/report/tests_passed.png", caption="../report/tests_passed.rst", category="Quality"),
+        difficulty=report("results/report/difficulty.png", caption="../report/difficulty.rst", category="Quality"),
+        timings=report("results/report/timings.png", caption="../report/timings.rst", category="Performance"),
+    log:
+        "logs/plots/plots.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../scripts/plots.py"

