@@ -74,11 +74,27 @@ def cmd_select(args: argparse.Namespace) -> None:
     _report(stats, args.stats)
 
 
+def cmd_decontaminate(args: argparse.Namespace) -> None:
+    from semi_instruct.decontam import run_decontaminate
+
+    config = cfg.load_config(args.config)
+    stats = run_decontaminate(args.selected, args.out, args.dropped, args.report, cfg.decontam_options(config))
+    _report(stats, args.stats)
+
+
+def cmd_dedup(args: argparse.Namespace) -> None:
+    from semi_instruct.dedup import run_dedup
+
+    config = cfg.load_config(args.config)
+    stats = run_dedup(args.input, args.out, args.dropped, cfg.dedup_options(config))
+    _report(stats, args.stats)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from semi_instruct.export import run_export
 
     config = cfg.load_config(args.config)
-    run_export(args.selected, args.stats_files, args.dropped_files, args.out_dir, config)
+    run_export(args.input, args.stats_files, args.dropped_files, args.contamination, args.out_dir, config)
     print(f"dataset written to {args.out_dir}")
 
 
@@ -131,10 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
         p.add_argument("--stats")
 
-    p = stage("export", "Merge selected shards into the final dataset, stats and card.", cmd_export)
-    p.add_argument("--selected", nargs="+", required=True)
-    p.add_argument("--stats-files", nargs="+", required=True)
-    p.add_argument("--dropped-files", nargs="*", default=[])
+    p = stage("decontaminate", "Drop selected samples that leak a benchmark; report every hit.", cmd_decontaminate)
+    p.add_argument("--selected", nargs="+", required=True, help="every shard's select Parquet file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
+    p.add_argument("--report", required=True, help="JSONL contamination report (one line per hit)")
+    p.add_argument("--stats")
+
+    p = stage("dedup", "Drop exact and near-duplicates across shards (best-ranked of each cluster stays).", cmd_dedup)
+    p.add_argument("--input", required=True, help="decontaminate's Parquet file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
+    p.add_argument("--stats")
+
+    p = stage("export", "Write the final dataset, NI baseline, funnel, dropped log and card.", cmd_export)
+    p.add_argument("--input", required=True, help="dedup's Parquet file")
+    p.add_argument("--stats-files", nargs="+", required=True, help="every stage's stats JSON")
+    p.add_argument("--dropped-files", nargs="*", default=[], help="every stage's dropped/quarantine JSONL")
+    p.add_argument("--contamination", required=True, help="decontaminate's contamination report")
     p.add_argument("--out-dir", required=True)
 
     p = stage("replay-build", "Build a replay fixture from hand-written answers for a shard.", cmd_replay_build)

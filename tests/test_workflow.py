@@ -196,5 +196,5 @@ def test_lint_is_clean() -> None:
 
 def test_cli_lists_the_stage_commands() -> None:
     out = subprocess.run([str(Path(sys.executable).with_name("semi-instruct")), "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("ingest", "generate", "validate", "select", "export", "replay-build"):
+    for command in ("ingest", "generate", "validate", "select", "decontaminate", "dedup", "export", "replay-build"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
