@@ -1,0 +1,51 @@
+"""Select-stage rows for the gather-stage tests (decontaminate, dedup, export), built like the pipeline does:
+the ingest columns come from ingest.normalize_row, the later ones describe one fully correct candidate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from semi_instruct.ingest import IngestOptions, normalize_row
+from semi_instruct.manifest import Shard
+from semi_instruct.schema import SOURCE_FIELDS, stage_schema
+
+
+def selected_row(
+    sample_id: str,
+    code: str,
+    instruction: str,
+    solution: str,
+    *,
+    shard: str = "s",
+    row: int = 0,
+    statement: str | None = None,
+    entry_point: str = "solve",
+    pass_rate: float = 1.0,
+    tests_passed: int = 6,
+) -> dict[str, Any]:
+    raw = {"id": sample_id, "code": code, "statement": statement}
+    record = normalize_row(raw, {f: f for f in SOURCE_FIELDS}, Shard(shard, f"{shard}.jsonl", source="unit test", license="MIT"), row, IngestOptions())
+    tests = [{"input": f"[{i}]", "output": str(i)} for i in range(tests_passed)]
+    return {
+        **record,
+        "model": "m",
+        "prompt_version": "v1",
+        "candidates": [{"index": 0, "instruction": instruction, "solution": solution, "entry_point": entry_point, "adapter": None, "error": None}],
+        "inputs": [t["input"] for t in tests],
+        "oracle_tests": tests,
+        "source_tests_reproduced": None,
+        "candidate_verdicts": [{"index": 0, "passed": tests_passed, "verdicts": ["pass"] * tests_passed, "function_tests": [], "function_tests_ok": None}],
+        "best_candidate": 0,
+        "tests_passed": tests_passed,
+        "pass_rate": pass_rate,
+        "difficulty": "easy" if pass_rate >= 0.75 else "medium" if pass_rate >= 0.5 else "hard",
+    }
+
+
+def write_selected(path: Path, rows: list[dict[str, Any]]) -> Path:
+    pq.write_table(pa.Table.from_pylist(rows, schema=stage_schema("select")), path)
+    return path
