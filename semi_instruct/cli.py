@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 import yaml
 
@@ -61,8 +63,8 @@ def cmd_validate(args: argparse.Namespace) -> None:
     from semi_instruct.validate import run_validate
 
     config = cfg.load_config(args.config)
-    runner = make_runner(config["sandbox"]["python"])
-    stats = run_validate(args.input, args.out, args.dropped, runner, cfg.validate_options(config), args.shard)
+    with make_runner(config["sandbox"]["python"]) as runner:
+        stats = run_validate(args.input, args.out, args.dropped, runner, cfg.validate_options(config), args.shard)
     _report(stats, args.stats)
 
 
@@ -115,6 +117,45 @@ def cmd_replay_build(args: argparse.Namespace) -> None:
         )
     atomic_write_text(args.out, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
     print(f"wrote {len(entries)} replay entries to {args.out}")
+
+
+def cmd_exec(args: argparse.Namespace) -> None:
+    """Run a JSONL file of cases in the sandbox; the contract is in semi_instruct/sandbox/cases.py."""
+    from semi_instruct.sandbox import Limits, make_runner
+    from semi_instruct.sandbox.cases import run_cases
+
+    try:
+        source = open(args.input, "rb")
+    except OSError as exc:
+        raise OSError(f"cannot read input file {args.input}: {exc.strerror}") from exc
+    with source:
+        try:
+            sink = open(args.out, "w", encoding="utf-8")
+        except OSError as exc:
+            raise OSError(f"cannot write output file {args.out}: {exc.strerror}") from exc
+        with sink, make_runner(args.python) as runner:
+            summary = run_cases(source, sink, runner, args.workers, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
+    print(f"{summary.lines} lines ({summary.malformed} malformed), {summary.cases} cases -> {args.out}", file=sys.stderr)
+
+
+def cmd_sandbox_doctor(args: argparse.Namespace) -> None:
+    from semi_instruct.sandbox.doctor import doctor
+
+    if doctor(args.python, sys.stdout) != 0:
+        raise SystemExit(1)
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,6 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", choices=["auto", "jsonl", "parquet", "hf"])
     p.add_argument("--answers", required=True, help="YAML {id: {rewrite: [text, ...], inputs: text}}")
     p.add_argument("--out", required=True)
+
+    help = "Run a JSONL file of programs and inputs in the sandbox; one result line per input line, in order."
+    p = sub.add_parser("exec", help=help, description=help)
+    p.add_argument("--in", dest="input", required=True, help="cases, one JSON object per line")
+    p.add_argument("--out", required=True, help="results, one JSON object per input line (streamed)")
+    p.add_argument("--workers", type=_positive(int), default=len(os.sched_getaffinity(0)),
+                   help="sandboxes running at once (default: all cores)")
+    p.add_argument("--timeout", type=_positive(float), default=5.0, help="default wall/CPU seconds per input")
+    p.add_argument("--memory-mb", type=_positive(int), default=512, help="default memory limit per input")
+    p.add_argument("--python", default="/usr/bin/python3", help="interpreter inside the sandbox")
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("sandbox", help="Sandbox tools.", description="Sandbox tools.")
+    tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    help = "Print which protections the sandbox has on this host; exit 1 if the minimum set is missing."
+    p = tools.add_parser("doctor", help=help, description=help)
+    p.add_argument("--python", default="/usr/bin/python3", help="interpreter inside the sandbox")
+    p.set_defaults(func=cmd_sandbox_doctor)
     return parser
 
 

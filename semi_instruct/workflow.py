@@ -35,8 +35,8 @@ def validate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, 
     from semi_instruct.sandbox import make_runner
     from semi_instruct.validate import run_validate
 
-    runner = make_runner(params["sandbox"]["python"])
-    result = run_validate(samples, parquet, dropped, runner, cfg.validate_options(params), shard)
+    with make_runner(params["sandbox"]["python"]) as runner:
+        result = run_validate(samples, parquet, dropped, runner, cfg.validate_options(params), shard)
     result.write(stats)
     return result
 

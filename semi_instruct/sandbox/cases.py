@@ -1,0 +1,138 @@
+"""`semi-instruct exec`: run a JSONL file of cases through the executor, streaming results in order.
+
+Input, one JSON object per line:
+    {"id": str, "mode": "stdio"|"call", "code": str, "entry_point": str (call mode),
+     "inputs": [str, ...] (stdio: stdin text) | [[arg, ...], ...] (call: argument lists),
+     "timeout_s": float (optional, per input), "memory_mb": int (optional)}
+Output, one line per input line, same order:
+    {"id": str, "results": [{"status", "stdout" (stdio) | "return" (call), "stderr", "exit_code",
+     "wall_ms"}, ...]}  -- exactly one result per input; or {"line": n, "error": "..."} for a malformed line.
+
+Lines are read lazily and at most a few jobs per worker are in flight, so memory does not grow with the
+number of lines; each output line is flushed as soon as it and all lines before it are done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any
+
+from semi_instruct.sandbox import Limits, Program, RunResult, Runner
+
+IN_FLIGHT_PER_WORKER = 4  # jobs queued per worker: enough to keep workers busy, bounded memory
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    program: Program
+    inputs: list[str]  # stdin texts, or JSON argument arrays in call mode
+    limits: Limits
+
+
+@dataclass
+class Summary:
+    lines: int = 0
+    cases: int = 0
+    malformed: int = 0
+
+
+def parse_case(raw: bytes, defaults: Limits) -> Case:
+    """One input line as a Case; ValueError says what is wrong with it."""
+    if not raw.strip():
+        raise ValueError("empty line")
+    try:
+        obj = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    known = {"id", "mode", "code", "entry_point", "inputs", "timeout_s", "memory_mb"}
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise ValueError(f"unknown keys {unknown}")
+    case_id, mode, code, inputs = obj.get("id"), obj.get("mode"), obj.get("code"), obj.get("inputs")
+    if not isinstance(case_id, str):
+        raise ValueError('"id" must be a string')
+    if mode not in ("stdio", "call"):
+        raise ValueError(f'"mode" must be "stdio" or "call", got {mode!r}')
+    if not isinstance(code, str):
+        raise ValueError('"code" must be a string')
+    entry_point = obj.get("entry_point")
+    if mode == "call" and not (isinstance(entry_point, str) and entry_point):
+        raise ValueError('call mode needs "entry_point" (a function name)')
+    if mode == "stdio" and entry_point is not None:
+        raise ValueError('"entry_point" is only for call mode')
+    if not isinstance(inputs, list):
+        raise ValueError('"inputs" must be a list')
+    if mode == "stdio" and not all(isinstance(x, str) for x in inputs):
+        raise ValueError('stdio "inputs" must be strings (stdin text)')
+    if mode == "call" and not all(isinstance(x, list) for x in inputs):
+        raise ValueError('call "inputs" must be lists of arguments')
+    timeout_s, memory_mb = obj.get("timeout_s", defaults.timeout_s), obj.get("memory_mb", defaults.memory_mb)
+    if type(timeout_s) not in (int, float) or not 0 < timeout_s <= 3600 or not math.isfinite(timeout_s):
+        raise ValueError(f'"timeout_s" must be a number of seconds in (0, 3600], got {timeout_s!r}')
+    if type(memory_mb) is not int or not 1 <= memory_mb <= 1 << 20:
+        raise ValueError(f'"memory_mb" must be a positive integer, got {memory_mb!r}')
+    texts = inputs if mode == "stdio" else [json.dumps(args) for args in inputs]
+    limits = Limits(timeout_s=float(timeout_s), memory_mb=memory_mb, max_output_bytes=defaults.max_output_bytes,
+                    max_processes=defaults.max_processes)
+    return Case(case_id, Program(mode, code, entry_point), texts, limits)
+
+
+def result_record(mode: str, result: RunResult) -> dict[str, Any]:
+    record: dict[str, Any] = {"status": result.status}
+    if mode == "stdio":
+        record["stdout"] = result.stdout or ""
+    else:
+        record["return"] = result.returned
+    record.update(stderr=result.stderr, exit_code=result.exit_code, wall_ms=result.wall_ms)
+    return record
+
+
+def _jobs(source: IO[bytes], defaults: Limits) -> Iterator[tuple[int, Case | str]]:
+    for lineno, raw in enumerate(source, start=1):
+        try:
+            yield lineno, parse_case(raw, defaults)
+        except ValueError as exc:
+            yield lineno, str(exc)
+
+
+def run_cases(source: IO[bytes], sink: IO[str], runner: Runner, workers: int, defaults: Limits) -> Summary:
+    """Stream `source` (JSONL bytes) through `runner` into `sink`, in input order."""
+    summary = Summary()
+
+    def execute(case: Case) -> dict[str, Any]:
+        results = runner.run(case.program, case.inputs, case.limits)
+        return {"id": case.id, "results": [result_record(case.program.mode, r) for r in results]}
+
+    pending: deque[Future[dict[str, Any]] | dict[str, Any]] = deque()
+
+    def flush_head() -> None:
+        head = pending.popleft()
+        record = head.result() if isinstance(head, Future) else head
+        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sink.flush()
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="exec") as pool:
+        for lineno, job in _jobs(source, defaults):
+            summary.lines += 1
+            if isinstance(job, str):
+                summary.malformed += 1
+                pending.append({"line": lineno, "error": job})
+            else:
+                summary.cases += len(job.inputs)
+                pending.append(pool.submit(execute, job))
+            while pending and (len(pending) > workers * IN_FLIGHT_PER_WORKER
+                               or not isinstance(pending[0], Future) or pending[0].done()):
+                flush_head()
+        while pending:
+            flush_head()
+    return summary
