@@ -41,10 +41,10 @@ def _diversity_section(d: dict[str, Any]) -> str:
             "## Diversity",
             "Distinct n-grams / all n-grams over the whole dataset (1.0 = nothing repeats; solutions with local "
             "names renamed, so renaming adds nothing):\n\n" + _table(["text", "distinct-1", "distinct-2", "distinct-3"], distinct),
-            f"MinHash clusters (exact and near-duplicates): **{c['clusters_before']}** clusters among the samples "
-            f"before de-duplication ({c['duplicate_clusters']} with more than one member, the largest of "
-            f"{c['largest_cluster']}; samples with a duplicate link: {links}); **{c['clusters_after']}** after "
-            "(one kept per cluster).",
+            f"MinHash clusters (exact and near-duplicates): before de-duplication, {c['samples_before']} samples in "
+            f"**{c['clusters_before']}** clusters ({c['duplicate_clusters']} with more than one member, the largest of "
+            f"{c['largest_cluster']}; samples with a duplicate link: {links}); after, {c['samples_after']} samples in "
+            f"**{c['clusters_after']}** clusters (one kept per cluster).",
             "### Solution code: AST node kinds\n" + (_percent_table(d["ast_node_kinds"], "node kind", 15) if d["ast_node_kinds"] else "None."),
             "### Solution code: imported modules\n" + (_percent_table(d["imported_modules"], "module", 15) if d["imported_modules"] else "None imported."),
         ]
@@ -181,9 +181,12 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dic
         "## Load it\n```python\nfrom datasets import load_dataset\n\n"
         'ds = load_dataset("parquet", data_files="data.parquet", split="train")\n'
         'ni = load_dataset("parquet", data_files="ni.parquet", split="train")  # the NI baseline\n'
-        "# or, from this folder (or its hub copy), by config name:\n"
-        'ds = load_dataset("path/to/this/folder", "default", split="train")\n'
-        'print(ds[0]["messages"])\n```\n'
+        'print(ds[0]["messages"])\n'
+        "# a hub copy of this folder, by config name:\n"
+        'ds = load_dataset("<namespace>/<name>", "default", split="train")\n'
+        'ni = load_dataset("<namespace>/<name>", "ni", split="train")\n```\n'
+        "Loading a local copy of this folder by path and config name works too, but `datasets` caches such loads "
+        "by the folder's name, not its content: after a rerun, pass a fresh `cache_dir` or use `data_files`.\n\n"
         "`data.jsonl` / `ni.jsonl` hold the same rows; `stats.json` the full funnel and the figures above; "
         "`dropped.jsonl` every dropped record with its stage and reason; `contamination.jsonl` every benchmark hit.",
     ]

@@ -178,8 +178,11 @@ def run_dedup(in_path: str | Path, out_path: str | Path, dropped_path: str | Pat
                 dropped.write({"shard": record["shard"], "id": record["id"], "stage": "dedup", "reason": reason, "detail": detail})
     sizes = cluster_sizes(clusters)
     stats.info = {
+        "samples_before": len(rows),
         "clusters_before": len(sizes),
-        "clusters_after": sum(keep),  # one kept member per cluster
+        # One member kept per cluster, and kept samples are never linked: each is its own cluster after.
+        "samples_after": sum(keep),
+        "clusters_after": sum(keep),
         "duplicate_clusters": sum(size > 1 for size in sizes),
         "largest_cluster": sizes[0] if sizes else 0,
         "links": {kind: sum(kind in s.links for s in samples) for kind in ("exact", *KINDS)},

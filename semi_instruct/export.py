@@ -177,7 +177,7 @@ def run_export(
 
 
 def _clusters(dedup_info: dict[str, Any]) -> dict[str, Any]:
-    keys = ("clusters_before", "clusters_after", "duplicate_clusters", "largest_cluster", "links")
+    keys = ("samples_before", "clusters_before", "samples_after", "clusters_after", "duplicate_clusters", "largest_cluster", "links")
     return {k: dedup_info[k] for k in keys}
 
 

@@ -87,8 +87,8 @@ def test_renamed_variables_and_reformatting_are_removed_keeping_the_best_ranked(
     assert dropped["a/merge"]["reason"] == "near_duplicate_code" and dropped["a/merge"]["stage"] == "dedup"
     assert dropped["a/merge"]["detail"] == "code similarity 1.00 with b/ranges; cluster of 2 kept b/ranges (better ranked)"
     assert stats["dropped"] == {"near_duplicate_code": 1}
-    assert {k: stats["info"][k] for k in ("clusters_before", "clusters_after", "duplicate_clusters", "largest_cluster")} == {
-        "clusters_before": 2, "clusters_after": 2, "duplicate_clusters": 1, "largest_cluster": 2,
+    assert {k: stats["info"][k] for k in ("samples_before", "clusters_before", "samples_after", "clusters_after", "duplicate_clusters", "largest_cluster")} == {
+        "samples_before": 3, "clusters_before": 2, "samples_after": 2, "clusters_after": 2, "duplicate_clusters": 1, "largest_cluster": 2,
     }
     assert stats["info"]["links"] == {"exact": 0, "code": 2, "instruction": 0}
 

@@ -143,6 +143,56 @@ def test_card_describes_the_run(demo: Path) -> None:
             assert f"| {f['stage']} | `{reason}` | {count} |" in card
     assert "(undocumented reason)" not in card
     assert "| semi-instruct demo | Apache-2.0 |" in card
+    # cleanliness and diversity sections describe this run
+    d = stats["diversity"]
+    assert f"| instructions (words) | {d['instruction_distinct']['distinct_1']} |" in card
+    assert "before de-duplication, 21 samples in **20** clusters (1 with more than one member, the largest of 2;" in card
+    assert "after, 20 samples in **20** clusters (one kept per cluster)" in card
+    assert "| humaneval | 164 | 1 |" in card and "**1** sample dropped." in card
+    assert "16 of the 20 samples have a statement and are in it; 4 have none" in card
+
+
+def test_demo_contamination_and_duplicates_are_reported(demo: Path) -> None:
+    final = demo / "results/final"
+    assert read_jsonl(final / "contamination.jsonl") == [
+        {"benchmark": "humaneval", "item_id": "HumanEval/0", "sample_id": "demo/close-pair", "kind": "code_exact",
+         "field": "original_code", "overlap": "def close_pair", "shared_ngrams": 1},
+    ]
+    dropped = {d["id"]: d for d in read_jsonl(final / "dropped.jsonl")}
+    assert dropped["merge-ranges"]["detail"] == "code similarity 1.00 with demo/merge-intervals; cluster of 2 kept demo/merge-intervals (better ranked)"
+    stats = json.loads((final / "stats.json").read_text())
+    assert stats["diversity"]["minhash_clusters"] == {
+        "samples_before": 21, "clusters_before": 20, "samples_after": 20, "clusters_after": 20,
+        "duplicate_clusters": 1, "largest_cluster": 2, "links": {"exact": 0, "code": 2, "instruction": 0},
+    }
+    assert stats["contamination"] == {"benchmarks": {"humaneval": 164}, "hits": {"humaneval": 1}, "samples_dropped": 1}
+
+
+def test_demo_ni_baseline_loads_by_file_and_by_config_name(demo: Path, tmp_path: Path) -> None:
+    import datasets
+
+    final = demo / "results/final"
+    semi = datasets.load_dataset(str(final), "default", split="train", cache_dir=str(tmp_path))  # cached by folder name
+    ni = datasets.load_dataset("parquet", data_files=str(final / "ni.parquet"), split="train")
+    assert datasets.load_dataset(str(final), "ni", split="train", cache_dir=str(tmp_path))["id"] == ni["id"]
+    shard = {json.loads(line)["id"]: json.loads(line) for line in (demo / "data/demo/shard.jsonl").read_text().splitlines()}
+    with_statement = [i for i in semi["id"] if shard[i.split("/", 1)[1]].get("statement")]
+    assert ni["id"] == with_statement and len(ni["id"]) == 16
+    for row in ni:
+        original = shard[row["source_id"]]
+        assert row["instruction"] == original["statement"] and row["response"] == original["code"]
+        assert row["messages"] == [{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": row["response"]}]
+
+
+def test_snakemake_report_shows_the_figures(demo: Path) -> None:
+    proc = subprocess.run([SNAKEMAKE, "--report", "report.html"], cwd=demo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (demo / "report.html").read_text()
+    for figure in ("funnel", "pass_rate", "tests_passed", "difficulty", "timings"):
+        assert f'"results/report/{figure}.png": {{"name": "{figure}.png"' in html
+        assert (demo / f"results/report/{figure}.png").read_bytes().startswith(b"\x89PNG")
+    assert "Records kept (blue) and dropped (orange) at each stage" in html  # a caption
+    assert "<span class=\\\"pre\\\">semi-instruct-demo</span>" in html  # the workflow description, rendered with the config
 
 
 def test_nothing_to_do_after_a_complete_run(demo: Path) -> None:
