@@ -97,14 +97,13 @@ def stage_schema(stage: str) -> pa.Schema:
     raise ValueError(f"unknown stage {stage!r}; expected one of {SHARD_STAGES} (gather stages keep select's columns)")
 
 
+# Chat format of an exported pair: [{role: user, content: instruction}, {role: assistant, content: response}].
+MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
 EXPORT_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
-        pa.field(
-            "messages",
-            pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
-            nullable=False,
-        ),
+        pa.field("messages", MESSAGES, nullable=False),
         pa.field("instruction", pa.string(), nullable=False),
         pa.field("response", pa.string(), nullable=False),
         pa.field("entry_point", pa.string(), nullable=False),
@@ -131,11 +130,7 @@ EXPORT_SCHEMA = pa.schema(
 NI_EXPORT_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
-        pa.field(
-            "messages",
-            pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
-            nullable=False,
-        ),
+        pa.field("messages", MESSAGES, nullable=False),
         pa.field("instruction", pa.string(), nullable=False),
         pa.field("response", pa.string(), nullable=False),
         pa.field("mode", pa.string(), nullable=False),
