@@ -40,7 +40,7 @@ from semi_instruct.sandbox.cgroup import detect as detect_cgroups
 from semi_instruct.sandbox.seccomp import SeccompUnavailable, build_filter
 
 SANDBOX_UID = 65534  # "nobody": untrusted code never runs as uid 0 (pitfall 1)
-TMP_BYTES = 64 << 20  # the sandbox's writable /tmp (the harness's RLIMIT_FSIZE matches)
+TMP_BYTES = 64 << 20  # the sandbox's writable /tmp (the harness caps one file at half of it)
 SHM_BYTES = 16 << 20  # /dev/shm (multiprocessing semaphores need it)
 STDERR_TAIL = 2048  # characters of stderr kept per case
 HARNESS_STDERR_BYTES = 16384  # the harness sends at most this much stderr per case

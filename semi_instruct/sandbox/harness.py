@@ -79,7 +79,7 @@ PROGRAM_PATH = "/tmp/prog.py"
 WIPED_DIRS = ("/tmp", "/dev/shm")
 OOM_CONTROL = "/run/sandbox/memory.oom_control"  # bound read-only by the host when a memory cgroup is used
 STDERR_TAIL = 8192  # bytes of stderr kept per case (the host keeps fewer characters)
-FILE_SIZE = 64 << 20  # RLIMIT_FSIZE, the size of /tmp
+FILE_SIZE = 32 << 20  # RLIMIT_FSIZE: one file can have half of /tmp
 OPEN_FILES = 256
 STACK = 8 << 20  # a modest stack so threads fit under RLIMIT_AS (pitfall 8)
 PIPE_SIZE = 1 << 20  # stdin up to this size is written before the fork
@@ -309,6 +309,7 @@ class Capture:
         self.fd, self.size, self.tail = fd, size, tail
         self.buf = mmap.mmap(-1, size)
         self.n = 0  # valid bytes at the start of buf
+        self.used = 0  # bytes written since the last scrub
         self.total = 0
 
     def read(self):
@@ -316,11 +317,12 @@ class Capture:
         if self.n == self.size:
             if not self.tail:
                 return True
-            half = self.size // 2  # keep the latest half, read on behind it
-            self.buf[:half] = self.buf[half:]
+            half = self.size // 2  # keep the latest half (moved in place), read on behind it
+            self.buf.move(0, half, half)
             self.n = half
         got = os.readv(self.fd, [memoryview(self.buf)[self.n:]])
         self.n += got
+        self.used = max(self.used, self.n)
         self.total += got
         return got > 0
 
@@ -328,11 +330,20 @@ class Capture:
         return memoryview(self.buf)[: self.n if limit is None else min(self.n, limit)]
 
     def scrub(self):
-        self.buf[: self.n] = bytes(self.n)
-        self.n = self.total = 0
+        self.buf[: self.used] = bytes(self.used)
+        self.n = self.used = self.total = 0
 
 
-def classify(code, timed_out, over, stderr_tail, cpu_s, cpu_limit, oom_before):
+def ends_with_memory_error(err):
+    """Whether the case's stderr ends with a MemoryError line, searched in place (no copy in our heap)."""
+    buf, end = err.buf, err.n
+    while end and buf[end - 1] in b" \t\r\n":
+        end -= 1
+    start = buf.rfind(b"\n", 0, end) + 1
+    return buf.find(b"MemoryError", start, end) == start
+
+
+def classify(code, timed_out, over, err, cpu_s, cpu_limit, oom_before):
     if timed_out:
         return "timeout"
     if over:
@@ -342,8 +353,7 @@ def classify(code, timed_out, over, stderr_tail, cpu_s, cpu_limit, oom_before):
     oom_after = oom_kills()
     if oom_before is not None and oom_after is not None and oom_after > oom_before:
         return "memory"  # the cgroup's OOM killer hit one of the case's processes
-    last = stderr_tail.rstrip().rsplit(b"\n", 1)[-1]
-    if last.startswith(b"MemoryError"):
+    if ends_with_memory_error(err):
         return "memory"
     if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu_s >= cpu_limit - 0.05):
         return "timeout"
@@ -359,7 +369,10 @@ def run_case(job, index, text, limits, out, err, ret):
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     ret_r, ret_w = os.pipe() if call else (None, None)
-    fcntl.fcntl(stdin_w, fcntl.F_SETPIPE_SZ, min(PIPE_SIZE, max(len(stdin_data), 4096)))
+    try:
+        fcntl.fcntl(stdin_w, fcntl.F_SETPIPE_SZ, min(PIPE_SIZE, max(len(stdin_data), 4096)))
+    except OSError:  # the uid's pipe-buffer quota is used up: the rest is written as the case reads
+        pass
     os.set_blocking(stdin_w, False)
     if stdin_data:
         stdin_data = stdin_data[os.write(stdin_w, stdin_data):]
@@ -433,14 +446,11 @@ def run_case(job, index, text, limits, out, err, ret):
     for fd in list(readers) + [pidfd] + ([stdin_w] if stdin_w is not None else []):
         os.close(fd)
     cpu_s = rusage.ru_utime + rusage.ru_stime
-    tail = bytes(err.view())[-STDERR_TAIL:]  # a few KiB of the case's own stderr, for classification
-    status = classify(code, timed_out, over, tail, cpu_s, limits["cpu_s"], oom_before)
-    del tail
+    status = classify(code, timed_out, over, err, cpu_s, limits["cpu_s"], oom_before)
     header = {
         "i": index, "status": status, "exit_code": code, "wall_ms": round(wall_ms, 3),
         "cpu_ms": round(cpu_s * 1000, 3), "maxrss_kb": rusage.ru_maxrss,
         "out": min(out.n, out.size - 1), "err": err.n, "ret": 0 if ret is None else min(ret.n, ret.size - 1),
-        "stderr_bytes": err.total,
     }
     return header
 
