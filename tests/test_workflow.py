@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,23 +11,7 @@ from pathlib import Path
 import pytest
 
 from semi_instruct.schema import STAGES
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "semi_instruct", "profiles", "envs", "report", "data/demo"]
-
-
-def make_workspace(dest: Path) -> Path:
-    """A private copy of the workflow, so tests never write into the repository's results/."""
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, target)
-    return dest
+from workspace import REPO, SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
@@ -59,10 +42,6 @@ def planned_jobs(workdir: Path) -> dict[str, int]:
         if m.group(1) != "total":
             jobs[m.group(1)] = int(m.group(2))
     return jobs
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -109,21 +88,8 @@ def test_every_demo_record_is_accounted_for(demo: Path) -> None:
     assert {f["stage"]: f["dropped"] for f in stats["funnel"] if f["dropped"]} == by_stage
 
 
-def _expected_fates() -> dict[str, tuple[str, str]]:
-    """id -> (stage, reason) from the per-row table of data/demo/EXPECTED.md; ("kept", "-") for kept rows."""
-    fates = {}
-    for line in (REPO / "data/demo/EXPECTED.md").read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 4 or not cells[0].isdigit():
-            continue
-        fate = re.match(r"\*\*(kept|dropped at (\w+): (\w+))\*\*", cells[3])
-        assert fate, f"unparsable fate in EXPECTED.md: {line}"
-        fates[cells[1]] = ("kept", "-") if fate.group(1) == "kept" else (fate.group(2), fate.group(3))
-    return fates
-
-
 def test_demo_fates_match_the_deliberate_cases(demo: Path) -> None:
-    fates = _expected_fates()
+    fates = expected_fates()
     assert len(fates) == len((REPO / "data/demo/shard.jsonl").read_text().splitlines())
     actual = {d["id"]: (d["stage"], d["reason"]) for d in read_jsonl(demo / "results/final/dropped.jsonl")}
     for line in (demo / "results/final/data.jsonl").read_text().splitlines():
@@ -201,15 +167,8 @@ def test_nothing_to_do_after_a_complete_run(demo: Path) -> None:
 
 def test_changing_one_shard_reruns_only_that_shard(tmp_path: Path) -> None:
     workdir = make_workspace(tmp_path)
-    lines = (workdir / "data/demo/shard.jsonl").read_text().splitlines(keepends=True)
+    lines = split_demo_into_two_shards(workdir)
     half = len(lines) // 2
-    (workdir / "data/demo/a.jsonl").write_text("".join(lines[:half]))
-    (workdir / "data/demo/b.jsonl").write_text("".join(lines[half:]))
-    (workdir / "data/demo/manifest.tsv").write_text(
-        "shard\tpath\tformat\tsource\tlicense\n"
-        "a\tdata/demo/a.jsonl\tjsonl\tdemo\tApache-2.0\n"
-        "b\tdata/demo/b.jsonl\tjsonl\tdemo\tApache-2.0\n"
-    )
     snakemake(workdir)
     before = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
     first = json.loads((workdir / "results/final/stats.json").read_text())

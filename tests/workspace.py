@@ -1,0 +1,60 @@
+"""Private copies of the workflow for tests that run Snakemake (locally or through SLURM)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "semi_instruct", "profiles", "envs", "report", "data/demo"]
+
+
+def make_workspace(dest: Path) -> Path:
+    """A private copy of the workflow, so tests never write into the repository's results/."""
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, target)
+    return dest
+
+
+def split_demo_into_two_shards(workdir: Path) -> list[str]:
+    """Point the workspace's manifest at shards a and b (the demo's two halves); returns the demo's lines.
+
+    Rewriting data/demo/b.jsonl from those lines changes one shard's content without touching a's.
+    """
+    lines = (workdir / "data/demo/shard.jsonl").read_text().splitlines(keepends=True)
+    half = len(lines) // 2
+    (workdir / "data/demo/a.jsonl").write_text("".join(lines[:half]))
+    (workdir / "data/demo/b.jsonl").write_text("".join(lines[half:]))
+    (workdir / "data/demo/manifest.tsv").write_text(
+        "shard\tpath\tformat\tsource\tlicense\n"
+        "a\tdata/demo/a.jsonl\tjsonl\tdemo\tApache-2.0\n"
+        "b\tdata/demo/b.jsonl\tjsonl\tdemo\tApache-2.0\n"
+    )
+    return lines
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def expected_fates() -> dict[str, tuple[str, str]]:
+    """id -> (stage, reason) from the per-row table of data/demo/EXPECTED.md; ("kept", "-") for kept rows."""
+    fates = {}
+    for line in (REPO / "data/demo/EXPECTED.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not cells[0].isdigit():
+            continue
+        fate = re.match(r"\*\*(kept|dropped at (\w+): (\w+))\*\*", cells[3])
+        assert fate, f"unparsable fate in EXPECTED.md: {line}"
+        fates[cells[1]] = ("kept", "-") if fate.group(1) == "kept" else (fate.group(2), fate.group(3))
+    return fates
