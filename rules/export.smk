@@ -25,8 +25,8 @@ rule export:
         "benchmarks/export/export.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(60),
     conda:
         "../envs/cpu.yaml"
     script:

@@ -16,8 +16,9 @@ rule generate:
         "benchmarks/generate/{shard}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        gpu=config["engine"]["gpus"],  # also vLLM's tensor-parallel size
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(240),
     conda:
         "../envs/cpu.yaml"
     script:

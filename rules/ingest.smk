@@ -16,8 +16,8 @@ rule ingest:
         "benchmarks/ingest/{shard}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=by_attempt(2000),
+        runtime=by_attempt(60),
     conda:
         "../envs/cpu.yaml"
     script:

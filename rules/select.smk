@@ -12,8 +12,8 @@ rule select:
         "logs/select/{shard}.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=by_attempt(1000),
+        runtime=by_attempt(30),
     conda:
         "../envs/cpu.yaml"
     script:

@@ -16,8 +16,9 @@ rule validate:
     # One thread per concurrent sandbox: the scheduler's cores bound how much untrusted code runs at once.
     threads: config["sandbox"]["workers"]
     resources:
-        mem_mb=lambda wildcards, threads: 1000 + threads * config["sandbox"]["memory_mb"],
-        runtime=120,
+        # the job itself plus every concurrent sandbox's memory limit
+        mem_mb=lambda wildcards, threads, attempt: (1000 + threads * config["sandbox"]["memory_mb"]) * attempt,
+        runtime=by_attempt(120),
     conda:
         "../envs/cpu.yaml"
     script:

@@ -1,5 +1,6 @@
 """Snakemake adapter for the generate rule (logic: semi_instruct.workflow.generate)."""
 
+import os
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # semi_instruct importable under --use-conda too
@@ -8,6 +9,7 @@ from semi_instruct import workflow  # noqa: E402
 from semi_instruct.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0], f"generate {snakemake.wildcards.shard}") as log:
+    log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"))  # the GPUs SLURM allocated
     stats = workflow.generate(
         dict(snakemake.params.items()),
         shard=snakemake.wildcards.shard,

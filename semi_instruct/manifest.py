@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMATS = ("jsonl", "parquet", "hf", "auto")
-_SHARD_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+SHARD_NAME = r"[A-Za-z0-9_.-]+"  # also the workflow's {shard} wildcard constraint (rules/common.smk)
+_SHARD_NAME = re.compile(rf"^{SHARD_NAME}$")
 _COLUMNS = ("shard", "path", "format", "split", "subset", "source", "license", "fields")
 
 

@@ -9,17 +9,19 @@ Output, one line per input line, same order:
      "wall_ms"}, ...]}  -- exactly one result per input; or {"line": n, "error": "..."} for a malformed line.
 
 Lines are read lazily and at most a few jobs per worker are in flight, so memory does not grow with the
-number of lines; each output line is flushed as soon as it and all lines before it are done.
+number of lines; each output line is flushed as soon as it and all lines before it are done, even while
+the input (a pipe, say) has no next line yet.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import deque
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import Queue
 from typing import IO, Any
 
 from semi_instruct.sandbox import Limits, Program, RunResult, Runner
@@ -106,33 +108,41 @@ def _jobs(source: IO[bytes], defaults: Limits) -> Iterator[tuple[int, Case | str
 
 
 def run_cases(source: IO[bytes], sink: IO[str], runner: Runner, workers: int, defaults: Limits) -> Summary:
-    """Stream `source` (JSONL bytes) through `runner` into `sink`, in input order."""
+    """Stream `source` (JSONL bytes) through `runner` into `sink`, in input order.
+
+    A reader thread parses lines and submits jobs; this thread writes each line's record as soon as it
+    and every line before it are done. The queue between them bounds the jobs in flight."""
     summary = Summary()
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=workers * IN_FLIGHT_PER_WORKER)
 
     def execute(case: Case) -> dict[str, Any]:
         results = runner.run(case.program, case.inputs, case.limits)
         return {"id": case.id, "results": [result_record(case.program.mode, r) for r in results]}
 
-    pending: deque[Future[dict[str, Any]] | dict[str, Any]] = deque()
-
-    def flush_head() -> None:
-        head = pending.popleft()
-        record = head.result() if isinstance(head, Future) else head
-        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        sink.flush()
+    def read(pool: ThreadPoolExecutor) -> None:
+        try:
+            for lineno, job in _jobs(source, defaults):
+                summary.lines += 1
+                if isinstance(job, str):
+                    summary.malformed += 1
+                    queue.put({"line": lineno, "error": job})
+                else:
+                    summary.cases += len(job.inputs)
+                    queue.put(pool.submit(execute, job))
+        except BaseException as exc:  # e.g. the input file became unreadable: re-raised by the writer
+            queue.put(exc)
+        finally:
+            queue.put(done)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="exec") as pool:
-        for lineno, job in _jobs(source, defaults):
-            summary.lines += 1
-            if isinstance(job, str):
-                summary.malformed += 1
-                pending.append({"line": lineno, "error": job})
-            else:
-                summary.cases += len(job.inputs)
-                pending.append(pool.submit(execute, job))
-            while pending and (len(pending) > workers * IN_FLIGHT_PER_WORKER
-                               or not isinstance(pending[0], Future) or pending[0].done()):
-                flush_head()
-        while pending:
-            flush_head()
+        reader = threading.Thread(target=read, args=(pool,), name="exec-reader", daemon=True)
+        reader.start()
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            record = item.result() if isinstance(item, Future) else item
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sink.flush()
+        reader.join()
     return summary
