@@ -129,6 +129,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dic
                 ["`adapter`", "stdin programs: script that reads the original's input format and calls the function"],
                 ["`mode`", "`stdio` (original reads stdin) or `call` (original is a function)"],
                 ["`tests`", "`[{input, output}]`: inputs and the original's outputs (call mode: JSON arguments / return)"],
+                ["`function_tests`", "`assert` tests of the entry point, captured while the solution ran on the tests and re-run against the function alone"],
                 ["`tests_passed`", "tests the kept solution passed (all of them)"],
                 ["`pass_rate`", "fraction of the model's candidates that passed every test (difficulty proxy)"],
                 ["`difficulty`", f"easy / medium / hard from `pass_rate` ({made['difficulty_bins']['easy']} easy, {made['difficulty_bins']['hard']} hard)"],
@@ -171,8 +172,9 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dic
         f"For ablations like the paper's (NI vs SemI), `ni.parquet` / `ni.jsonl` hold the same samples in their "
         f"natural form: the problem statement as the instruction and the original human code as the response. "
         f"{summary['ni_baseline']['rows']} of the {summary['kept']} samples have a statement and are in it; "
-        f"{summary['ni_baseline']['without_statement']} have none and are left out. Same `id`s as the main "
-        "config, so the two can be joined.",
+        f"{summary['ni_baseline']['without_statement']} have none and are left out. Fields: `id` (the same as in "
+        "the main config, so the two can be joined), `messages`, `instruction`, `response`, `mode`, `source_id`, "
+        "`source`, `license`.",
         "## Provenance and licences\nInput shards:\n\n"
         + _table(["shard", "format", "path", "records"], shards)
         + "\n\nKept pairs by source and licence (the licence of each original applies to its pair; check it "

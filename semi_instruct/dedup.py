@@ -4,8 +4,8 @@ Two samples are duplicates when
 - their original code is the same up to formatting and comments (`code_hash`, as in ingest, which only
   sees one shard at a time): reason `duplicate_across_shards`;
 - their code is similar: the estimated Jaccard similarity of the token shingles of the canonical code
-  (normalize.code_tokens: formatting, comments and docstrings dropped, local names renamed in order of
-  use) reaches `threshold`, for the original code or for the solution: `near_duplicate_code`;
+  (normalize.code_tokens: formatting, comments and docstrings dropped, every local name the same token)
+  reaches `threshold`, for the original code or for the solution: `near_duplicate_code`;
 - their instructions are similar (word shingles of the instruction): `near_duplicate_instruction`.
 Candidates come from MinHash LSH (datasketch) and are confirmed on the MinHash estimate. Duplicate
 relations are closed transitively into clusters; each cluster keeps its best-ranked member (the easiest
@@ -53,7 +53,7 @@ def shingles(tokens: Sequence[str], size: int) -> set[str]:
 
 
 def view_tokens(view: str, text: str) -> list[str]:
-    return words(text) if view == "instruction" else code_tokens(text)
+    return words(text) if view == "instruction" else code_tokens(text, numbered=False)
 
 
 def minhash(items: set[str], options: DedupOptions) -> MinHash:

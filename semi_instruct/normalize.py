@@ -3,7 +3,9 @@
 - `canonical_code`: formatting, comments and docstrings removed (via the AST) and local names renamed
   in order of first use (`v0`, `v1`, ...), so renamed variables and reformatted code compare equal.
   Builtins, imported names and attribute names are kept: they carry the program's meaning.
-- `code_tokens`: the canonical code as tokens (words and single punctuation characters).
+- `code_tokens`: the canonical code as tokens (words and single punctuation characters); with
+  `numbered=False` every local name is the same token `v`, so a changed or inserted line does not
+  shift the names of everything after it (near-duplicate shingles use this form).
 - `words`: lower-case words; identifiers (`has_close_elements`) and decimals (`2.8`) stay whole,
   punctuation is dropped.
 - `content_words`: `words` without function words and with plural/verb endings stripped, so that
@@ -34,16 +36,17 @@ _SUFFIXES = ("ing", "ed", "es", "s")
 
 
 class _Renamer(ast.NodeTransformer):
-    """Rename user-defined names to v0, v1, ... in order of first appearance."""
+    """Rename user-defined names to v0, v1, ... in order of first appearance (all to `v` if not numbered)."""
 
-    def __init__(self, keep: frozenset[str]):
+    def __init__(self, keep: frozenset[str], numbered: bool = True):
         self.keep = keep
+        self.numbered = numbered
         self.names: dict[str, str] = {}
 
     def _rename(self, name: str) -> str:
         if name in self.keep:
             return name
-        return self.names.setdefault(name, f"v{len(self.names)}")
+        return self.names.setdefault(name, f"v{len(self.names)}" if self.numbered else "v")
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         node.id = self._rename(node.id)
@@ -96,24 +99,24 @@ def _imported_names(tree: ast.AST) -> set[str]:
     return names
 
 
-def canonical_tree(code: str) -> ast.Module | None:
+def canonical_tree(code: str, numbered: bool = True) -> ast.Module | None:
     """The renamed, docstring-free AST of `code`; None when it does not parse."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return None
     _strip_docstrings(tree)
-    return _Renamer(_BUILTINS | _imported_names(tree)).visit(tree)
+    return _Renamer(_BUILTINS | _imported_names(tree), numbered).visit(tree)
 
 
-def canonical_code(code: str) -> str | None:
-    tree = canonical_tree(code)
+def canonical_code(code: str, numbered: bool = True) -> str | None:
+    tree = canonical_tree(code, numbered)
     return None if tree is None else ast.unparse(tree)
 
 
-def code_tokens(code: str) -> list[str]:
+def code_tokens(code: str, numbered: bool = True) -> list[str]:
     """Tokens of the canonical code; code that does not parse falls back to its raw tokens."""
-    return _TOKEN.findall(canonical_code(code) or code)
+    return _TOKEN.findall(canonical_code(code, numbered) or code)
 
 
 def canonical_functions(code: str) -> list[tuple[str, str]]:
