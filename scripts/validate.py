@@ -15,5 +15,6 @@ with logged(snakemake.log[0], f"validate {snakemake.wildcards.shard}") as log:
         parquet=snakemake.output.parquet,
         dropped=snakemake.output.dropped,
         stats=snakemake.output.stats,
+        threads=snakemake.threads,
     )
     log.info("%d in, %d kept, dropped: %s", stats.records_in, stats.kept, dict(stats.dropped))

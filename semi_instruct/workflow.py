@@ -31,12 +31,18 @@ def generate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, 
     return result
 
 
-def validate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+def validate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str, threads: int = 0) -> StageStats:
+    """`threads`: the job's threads (Snakemake may grant fewer than `sandbox.workers`), one sandbox each."""
+    from dataclasses import replace
+
     from semi_instruct.sandbox import make_runner
     from semi_instruct.validate import run_validate
 
+    options = cfg.validate_options(params)
+    if threads:
+        options = replace(options, workers=threads)
     with make_runner(params["sandbox"]["python"]) as runner:
-        result = run_validate(samples, parquet, dropped, runner, cfg.validate_options(params), shard)
+        result = run_validate(samples, parquet, dropped, runner, options, shard)
     result.write(stats)
     return result
 
