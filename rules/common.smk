@@ -1,5 +1,6 @@
 # Shared by every rule: the shard manifest (read once per parse, never a glob) and input functions.
 import sys
+from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the semi_instruct library ships with the workflow
 from semi_instruct.manifest import SHARD_NAME, read_manifest
@@ -22,7 +23,10 @@ def raw_shard_files(wildcards):
 def engine_files(wildcards):
     """Files the engine answers from: a change there must regenerate."""
     engine = config["engine"]
-    return [engine["replay_file"]] if engine["kind"] == "replay" else []
+    if engine["kind"] != "replay":
+        return []
+    replay = Path(engine["replay_file"])
+    return sorted(replay.glob("*.jsonl")) if replay.is_dir() else [replay]  # a file, or a folder of recorded files
 
 
 def benchmark_files(wildcards):

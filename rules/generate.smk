@@ -1,5 +1,16 @@
+# The openai engine's API key reaches jobs (cluster jobs too) as an environment variable: the config
+# holds only its name, so the key never lands in params, logs or provenance.
+if config["engine"]["kind"] == "openai" and config["engine"]["openai"]["api_key_env"]:
+
+    envvars:
+        config["engine"]["openai"]["api_key_env"],
+
+
 rule generate:
-    """Ask the LLM engine for rewrites (n candidates) and test inputs, all of a shard's requests at once."""
+    """Ask the LLM engine for rewrites (n candidates) and test inputs, all of a shard's requests at once.
+
+    Reruns when its params change (e.g. generation.prompt_version); a rerun, or a rerun after a kill,
+    reuses the request cache (engine.cache_dir) and sends only new prompts to the engine."""
     input:
         samples="results/ingest/{shard}.parquet",
         engine=engine_files,
@@ -20,6 +31,6 @@ rule generate:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(240),
     conda:
-        "../envs/cpu.yaml"
+        "../envs/vllm.yaml" if config["engine"]["kind"] == "vllm" else "../envs/cpu.yaml"
     script:
         "../scripts/generate.py"

@@ -53,7 +53,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from semi_instruct.generate import run_generate
 
     config = cfg.load_config(args.config)
-    with make_engine(config["engine"]) as engine:
+    with make_engine(config["engine"], shard=args.shard, gpus=args.gpus) as engine:
         stats = run_generate(args.input, args.out, args.dropped, engine, cfg.generate_options(config), args.shard)
     _report(stats, args.stats)
 
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True)
         p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
         p.add_argument("--stats")
+        if name == "generate":
+            p.add_argument("--gpus", type=int, default=0, help="GPUs for the vllm engine (its tensor-parallel size)")
 
     p = stage("decontaminate", "Drop selected samples that leak a benchmark; report every hit.", cmd_decontaminate)
     p.add_argument("--selected", nargs="+", required=True, help="every shard's select Parquet file")

@@ -72,6 +72,7 @@ def run_generate(
     stats = StageStats("generate", shard)
     rejected: Counter[str] = Counter()
     input_drops: Counter[str] = Counter()
+    started_job = time.perf_counter()
     engine_seconds = 0.0
 
     batch_rows = options.batch_size if options.batch_size > 0 else 1 << 62
@@ -86,6 +87,11 @@ def run_generate(
             for i, record in enumerate(records):
                 stats.records_in += 1
                 rewrite, inputs_answer = results[2 * i], results[2 * i + 1]
+                refused = rewrite.refused or inputs_answer.refused
+                if refused:
+                    stats.drop("prompt_too_long")
+                    dropped.write({"shard": shard, "id": record["id"], "stage": "generate", "reason": "prompt_too_long", "detail": refused})
+                    continue
                 candidates = _candidates(rewrite.texts, record["mode"], rejected)
                 inputs = _input_pool(record, inputs_answer.texts[0], options, input_drops)
                 reason = None
@@ -100,12 +106,19 @@ def run_generate(
                 sink.write({**record, "model": engine.model, "prompt_version": options.prompt_version, "candidates": candidates, "inputs": inputs})
                 stats.keep()
     stats.details = {"candidates_rejected": rejected, "inputs_rejected": input_drops}
+    pipeline_seconds = time.perf_counter() - started_job - engine_seconds
     stats.info = {
         "engine": engine.kind,
         "model": engine.model,
         "revision": engine.revision,
         "prompt_version": options.prompt_version,
+        # Where the job's time goes: loading the model, inside engine.chat, and everything else here
+        # (reading, prompts, cache look-ups, parsing, writing).
+        "engine_startup_seconds": round(engine.startup_seconds, 3),
         "engine_seconds": round(engine_seconds, 3),
+        "pipeline_seconds": round(pipeline_seconds, 3),
+        "completion_tokens_per_s": round(engine.usage["completion_tokens"] / engine_seconds, 1) if engine_seconds else 0.0,
+        "usage": dict(sorted(engine.usage.items())),
     }
     return stats
 

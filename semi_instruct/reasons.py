@@ -17,6 +17,7 @@ DROP_REASONS: dict[str, str] = {
     # generate
     "no_valid_candidate": "no rewrite candidate could be parsed or met the contract",
     "no_test_inputs": "no usable test input was generated",
+    "prompt_too_long": "the prompt does not fit the model's context (engine.vllm.max_model_len or the server's limit)",
     # validate
     "too_few_tests": "fewer inputs than `min_tests` survived the oracle (original failed or was nondeterministic)",
     # select

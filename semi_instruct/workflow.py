@@ -21,11 +21,12 @@ def ingest(params: Mapping[str, Any], shard: str, parquet: str, quarantine: str,
     return result
 
 
-def generate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+def generate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str, gpus: int = 0) -> StageStats:
+    """`gpus`: the job's GPU count (the rule's `resources: gpu`), vLLM's tensor-parallel size."""
     from semi_instruct.engines import make_engine
     from semi_instruct.generate import run_generate
 
-    with make_engine(params["engine"]) as engine:
+    with make_engine(params["engine"], shard=shard, gpus=gpus) as engine:
         result = run_generate(samples, parquet, dropped, engine, cfg.generate_options(params), shard)
     result.write(stats)
     return result

@@ -128,8 +128,23 @@ def test_make_engine(tmp_path: Path) -> None:
     path = write_replay(tmp_path / "r.jsonl", [])
     engine = make_engine({"kind": "replay", "model": MODEL, "replay_file": str(path), "revision": None})
     assert isinstance(engine, ReplayEngine) and engine.path == path
-    with pytest.raises(EngineError, match=r"^engine.kind 'vllm' is not available \(supported: replay\)$"):
-        make_engine({"kind": "vllm", "model": MODEL})
+    with pytest.raises(EngineError, match=r"^engine.kind 'tgi' is not available \(supported: replay, vllm, openai\)$"):
+        make_engine({"kind": "tgi", "model": MODEL})
+
+
+def test_record_mode_writes_a_replay_file_per_shard_that_replays(tmp_path: Path) -> None:
+    r1, r2 = request("first", n=2, tag="a/rewrite"), request("second", tag="a/inputs")
+    source = write_replay(tmp_path / "source.jsonl", [fixture_entry(r1, MODEL, ["one", "two", "three"]), fixture_entry(r2, MODEL, ["[1]"])])
+    config = {"kind": "replay", "model": MODEL, "replay_file": str(source), "record_dir": str(tmp_path / "recorded")}
+    with make_engine(config, shard="s1") as engine:
+        engine.chat([r1, r2], Sampling())
+    recorded = tmp_path / "recorded/s1.jsonl"
+    assert list(read_jsonl(recorded)) == [fixture_entry(r1, MODEL, ["one", "two"]), fixture_entry(r2, MODEL, ["[1]"])]
+    # replay_file may name the folder: every *.jsonl in it is loaded
+    replayed = ReplayEngine(tmp_path / "recorded", model=MODEL).chat([r2, r1], Sampling())
+    assert [r.texts for r in replayed] == [["[1]"], ["one", "two"]]
+    with pytest.raises(EngineError, match=r"^replay directory .*empty has no \*\.jsonl files$"):
+        ReplayEngine(Path(tmp_path / "empty").mkdir() or tmp_path / "empty", model=MODEL)
 
 
 # ---------------------------------------------------------------- fixture -> generate round trip

@@ -2,6 +2,10 @@
 
 Batch-first on purpose: vLLM only reaches full throughput when it sees all of a shard's requests at
 once, and an OpenAI-compatible client needs the whole batch to bound its concurrency.
+
+Candidates are numbered per request, and candidate `i` is sampled with seed `sampling.seed + i` (vLLM's
+own rule for `n > 1`), so a candidate is the same whether it is asked for alone or with its siblings.
+That is what lets a resumed job ask only for the candidates its request cache is missing.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -26,6 +31,7 @@ class ChatRequest:
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs, system first
     n: int = 1
     tag: str = ""  # caller's label (sample id + kind) for error messages; not part of the key
+    first_candidate: int = 0  # this request asks for candidates first_candidate .. first_candidate + n - 1
 
     @property
     def key(self) -> str:
@@ -33,14 +39,28 @@ class ChatRequest:
         payload = json.dumps([list(m) for m in self.messages], ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
+    def seed(self, sampling: Sampling) -> int:
+        """Seed of this request's first candidate; candidate first_candidate + j uses seed + j."""
+        return sampling.seed + self.first_candidate
+
     def as_openai_messages(self) -> list[dict[str, str]]:
         return [{"role": role, "content": content} for role, content in self.messages]
 
 
 @dataclass
 class ChatResult:
-    texts: list[str]  # exactly `n` candidates
+    texts: list[str]  # exactly `n` candidates (none when `refused`)
     finish_reasons: list[str] = field(default_factory=list)
+    # Generated token ids per candidate, when the engine reports them (vLLM); empty otherwise.
+    token_ids: list[list[int]] = field(default_factory=list)
+    # Why the engine would not answer this one request (its prompt does not fit the model's context);
+    # the caller drops the sample with a reason instead of failing the shard.
+    refused: str | None = None
+
+
+# Called once per request as soon as its result is complete: (index in the submitted batch, result).
+# The request cache stores results through it, so a killed job keeps what it already generated.
+OnResult = Callable[[int, ChatResult], None]
 
 
 class EngineError(RuntimeError):
@@ -53,10 +73,14 @@ class Engine(ABC):
     def __init__(self, model: str, revision: str | None = None):
         self.model = model
         self.revision = revision
+        # What the engine did: requests, candidates, prompt/completion tokens, retries, cache hits ...
+        # reported in the generate stage's stats.
+        self.usage: Counter[str] = Counter()
+        self.startup_seconds = 0.0  # set by make_engine: model loading is part of the job's cost
 
     @abstractmethod
-    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[ChatResult]:
-        """One result per request, in order, each with exactly `request.n` texts."""
+    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+        """One result per request, in order, each with exactly `request.n` texts (or `refused`)."""
 
     def close(self) -> None:
         """Release engine resources (GPU memory, server connections)."""

@@ -1,0 +1,159 @@
+"""OpenAI-compatible engine: `vllm serve`, SGLang, a hosted API — anything with /v1/chat/completions.
+
+An asyncio client keeps up to `concurrency` requests in flight (the server batches them), each with
+a deadline of `timeout_s`. Timeouts, dropped connections, 429 and 5xx answers are retried with
+exponential backoff (doubling from `backoff_s`, capped at 60 s, jittered, at least the server's
+Retry-After), at most `max_retries` times; other errors fail the job with the server's message. A
+prompt longer than the model's context is refused for that request only (the sample is dropped).
+
+The API key is read from the environment variable named by `engine.openai.api_key_env` (declared to
+Snakemake with `envvars:`), never from the config, so it is not stored in params or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling
+
+MAX_BACKOFF_S = 60.0
+# How servers say "the prompt does not fit": vLLM, OpenAI ("maximum context length"), SGLang, TGI.
+_CONTEXT_ERRORS = ("maximum context length", "context length", "too long", "max_model_len", "context_length_exceeded")
+
+
+class OpenAIEngine(Engine):
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        revision: str | None = None,
+        *,
+        base_url: str,
+        api_key_env: str | None = None,
+        concurrency: int = 64,
+        timeout_s: float = 600.0,
+        max_retries: int = 6,
+        backoff_s: float = 1.0,
+    ):
+        super().__init__(model, revision)
+        self.base_url = base_url.rstrip("/")
+        self.headers = {}
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise EngineError(
+                    f"engine.openai.api_key_env names {api_key_env}, but that environment variable is not set "
+                    f"(export it before running snakemake; the generate rule passes it on with `envvars:`)"
+                )
+            self.headers["Authorization"] = f"Bearer {key}"
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self._in_flight = 0
+
+    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+        if not requests:
+            return []
+        return asyncio.run(self._chat_all(requests, sampling, on_result))
+
+    async def _chat_all(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None) -> list[ChatResult]:
+        results: list[ChatResult | None] = [None] * len(requests)
+        slots = asyncio.Semaphore(self.concurrency)
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+
+        async def one(index: int, client: httpx.AsyncClient) -> None:
+            async with slots:
+                result = await self._complete(client, requests[index], sampling)
+            results[index] = result
+            if on_result:
+                on_result(index, result)
+
+        async with httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=None, limits=limits) as client:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for index in range(len(requests)):
+                        group.create_task(one(index, client))
+            except* EngineError as failures:  # the first failure cancelled the rest; report it
+                raise failures.exceptions[0] from None
+        return results  # type: ignore[return-value]
+
+    async def _complete(self, client: httpx.AsyncClient, request: ChatRequest, sampling: Sampling) -> ChatResult:
+        body = {
+            "model": self.model,
+            "messages": request.as_openai_messages(),
+            "n": request.n,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+            "seed": request.seed(sampling),
+        }
+        name = request.tag or request.key[:12]
+        problem, retry_after = "", None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.usage["retries"] += 1
+                await asyncio.sleep(self._backoff(attempt, retry_after))
+                retry_after = None
+            self._in_flight += 1
+            self.usage["peak_in_flight"] = max(self.usage["peak_in_flight"], self._in_flight)
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    response = await client.post("/chat/completions", json=body)
+            except TimeoutError:
+                self.usage["timeouts"] += 1
+                problem = f"no answer within {self.timeout_s} s (engine.openai.timeout_s)"
+                continue
+            except httpx.TransportError as exc:
+                self.usage["connection_errors"] += 1
+                problem = f"{type(exc).__name__}: {exc}"
+                continue
+            finally:
+                self._in_flight -= 1
+            if response.status_code == 429 or response.status_code >= 500:
+                self.usage[f"http_{response.status_code}"] += 1
+                problem = f"HTTP {response.status_code}: {response.text[:300]}"
+                retry_after = _seconds(response.headers.get("retry-after"))
+                continue
+            if response.status_code != 200:
+                message = response.text[:1000]
+                if response.status_code in (400, 413) and any(s in message.lower() for s in _CONTEXT_ERRORS):
+                    return ChatResult(texts=[], refused=f"prompt_too_long: {message[:300]}")
+                raise EngineError(f"{self.base_url}/chat/completions answered HTTP {response.status_code} for {name}: {message}")
+            return self._parse(response, request, name)
+        raise EngineError(f"{name}: no answer from {self.base_url} after {self.max_retries + 1} attempts (last: {problem})")
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S) * random.uniform(0.5, 1.0)
+        return max(delay, min(retry_after, MAX_BACKOFF_S)) if retry_after is not None else delay
+
+    def _parse(self, response: httpx.Response, request: ChatRequest, name: str) -> ChatResult:
+        try:
+            data: dict[str, Any] = response.json()
+            choices = sorted(data["choices"], key=lambda c: c["index"])
+            texts = [c["message"]["content"] or "" for c in choices]
+            reasons = [c.get("finish_reason") or "unknown" for c in choices]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EngineError(f"{self.base_url}: not a chat completion for {name} ({exc}): {response.text[:300]}") from exc
+        if len(texts) != request.n:
+            raise EngineError(f"{self.base_url} returned {len(texts)} choices for {name}, {request.n} were asked for (does the server support `n`?)")
+        usage = data.get("usage") or {}
+        self.usage.update(
+            requests=1, candidates=request.n, prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)
+        )
+        return ChatResult(texts=texts, finish_reasons=reasons)
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After header in seconds (the HTTP-date form is rare for APIs and is ignored)."""
+    try:
+        return float(retry_after) if retry_after else None
+    except ValueError:
+        return None

@@ -1,0 +1,133 @@
+"""The per-shard request cache (semi_instruct/engines/cache.py) around a real engine (replay).
+
+Resume after kill -9 with a real model is in tests/test_engines_vllm.py; here: keys, partial hits,
+write-as-they-arrive, and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
+from semi_instruct.engines.cache import CachedEngine, RequestCache, cache_path
+from semi_instruct.engines.replay import ReplayEngine, fixture_entry
+
+MODEL = "org/model-7b"
+SAMPLING = Sampling(temperature=0.8, top_p=0.9, max_tokens=64, seed=5)
+
+
+def request(user: str, n: int = 1) -> ChatRequest:
+    return ChatRequest((("system", "You rewrite programs."), ("user", user)), n=n, tag=f"{user}/rewrite")
+
+
+def replay_file(path: Path, answers: dict[str, list[str]]) -> Path:
+    path.write_text("".join(json.dumps(fixture_entry(request(user), MODEL, texts)) + "\n" for user, texts in answers.items()))
+    return path
+
+
+def cached_engine(tmp_path: Path, answers: dict[str, list[str]], revision: str | None = "r1") -> CachedEngine:
+    inner = ReplayEngine(replay_file(tmp_path / f"replay-{len(answers)}.jsonl", answers), model=MODEL, revision=revision)
+    return CachedEngine(inner, RequestCache(tmp_path / "cache.sqlite", MODEL, revision))
+
+
+ANSWERS = {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
+
+
+def test_cache_path_names_model_revision_and_shard() -> None:
+    assert cache_path("cache/generate", "Qwen/Qwen2.5-Coder-7B-Instruct", "a1b2", "part-001") == Path(
+        "cache/generate/Qwen_Qwen2.5-Coder-7B-Instruct@a1b2/part-001.sqlite"
+    )
+    assert cache_path("c", "/models/local model/", None, "s") == Path("c/models_local_model/s.sqlite")
+
+
+def test_key_covers_model_revision_prompt_and_sampling(tmp_path: Path) -> None:
+    cache = RequestCache(tmp_path / "c.sqlite", MODEL, "r1")
+    key = cache.request_key(request("a", n=2), SAMPLING)
+    assert key == cache.request_key(ChatRequest(request("a").messages, n=5, tag="other"), SAMPLING)  # n and tag: no
+    assert key != cache.request_key(request("b"), SAMPLING)
+    assert key != cache.request_key(request("a"), Sampling(temperature=0.8, top_p=0.9, max_tokens=64, seed=6))
+    assert key != cache.request_key(request("a"), Sampling(temperature=0.7, top_p=0.9, max_tokens=64, seed=5))
+    assert key != cache.request_key(request("a"), Sampling(temperature=0.8, top_p=0.9, max_tokens=65, seed=5))
+    assert key != RequestCache(tmp_path / "c2.sqlite", MODEL, "r2").request_key(request("a"), SAMPLING)
+    assert key != RequestCache(tmp_path / "c3.sqlite", "org/other", "r1").request_key(request("a"), SAMPLING)
+
+
+def test_a_second_run_is_answered_from_the_cache_alone(tmp_path: Path) -> None:
+    first = cached_engine(tmp_path, ANSWERS)
+    results = first.chat([request("a", n=2), request("b", n=1)], SAMPLING)
+    assert [r.texts for r in results] == [["a0", "a1"], ["b0"]]
+    assert (first.usage["cached_candidates"], first.usage["generated_candidates"], first.usage["candidates"]) == (0, 3, 3)
+    first.close()
+
+    # The inner engine of the second run knows no answers at all: every one must come from the cache.
+    second = cached_engine(tmp_path, {})
+    again = second.chat([request("b", n=1), request("a", n=2)], SAMPLING)
+    assert [r.texts for r in again] == [["b0"], ["a0", "a1"]]
+    assert [r.finish_reasons for r in again] == [["replay"], ["replay", "replay"]]
+    assert (second.usage["cached_candidates"], second.usage["generated_candidates"], second.usage["candidates"]) == (3, 0, 0)
+
+
+def test_more_candidates_asks_the_engine_only_for_the_new_ones(tmp_path: Path) -> None:
+    cached_engine(tmp_path, ANSWERS).chat([request("a", n=2)], SAMPLING)
+    engine = cached_engine(tmp_path, {"a": ["x0", "x1", "a2"]})  # would answer x0, x1 if asked from 0
+    [result] = engine.chat([request("a", n=3)], SAMPLING)
+    assert result.texts == ["a0", "a1", "a2"]
+    assert (engine.usage["cached_candidates"], engine.usage["generated_candidates"]) == (2, 1)
+    # fewer candidates than cached: a pure hit
+    [fewer] = engine.chat([request("a", n=1)], SAMPLING)
+    assert fewer.texts == ["a0"]
+
+
+def test_other_sampling_or_model_misses(tmp_path: Path) -> None:
+    cached_engine(tmp_path, ANSWERS).chat([request("a", n=2)], SAMPLING)
+    other_seed = cached_engine(tmp_path, ANSWERS)
+    other_seed.chat([request("a", n=2)], Sampling(temperature=0.8, top_p=0.9, max_tokens=64, seed=6))
+    assert (other_seed.usage["cached_candidates"], other_seed.usage["generated_candidates"]) == (0, 2)
+    other_revision = cached_engine(tmp_path, ANSWERS, revision="r2")
+    other_revision.chat([request("a", n=2)], SAMPLING)
+    assert (other_revision.usage["cached_candidates"], other_revision.usage["generated_candidates"]) == (0, 2)
+
+
+def test_each_result_is_committed_before_the_caller_sees_it(tmp_path: Path) -> None:
+    engine = cached_engine(tmp_path, ANSWERS)
+    seen: list[tuple[int, int]] = []
+
+    def on_result(index: int, _result: object) -> None:
+        # another connection (as a resumed job would open) already sees this request's rows
+        with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+            seen.append((index, db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]))
+
+    engine.chat([request("a", n=3), request("b", n=2)], SAMPLING, on_result)
+    assert seen == [(0, 3), (1, 5)]
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        rows = db.execute("SELECT candidate, text, finish_reason, tag FROM candidates ORDER BY tag, candidate").fetchall()
+    assert rows == [(0, "a0", "replay", "a/rewrite"), (1, "a1", "replay", "a/rewrite"), (2, "a2", "replay", "a/rewrite"),
+                    (0, "b0", "replay", "b/rewrite"), (1, "b1", "replay", "b/rewrite")]  # fmt: skip
+
+
+def test_a_corrupt_cache_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(EngineError) as err:
+        RequestCache(path, MODEL, None)
+    assert str(err.value) == f"request cache {path}: file is not a database (delete the file to start this shard's cache afresh)"
+
+
+def test_make_engine_caches_real_engines_per_shard_but_not_replay(tmp_path: Path) -> None:
+    from semi_instruct.config import validate_config
+
+    replay = replay_file(tmp_path / "r.jsonl", ANSWERS)
+    config = validate_config({"manifest": "m.tsv", "engine": {"kind": "replay", "model": MODEL, "replay_file": str(replay), "cache_dir": str(tmp_path / "cache")}})
+    engine = make_engine(config["engine"], shard="s1")
+    assert isinstance(engine, ReplayEngine)  # replaying is already offline: nothing to cache
+    config = validate_config({"manifest": "m.tsv", "engine": {"kind": "openai", "model": MODEL, "revision": "r1", "cache_dir": str(tmp_path / "cache")}})
+    engine = make_engine(config["engine"], shard="s1")
+    assert isinstance(engine, CachedEngine) and engine.kind == "openai"
+    assert engine.cache.path == tmp_path / "cache/org_model-7b@r1/s1.sqlite" and engine.cache.path.exists()
+    engine.close()
+    config["engine"]["cache_dir"] = None
+    assert not isinstance(make_engine(config["engine"], shard="s1"), CachedEngine)
