@@ -30,8 +30,10 @@ def replay_file(path: Path, answers: dict[str, list[str]]) -> Path:
 
 
 def cached_engine(tmp_path: Path, answers: dict[str, list[str]], revision: str | None = "r1") -> CachedEngine:
-    inner = ReplayEngine(replay_file(tmp_path / f"replay-{len(answers)}.jsonl", answers), model=MODEL, revision=revision)
-    return CachedEngine(inner, RequestCache(tmp_path / "cache.sqlite", MODEL, revision))
+    def start() -> ReplayEngine:
+        return ReplayEngine(replay_file(tmp_path / f"replay-{len(answers)}.jsonl", answers), model=MODEL, revision=revision)
+
+    return CachedEngine(start, RequestCache(tmp_path / "cache.sqlite", MODEL, revision), "replay", MODEL, revision)
 
 
 ANSWERS = {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
@@ -63,12 +65,17 @@ def test_a_second_run_is_answered_from_the_cache_alone(tmp_path: Path) -> None:
     assert (first.usage["cached_candidates"], first.usage["generated_candidates"], first.usage["candidates"]) == (0, 3, 3)
     first.close()
 
-    # The inner engine of the second run knows no answers at all: every one must come from the cache.
-    second = cached_engine(tmp_path, {})
+    # The second run's engine cannot even start: every answer must come from the cache.
+    def no_engine() -> ReplayEngine:
+        raise AssertionError("the engine was started although every answer is cached")
+
+    second = CachedEngine(no_engine, RequestCache(tmp_path / "cache.sqlite", MODEL, "r1"), "replay", MODEL, "r1")
     again = second.chat([request("b", n=1), request("a", n=2)], SAMPLING)
     assert [r.texts for r in again] == [["b0"], ["a0", "a1"]]
     assert [r.finish_reasons for r in again] == [["replay"], ["replay", "replay"]]
     assert (second.usage["cached_candidates"], second.usage["generated_candidates"], second.usage["candidates"]) == (3, 0, 0)
+    assert second.startup_seconds == 0.0
+    second.close()
 
 
 def test_more_candidates_asks_the_engine_only_for_the_new_ones(tmp_path: Path) -> None:
@@ -126,7 +133,7 @@ def test_make_engine_caches_real_engines_per_shard_but_not_replay(tmp_path: Path
     assert isinstance(engine, ReplayEngine)  # replaying is already offline: nothing to cache
     config = validate_config({"manifest": "m.tsv", "engine": {"kind": "openai", "model": MODEL, "revision": "r1", "cache_dir": str(tmp_path / "cache")}})
     engine = make_engine(config["engine"], shard="s1")
-    assert isinstance(engine, CachedEngine) and engine.kind == "openai"
+    assert isinstance(engine, CachedEngine) and (engine.kind, engine.model, engine.revision) == ("openai", MODEL, "r1")
     assert engine.cache.path == tmp_path / "cache/org_model-7b@r1/s1.sqlite" and engine.cache.path.exists()
     engine.close()
     config["engine"]["cache_dir"] = None

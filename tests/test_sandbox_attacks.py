@@ -35,7 +35,7 @@ sys.path[:0] = [sys.argv[1]]
 from semi_instruct.sandbox import Limits, make_runner
 from semi_instruct.sandbox.cases import run_cases
 with open(sys.argv[2], "rb") as source, open(sys.argv[3], "w") as sink, make_runner() as runner:
-    run_cases(source, sink, runner, 1, Limits(timeout_s=1.0, memory_mb=256))
+    run_cases(source, sink, runner, 1, Limits(timeout_s=5.0, memory_mb=256))
 """
 
 
@@ -75,12 +75,12 @@ def stdout_json(result: dict[str, Any]) -> Any:
 
 # --- time ---------------------------------------------------------------------------------------------------
 
-@attack("infinite_loop", "while True:\n    pass\n")
+@attack("infinite_loop", "while True:\n    pass\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 1600
 
 
-@attack("sleep_forever", "import time\ntime.sleep(10 ** 6)\n")
+@attack("sleep_forever", "import time\ntime.sleep(10 ** 6)\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 1600
 
@@ -91,7 +91,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         signal.signal(s, signal.SIG_IGN)
     while True:
         pass
-""")
+""", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"] and rs[0]["exit_code"] == -9
 
@@ -103,7 +103,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             time.sleep(0.01)
     threading.Thread(target=forever).start()
     print("main done")
-""")
+""", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"]  # like `python3 prog.py`: the interpreter waits for the thread
 
@@ -119,7 +119,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             except OSError:
                 pass
     print("alive", len([p for p in os.listdir("/proc") if p.isdigit()]))
-""", inputs=["bomb", "after"])
+""", inputs=["bomb", "after"], timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout", "ok"] and rs[1]["stdout"] == "alive 2\n"
 
@@ -133,7 +133,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         os._exit(0)
     while True:
         pass
-""")
+""", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"] and b.host["daemons_left"] == []
 
@@ -148,7 +148,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
 """)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     # The case ends when its process does; whatever it left is killed, not waited for.
-    assert statuses(rs) == ["ok"] and rs[0]["stdout"] == "parent done\n" and rs[0]["wall_ms"] < 800
+    assert statuses(rs) == ["ok"] and rs[0]["stdout"] == "parent done\n" and rs[0]["wall_ms"] < 4000
     assert b.host["daemons_left"] == []
 
 
@@ -183,7 +183,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             os._exit(0)
         children.append(pid)
     print(sum(os.waitpid(pid, 0)[1] == 0 for pid in children))
-""", timeout_s=6.0)
+""", timeout_s=15.0)  # ~3 s; reclaim at the cgroup limit is slow on a loaded machine
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     survivors = int(stdout_json(rs[0]))
     if not b.host["cgroup"]:
@@ -194,7 +194,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
 
 @attack("huge_stdout", "print('x' * 10 ** 7)\n")
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert statuses(rs) == ["output_limit"] and len(rs[0]["stdout"]) == 1 << 20 and rs[0]["wall_ms"] < 1000
+    assert statuses(rs) == ["output_limit"] and len(rs[0]["stdout"]) == 1 << 20 and rs[0]["wall_ms"] < 4000
 
 
 @attack("one_very_long_line", "import sys\nwhile True:\n    sys.stdout.write('y' * 65536)\n")
@@ -215,7 +215,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         except OSError as e:
             written[path] = [n, errno.errorcode[e.errno]]
     print(json.dumps(written))
-""", timeout_s=5.0)
+""")
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert stdout_json(rs[0]) == {"/tmp/huge": [32 << 20, "EFBIG"], "/dev/shm/huge": [16 << 20, "ENOSPC"]}
 

