@@ -81,6 +81,8 @@ def _checks(host: Host, ready: dict[str, Any], probe: dict[str, Any] | None) -> 
          "filter active (ptrace, process_vm_*, io_uring, keyrings, SysV IPC, mqueues, mount/unshare/setns, "
          "bpf, vsock, ... denied)" if ready.get("seccomp") == "2" else f"not active: {host.seccomp_problem or 'mode ' + str(ready.get('seccomp'))}"),
         ("environment", not set(ready.get("environ", [])) - ALLOWED_ENV, "only " + " ".join(ready.get("environ", []))),
+        ("fork server", True, f"Python {ready.get('python')} pre-started as PID 1 with {ready.get('warm_modules')} "
+         "standard modules imported; each case runs in a fresh fork of it"),
     ]
     if probe is not None:
         r = probe["rlimits"]

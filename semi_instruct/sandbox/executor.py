@@ -40,10 +40,11 @@ from semi_instruct.sandbox.cgroup import detect as detect_cgroups
 from semi_instruct.sandbox.seccomp import SeccompUnavailable, build_filter
 
 SANDBOX_UID = 65534  # "nobody": untrusted code never runs as uid 0 (pitfall 1)
-TMP_BYTES = 64 << 20  # the sandbox's writable /tmp (the harness caps one file at half of it)
+TMP_BYTES = 64 << 20  # the sandbox's writable /tmp
+FILE_BYTES = TMP_BYTES // 2  # RLIMIT_FSIZE: one file can have half of /tmp
 SHM_BYTES = 16 << 20  # /dev/shm (multiprocessing semaphores need it)
 STDERR_TAIL = 2048  # characters of stderr kept per case
-HARNESS_STDERR_BYTES = 16384  # the harness sends at most this much stderr per case
+HARNESS_STDERR_BYTES = 16384  # the harness sends at most this much of a case's stderr (its tail)
 CGROUP_HEADROOM = 128 << 20  # the pre-started interpreter plus /tmp and /dev/shm contents
 CGROUP_EXTRA_PIDS = 3  # bwrap, the harness, the case's first process
 START_TIMEOUT_S = 30.0
@@ -416,7 +417,8 @@ class Executor:
                 "mode": program.mode, "code": program.code, "entry_point": program.entry_point,
                 "inputs": [inputs[i] for i in indices],
                 "limits": {"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb,
-                           "max_output_bytes": limits.max_output_bytes, "max_processes": limits.max_processes},
+                           "max_output_bytes": limits.max_output_bytes, "max_processes": limits.max_processes,
+                           "file_bytes": FILE_BYTES, "stderr_bytes": HARNESS_STDERR_BYTES},
             })
             for position, index in enumerate(indices):
                 header, blobs = sandbox.frame(time.monotonic() + limits.timeout_s + FRAME_GRACE_S, limits)

@@ -13,9 +13,9 @@ to /work/shared/notes/sandbox.md.
 - After each case everything else in the sandbox is killed (kill(-1) from PID 1 reaches setsid daemons)
   and /tmp and /dev/shm are wiped. Same-uid processes may lower PID 1's rlimits or priority, so PID 1
   compares them with its start-up state and retires the sandbox when a case changed them.
-- Program output never enters PID 1's heap: it is read into fixed buffers that are zeroed before the next
-  fork, so a later case (maybe another program in the same sandbox) can't dig the oracle's output out of
-  its own memory. Expected outputs never enter the sandbox at all.
+- Program output never enters PID 1's heap: it is read into fixed buffers, zeroed after each case and
+  unmapped after each job, so a later case (maybe another program in the same sandbox) can't dig the
+  oracle's output out of its own memory. Expected outputs never enter the sandbox at all.
 
 Protocol (fd 0: jobs from the host, fd 1: frames to the host; both moved off 0/1 at start-up):
   job   = u32 length + JSON {"mode", "code", "entry_point", "inputs": [str], "limits": {...}}
@@ -78,10 +78,8 @@ CASE_DIR = "/tmp"
 PROGRAM_PATH = "/tmp/prog.py"
 WIPED_DIRS = ("/tmp", "/dev/shm")
 OOM_CONTROL = "/run/sandbox/memory.oom_control"  # bound read-only by the host when a memory cgroup is used
-STDERR_TAIL = 8192  # bytes of stderr kept per case (the host keeps fewer characters)
-FILE_SIZE = 32 << 20  # RLIMIT_FSIZE: one file can have half of /tmp
 OPEN_FILES = 256
-STACK = 8 << 20  # a modest stack so threads fit under RLIMIT_AS (pitfall 8)
+STACK = 8 << 20  # the main thread's stack, as under a default shell: deep C recursion ends in SIGSEGV
 PIPE_SIZE = 1 << 20  # stdin up to this size is written before the fork
 RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -281,7 +279,7 @@ def child(job, arguments, limits, fds):
         for rlimit, value in (
             (resource.RLIMIT_CPU, (cpu, cpu + 1)),  # soft: SIGXCPU, hard: SIGKILL
             (resource.RLIMIT_AS, (limits["address_space"],) * 2),
-            (resource.RLIMIT_FSIZE, (FILE_SIZE, FILE_SIZE)),
+            (resource.RLIMIT_FSIZE, (limits["file_bytes"],) * 2),
             (resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES)),
             (resource.RLIMIT_NPROC, (limits["nproc"],) * 2),
             (resource.RLIMIT_STACK, (stack, stack)),
@@ -460,10 +458,11 @@ def run_job(job, pristine):
     limits = {
         "timeout_s": lim["timeout_s"], "cpu_s": max(1, math.ceil(lim["timeout_s"])),
         "memory_bytes": lim["memory_mb"] << 20, "nproc": lim["max_processes"] + 1,  # + PID 1 itself
+        "file_bytes": lim["file_bytes"],
     }
     cap = lim["max_output_bytes"]
     out = Capture(-1, cap + 1)
-    err = Capture(-1, 2 * STDERR_TAIL, tail=True)
+    err = Capture(-1, lim["stderr_bytes"], tail=True)  # keeps at least the last half
     ret = Capture(-1, cap + 8 + 1) if job["mode"] == "call" else None
     try:
         for index, text in enumerate(job["inputs"]):
@@ -504,7 +503,6 @@ def main():
         "no_new_privs": status.get("NoNewPrivs"), "seccomp": status.get("Seccomp"),
         "interfaces": sorted(name for _, name in socket.if_nameindex()),
         "environ": sorted(os.environ), "oom_control": oom_kills() is not None,
-        "stack_limit": resource.getrlimit(resource.RLIMIT_STACK)[0],
         "warm_modules": sum(name in sys.modules for name in WARM_MODULES),
     })
     pristine = supervisor_state()
