@@ -44,6 +44,8 @@ def test_minimal_config_gets_every_nested_default() -> None:
         "sandbox": {"python": "/usr/bin/python3", "timeout_s": 5.0, "memory_mb": 512, "max_output_bytes": 1048576, "max_processes": 64, "workers": 2},
         "validation": {"comparator": "tokens", "float_rel_tol": 1e-6, "float_abs_tol": 1e-9, "oracle_runs": 2, "min_tests": 5},
         "selection": {"min_pass_fraction": 1.0, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5},
+        "decontamination": {"ngram": 10, "exact_min_tokens": 25, "humaneval": True, "benchmarks": []},
+        "dedup": {"threshold": 0.7, "shingle_size": 5, "permutations": 256, "seed": 1, "kinds": ["code", "instruction"]},
         "export": {"order": "curriculum", "dataset_name": "semi-instruct", "license": "other"},
     }
 
@@ -76,6 +78,10 @@ def test_defaults_are_not_shared_between_configs() -> None:
         ({"engine": {"kind": "tgi"}}, "config key engine.kind: 'tgi' is not one of ['replay', 'vllm', 'openai']"),
         ({"engine": {"openai": {"api_key_env": "sk-123"}}}, "config key engine.openai.api_key_env: 'sk-123' does not match '^[A-Za-z_][A-Za-z0-9_]*$'"),
         ({"engine": {"vllm": {"dtype": "int4"}}}, "config key engine.vllm.dtype: 'int4' is not one of ['auto', 'float16', 'bfloat16', 'float32']"),
+        ({"decontamination": {"benchmarks": [{"name": "mbpp"}]}}, "config key decontamination.benchmarks.0: {'name': 'mbpp'} is not valid under any of the given schemas"),
+        ({"decontamination": {"ngram": 2}}, "config key decontamination.ngram: 2 is less than the minimum of 3"),
+        ({"dedup": {"threshold": 1.5}}, "config key dedup.threshold: 1.5 is greater than the maximum of 1"),
+        ({"dedup": {"kinds": ["ast"]}}, "config key dedup.kinds.0: 'ast' is not one of ['code', 'instruction']"),
         ({"export": {"order": "random"}}, "config key export.order: 'random' is not one of ['curriculum', 'source']"),
         ({"sandbox": []}, "config key sandbox: [] is not of type 'object'"),
     ],
@@ -150,3 +156,16 @@ def test_load_config_overrides_and_errors(tmp_path: Path) -> None:
     path.write_text("manifest: m.tsv\nsandbox:\n  timeout_s: -1\n")
     with pytest.raises(ConfigError, match=r"^config key sandbox.timeout_s: -1 is less than or equal to the minimum of 0$"):
         load_config(path)
+
+
+def test_benchmark_entries_get_column_defaults_and_options() -> None:
+    from semi_instruct.config import decontam_options, dedup_options
+
+    config = validate_config({"manifest": "m.tsv", "decontamination": {"benchmarks": [
+        {"name": "mbpp", "path": "mbpp.jsonl"},
+        {"name": "he-plus", "dataset": "evalplus/humanevalplus", "id": "task_id", "text": "prompt", "code": ["prompt", "canonical_solution"]},
+    ]}, "dedup": {"kinds": ["instruction"]}})
+    mbpp, plus = decontam_options(config).benchmarks
+    assert (mbpp.path, mbpp.dataset, mbpp.split, mbpp.id, mbpp.text, mbpp.code) == ("mbpp.jsonl", None, "test", "task_id", ("text",), ("code",))
+    assert (plus.dataset, plus.text, plus.code) == ("evalplus/humanevalplus", ("prompt",), ("prompt", "canonical_solution"))
+    assert dedup_options(config).kinds == ("instruction",)
