@@ -25,7 +25,7 @@ import gzip
 import importlib.resources
 import json
 import keyword
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_rows
-from semi_instruct.normalize import canonical_functions, code_tokens, content_words, is_number, ngrams, words
+from semi_instruct.normalize import canonical_functions, code_tokens, content_words, is_number, words
 from semi_instruct.schema import stage_schema
 from semi_instruct.stats import StageStats
 
@@ -160,16 +160,27 @@ def load_benchmarks(options: DecontamOptions) -> list[BenchmarkItem]:
 _CODE_COMMON = frozenset(w.lower() for w in keyword.kwlist + keyword.softkwlist + dir(builtins))
 
 
-def _informative_text(gram: tuple[str, ...]) -> bool:
-    """At least three words are not numbers: runs of numbers (`1 2 3 4 5 ...`) match unrelated examples,
-    while `has_close_elements 1.0 2.8 3.0 ...` (a copied example call) is evidence."""
-    return sum(not is_number(w) for w in gram) >= min(3, len(gram))
+def _evidence_grams(tokens: Sequence[str], n: int, is_evidence: Callable[[str], bool], minimum: int) -> Iterator[tuple[str, ...]]:
+    """The n-grams of `tokens` with at least `minimum` evidence words (sliding count, one test per word)."""
+    flags = [is_evidence(w) for w in tokens]
+    count = sum(flags[:n])
+    for i in range(len(tokens) - n + 1):
+        if i:
+            count += flags[i + n - 1] - flags[i - 1]
+        if count >= minimum:
+            yield tuple(tokens[i : i + n])
 
 
-def _informative_code(gram: tuple[str, ...]) -> bool:
-    """At least half the words are names of the program's own (not keywords, builtins, numbers, or
-    names of one or two letters): `for i in range n for j in range i` is everyone's code."""
-    return 2 * sum(len(w) > 2 and not is_number(w) and w not in _CODE_COMMON for w in gram) >= len(gram)
+def _text_evidence(word: str) -> bool:
+    """Text: a word that is not a number. Runs of numbers (`1 2 3 4 5 ...`) match unrelated examples,
+    while `has_close_elements 1.0 2.8 3.0 ...` (a copied example call, 3+ words) is evidence."""
+    return not is_number(word)
+
+
+def _code_evidence(word: str) -> bool:
+    """Code: a name of the program's own (not a keyword, builtin, number, or a name of one or two
+    letters); half the n-gram must be such names: `for i in range n for j in range i` is everyone's code."""
+    return len(word) > 2 and not is_number(word) and word not in _CODE_COMMON
 
 
 class BenchmarkIndex:
@@ -192,10 +203,10 @@ class BenchmarkIndex:
                     self.functions.setdefault(canonical, set()).add(i)
 
     def _text_grams(self, text: str) -> Iterable[tuple[str, ...]]:
-        return (g for g in ngrams(content_words(text), self.n) if _informative_text(g))
+        return _evidence_grams(content_words(text), self.n, _text_evidence, min(3, self.n))
 
     def _code_grams(self, code: str) -> Iterable[tuple[str, ...]]:
-        return (g for g in ngrams(words(code), self.n) if _informative_code(g))
+        return _evidence_grams(words(code), self.n, _code_evidence, (self.n + 1) // 2)
 
     def _ngram_hits(self, grams: Iterable[tuple[str, ...]], index: dict[tuple[str, ...], set[int]], kind: str, name: str) -> list[Hit]:
         first: dict[int, tuple[str, ...]] = {}

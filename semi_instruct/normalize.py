@@ -82,8 +82,19 @@ class _Renamer(ast.NodeTransformer):
     visit_Nonlocal = visit_Global
 
 
+def _statements(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every statement (and the module itself), without descending into expressions: docstrings and
+    imports live only there, and skipping expressions makes this several times cheaper than ast.walk."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            stack.extend(getattr(node, name, None) or ())
+
+
 def _strip_docstrings(tree: ast.AST) -> None:
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
@@ -92,7 +103,7 @@ def _strip_docstrings(tree: ast.AST) -> None:
 
 def _imported_names(tree: ast.AST) -> set[str]:
     names = set()
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.add((alias.asname or alias.name).split(".")[0])
@@ -126,14 +137,14 @@ def canonical_functions(code: str) -> list[tuple[str, str]]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return []
+    keep = _BUILTINS | _imported_names(tree)
     out = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             name = node.name
             module = ast.Module(body=[node], type_ignores=[])
             _strip_docstrings(module)
-            keep = _BUILTINS | _imported_names(tree)
-            out.append((name, ast.unparse(_Renamer(frozenset(keep)).visit(module))))
+            out.append((name, ast.unparse(_Renamer(keep).visit(module))))
     return out
 
 
