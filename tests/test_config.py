@@ -37,7 +37,7 @@ def test_minimal_config_gets_every_nested_default() -> None:
         "engine": {
             "kind": "replay", "model": "semi-instruct-demo", "revision": None, "gpus": 0, "replay_file": "data/demo/replay.jsonl",
             "record_dir": None, "cache_dir": "cache/generate",
-            "vllm": {"dtype": "auto", "max_model_len": None, "gpu_memory_utilization": 0.9, "enable_prefix_caching": True, "max_num_seqs": None, "download_dir": None},
+            "vllm": {"dtype": "auto", "max_model_len": None, "gpu_memory_utilization": 0.9, "enable_prefix_caching": True, "enable_chunked_prefill": True, "max_num_seqs": None, "download_dir": None},
             "openai": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": None, "concurrency": 64, "timeout_s": 600, "max_retries": 8, "backoff_s": 1.0},
         },  # fmt: skip
         "generation": {"prompt_version": "v1", "candidates": 2, "num_inputs": 10, "max_input_chars": 20000, "temperature": 0.7, "top_p": 0.95, "max_tokens": 2048, "seed": 0, "batch_size": 0},

@@ -42,7 +42,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pat
         model=str(tiny_model),
         record_dir="recorded",
         # waves of 4 sequences: requests finish one after another, so a kill lands mid-shard
-        vllm={**config["engine"]["vllm"], "dtype": "float32", "max_model_len": 2048, "max_num_seqs": 4},
+        # chunked prefill off: vLLM 0.32 on CPU crashes on a seeded prompt split across steps
+        vllm={**config["engine"]["vllm"], "dtype": "float32", "max_model_len": 2048, "max_num_seqs": 4, "enable_chunked_prefill": False},
     )
     config["generation"].update(candidates=CANDIDATES, num_inputs=3, temperature=1.0, top_p=0.95, max_tokens=96, seed=3)
     (ws / "vllm.yaml").write_text(yaml.safe_dump(config))
@@ -180,11 +181,12 @@ def test_resumed_answers_equal_an_uninterrupted_run(workspace: Path, resumed: di
     assert {tag: final[tag][: len(texts)] for tag, texts in resumed["at_kill"].items()} == resumed["at_kill"]
 
 
-def test_the_generate_stats_split_engine_time_from_overhead(resumed: dict[str, Any], tiny_model: Path) -> None:
+def test_the_generate_stats_split_engine_time_from_overhead(resumed: dict[str, Any], probe: dict[str, Any], tiny_model: Path) -> None:
     stats = resumed["stats"]
     info = stats["info"]
     assert (info["engine"], info["model"], info["prompt_version"]) == ("vllm", str(tiny_model), "v1")
-    assert stats["records_in"] == 28 and stats["kept"] + sum(stats["dropped"].values()) == 28
+    samples = len(probe["shard_texts"]) // 2  # a rewrite and an inputs request per sample
+    assert stats["records_in"] == samples and stats["kept"] + sum(stats["dropped"].values()) == samples
     assert info["engine_startup_seconds"] > 1 and info["engine_seconds"] > 0 and 0 <= info["pipeline_seconds"] < stats["seconds"]
     assert info["completion_tokens_per_s"] == pytest.approx(info["usage"]["completion_tokens"] / info["engine_seconds"], rel=0.01)
 

@@ -21,20 +21,24 @@ def make_engine(config: dict[str, Any], shard: str | None = None, gpus: int = 0)
     """Build the engine described by the `engine` section of the config.
 
     `shard` names the request cache and the recorded file (without it, neither is used); `gpus` is the
-    generate job's GPU count, vLLM's tensor-parallel size.
+    generate job's GPU count, vLLM's tensor-parallel size. Behind the cache, the real engine starts only
+    when a request is not cached.
     """
-    started = time.perf_counter()
-    engine = _base_engine(config, gpus)
-    if config["kind"] != "replay" and config.get("cache_dir") and shard:
+    kind, model, revision = config["kind"], config["model"], config.get("revision")
+    engine: Engine
+    if kind != "replay" and config.get("cache_dir") and shard:
         from semi_instruct.engines.cache import CachedEngine, RequestCache, cache_path
 
-        path = cache_path(config["cache_dir"], engine.model, engine.revision, shard)
-        engine = CachedEngine(engine, RequestCache(path, engine.model, engine.revision))
+        cache = RequestCache(cache_path(config["cache_dir"], model, revision, shard), model, revision)
+        engine = CachedEngine(lambda: _base_engine(config, gpus), cache, kind, model, revision)
+    else:
+        started = time.perf_counter()
+        engine = _base_engine(config, gpus)
+        engine.startup_seconds = time.perf_counter() - started
     if config.get("record_dir") and shard:
         from semi_instruct.engines.replay import RecordingEngine
 
         engine = RecordingEngine(engine, Path(config["record_dir"]) / f"{shard}.jsonl")
-    engine.startup_seconds = time.perf_counter() - started
     return engine
 
 
@@ -56,6 +60,7 @@ def _base_engine(config: dict[str, Any], gpus: int) -> Engine:
             max_model_len=v["max_model_len"],
             gpu_memory_utilization=v["gpu_memory_utilization"],
             enable_prefix_caching=v["enable_prefix_caching"],
+            enable_chunked_prefill=v["enable_chunked_prefill"],
             max_num_seqs=v["max_num_seqs"],
             download_dir=v["download_dir"],
         )

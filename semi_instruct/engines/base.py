@@ -76,7 +76,7 @@ class Engine(ABC):
         # What the engine did: requests, candidates, prompt/completion tokens, retries, cache hits ...
         # reported in the generate stage's stats.
         self.usage: Counter[str] = Counter()
-        self.startup_seconds = 0.0  # set by make_engine: model loading is part of the job's cost
+        self.startup_seconds = 0.0  # model loading, part of the job's cost (behind the cache: on first miss)
 
     @abstractmethod
     def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:

@@ -18,7 +18,8 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling
@@ -47,7 +48,8 @@ class RequestCache:
         self._identity = {"model": model, "revision": revision}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=60)
+            # One job uses its cache from one thread at a time, not necessarily the thread that opened it.
+            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a killed process
             self._db.execute(_SCHEMA)
@@ -89,17 +91,27 @@ class RequestCache:
 
 
 class CachedEngine(Engine):
-    """Answers what the cache holds, sends the rest to `inner` and stores its results as they arrive.
+    """Answers what the cache holds, sends the rest to the real engine and stores its results as they arrive.
 
-    usage: `cached_candidates` served from the cache, `generated_candidates` asked from the engine.
+    The real engine is started (`start()`) only when something is missing, so a rerun whose answers are
+    all cached costs no model load. usage: `cached_candidates` served from the cache,
+    `generated_candidates` asked from the engine.
     """
 
-    def __init__(self, inner: Engine, cache: RequestCache):
-        super().__init__(inner.model, inner.revision)
-        self.kind = inner.kind
-        self.inner = inner
-        self.usage = inner.usage
+    def __init__(self, start: Callable[[], Engine], cache: RequestCache, kind: str, model: str, revision: str | None):
+        super().__init__(model, revision)
+        self.kind = kind
         self.cache = cache
+        self._start = start
+        self._inner: Engine | None = None
+
+    def _engine(self) -> Engine:
+        if self._inner is None:
+            started = time.perf_counter()
+            self._inner = self._start()
+            self._inner.usage = self.usage
+            self.startup_seconds += time.perf_counter() - started
+        return self._inner
 
     def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
         results: list[ChatResult | None] = [None] * len(requests)
@@ -127,15 +139,16 @@ class CachedEngine(Engine):
                 on_result(i, results[i])
 
         if missing:
-            self.inner.chat(missing, sampling, store)
+            self._engine().chat(missing, sampling, store)
         incomplete = [requests[i].tag or keys[i][:12] for i, r in enumerate(results) if r is None]
         if incomplete:
-            raise EngineError(f"engine {self.inner.kind} returned no result for {len(incomplete)} requests (first: {incomplete[0]})")
+            raise EngineError(f"engine {self.kind} returned no result for {len(incomplete)} requests (first: {incomplete[0]})")
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
         try:
-            self.inner.close()
+            if self._inner is not None:
+                self._inner.close()
         finally:
             self.cache.close()
 

@@ -81,7 +81,7 @@ class OpenAIEngine(Engine):
                 async with asyncio.TaskGroup() as group:
                     for index in range(len(requests)):
                         group.create_task(one(index, client))
-            except* EngineError as failures:  # the first failure cancelled the rest; report it
+            except ExceptionGroup as failures:  # the first failure cancelled the rest; report it plainly
                 raise failures.exceptions[0] from None
         return results  # type: ignore[return-value]
 

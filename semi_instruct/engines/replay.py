@@ -109,6 +109,7 @@ class RecordingEngine(Engine):
 
     def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
         results = self.inner.chat(requests, sampling, on_result)
+        self.startup_seconds = self.inner.startup_seconds  # a cached engine starts its model lazily
         for request, result in zip(requests, results):
             if result.refused is None and request.first_candidate == 0:
                 self._entries[request.key] = fixture_entry(request, self.model, result.texts)

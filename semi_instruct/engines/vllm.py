@@ -35,6 +35,7 @@ class VllmEngine(Engine):
         max_model_len: int | None = None,
         gpu_memory_utilization: float = 0.9,
         enable_prefix_caching: bool = True,
+        enable_chunked_prefill: bool = True,
         max_num_seqs: int | None = None,
         download_dir: str | None = None,
     ):
@@ -52,6 +53,7 @@ class VllmEngine(Engine):
             "max_model_len": max_model_len,
             "gpu_memory_utilization": gpu_memory_utilization,
             "enable_prefix_caching": enable_prefix_caching,  # the few-shot prefix is shared by every prompt
+            "enable_chunked_prefill": enable_chunked_prefill,
             "download_dir": download_dir,
         }
         if max_num_seqs is not None:
@@ -102,32 +104,29 @@ class VllmEngine(Engine):
             submitted[request_id] = index
             self.usage.update(requests=1, candidates=request.n, prompt_tokens=len(prompt_ids))
 
-        try:
-            while self._engine.has_unfinished_requests():
-                for output in self._engine.step():
-                    if not output.finished:
-                        continue
-                    index = submitted[output.request_id]
-                    candidates = sorted(output.outputs, key=lambda o: o.index)
-                    result = ChatResult(
-                        texts=[c.text for c in candidates],
-                        finish_reasons=[c.finish_reason or "unknown" for c in candidates],
-                        token_ids=[list(c.token_ids) for c in candidates],
-                    )
-                    self.usage["completion_tokens"] += sum(len(ids) for ids in result.token_ids)
-                    results[index] = result
-                    if on_result:
-                        on_result(index, result)
-        except Exception as exc:
-            if isinstance(exc, EngineError):
-                raise
-            raise EngineError(f"vLLM failed while generating ({type(exc).__name__}: {exc}). {_OOM_HINT}") from exc
+        while self._engine.has_unfinished_requests():
+            try:
+                outputs = self._engine.step()
+            except Exception as exc:  # the engine process died (out of memory, a kernel error, ...)
+                raise EngineError(f"vLLM failed while generating ({type(exc).__name__}: {exc}). {_OOM_HINT}") from exc
+            for output in outputs:
+                if not output.finished:
+                    continue
+                index = submitted[output.request_id]
+                candidates = sorted(output.outputs, key=lambda o: o.index)
+                result = ChatResult(
+                    texts=[c.text for c in candidates],
+                    finish_reasons=[c.finish_reason or "unknown" for c in candidates],
+                    token_ids=[list(c.token_ids) for c in candidates],
+                )
+                self.usage["completion_tokens"] += sum(len(ids) for ids in result.token_ids)
+                results[index] = result
+                if on_result:
+                    on_result(index, result)
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        engine_core = getattr(self._engine, "engine_core", None)
-        if engine_core is not None:
-            engine_core.shutdown()  # stop the engine and worker processes now, not at interpreter exit
+        self._engine.engine_core.shutdown()  # stop the engine and worker processes now, not at interpreter exit
 
 
 _OOM_HINT = (
