@@ -16,6 +16,7 @@ rule validate:
     # One thread per concurrent sandbox: the scheduler's cores bound how much untrusted code runs at once.
     threads: config["sandbox"]["workers"]
     resources:
+        sandboxes=config["sandbox"]["workers"],  # a global `resources: [sandboxes=N]` caps them cluster-wide
         # the job itself plus every concurrent sandbox's memory limit
         mem_mb=lambda wildcards, threads, attempt: (1000 + threads * config["sandbox"]["memory_mb"]) * attempt,
         runtime=by_attempt(120),
