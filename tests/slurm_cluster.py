@@ -30,6 +30,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -77,7 +78,6 @@ class SlurmCluster:
             raise RuntimeError(f"cannot start a SLURM cluster: {reason}")
         for sub in ("munge", "state", "spool", "log", "run", "dev"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)  # munged refuses keys/sockets under group- or world-writable dirs
         self._claim_system_config()
         try:
             self._start_munge()
@@ -150,10 +150,9 @@ class SlurmCluster:
         self._spawn(
             "munged",
             [
-                _which("munged"), "--foreground", "--force", "--num-threads=2",
+                _which("munged"), "--foreground", "--num-threads=10",  # SLURM's advice: 2 threads stall slurmd
                 f"--socket={self.munge_socket}", f"--key-file={key}",
-                f"--log-file={self.root / 'log/munged.log'}", f"--pid-file={self.root / 'run/munged.pid'}",
-                f"--seed-file={self.root / 'munge/munged.seed'}",
+                f"--pid-file={self.root / 'run/munged.pid'}", f"--seed-file={self.root / 'munge/munged.seed'}",
             ],
         )  # fmt: skip
         self._wait_for(self.munge_socket.exists, f"munged to create {self.munge_socket}")
@@ -254,7 +253,7 @@ class SlurmCluster:
         out = self._run("sinfo", "--noheader", "--Node", "--format=%T").stdout.split()
         return bool(out) and all(state == "idle" for state in out)
 
-    def _wait_for(self, ready, what: str) -> None:  # type: ignore[no-untyped-def]
+    def _wait_for(self, ready: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not ready():
             if time.monotonic() > deadline:
