@@ -1,12 +1,13 @@
 """vLLM engine: one batch vs one request at a time (same engine, same requests), and the generate job's overhead.
 
 Usage (vLLM's venv, built by `./run test`; CPU here, the tiny random model of tests/tiny_model.py):
-    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python benchmarks/engine_batching.py [--samples 28] [--max-tokens 64]
+    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python benchmarks/engine_batching.py [--copies 3] [--max-tokens 128]
 
-1. Engine throughput: the demo shard's real prompts (rewrite with n=2 + test inputs per sample) through
-   one VllmEngine: all requests in one `chat` call, then the same requests one call each. The prefix
-   cache is emptied before each pass, so neither pass profits from the other. Prints seconds,
-   completion tokens/s and the ratio.
+1. Engine throughput: the demo shard's real prompts (rewrite with n=2 + test inputs per sample; `--copies`
+   variants of each program, so a batch is closer to a real shard's size) through one VllmEngine: all
+   requests in one `chat` call, then the same requests one call each. The prefix cache is emptied
+   before each pass, so neither pass profits from the other. Prints seconds, completion tokens/s and
+   the ratio.
 2. Job overhead: the whole `semi-instruct generate` command (a fresh process, as a Snakemake job runs it)
    on the same shard, split into interpreter + imports, model start, engine calls, and the pipeline
    around them (prompts, cache, parsing, writing) — from the job's own stats. Then the same command
@@ -29,8 +30,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=28, help="demo samples to use (28 = all)")
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--copies", type=int, default=3, help="variants of each demo program in the engine comparison")
+    parser.add_argument("--max-tokens", type=int, default=128)
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
@@ -47,9 +48,9 @@ def main() -> None:
     model = tiny_model.build(work / "model")
     ingested = work / "demo.parquet"
     run_ingest(Shard("demo", str(REPO / "data/demo/shard.jsonl")), IngestOptions(), ingested, work / "quarantine.jsonl")
-    records = pq.read_table(ingested).to_pylist()[: args.samples]
-    pq.write_table(pq.read_table(ingested).slice(0, args.samples), ingested)
-    requests = [r for record in records for r in build_requests(record, "v1", 2, 10)]
+    records = pq.read_table(ingested).to_pylist()
+    variants = [{**r, "id": f"{r['id']}~{k}", "code": f"{r['code']}# variant {k}\n"} for k in range(args.copies) for r in records]
+    requests = [r for record in variants for r in build_requests(record, "v1", 2, 10)]
     sampling = Sampling(temperature=0.8, top_p=0.95, max_tokens=args.max_tokens, seed=0)
 
     # chunked prefill off: vLLM 0.32 on CPU crashes on a seeded prompt split across steps
