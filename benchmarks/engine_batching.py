@@ -35,9 +35,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
+    import tiny_model
     import yaml
 
-    import tiny_model
     from semi_instruct.engines import Sampling
     from semi_instruct.engines.vllm import VllmEngine
     from semi_instruct.ingest import IngestOptions, run_ingest

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from semi_instruct.config import validate_config
 from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
 from semi_instruct.engines.openai import OpenAIEngine
-from semi_instruct.config import validate_config
 from vllm_env import REPO, SERVED_NAME, VllmServer, free_port, tiny_model  # noqa: F401 (fixture)
 from workspace import make_workspace
 

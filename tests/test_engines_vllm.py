@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from semi_instruct.config import generate_options, validate_config
 from semi_instruct.engines.cache import cache_path
 from semi_instruct.engines.replay import ReplayEngine
 from semi_instruct.generate import run_generate
-from semi_instruct.config import generate_options, validate_config
 from vllm_env import REPO, VLLM_ENV, VLLM_PYTHON, VLLM_VENV, tiny_model, wait_until_group_gone  # noqa: F401 (fixture)
 from workspace import make_workspace, read_jsonl
 

@@ -46,7 +46,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_vllm_venv()
     dest = tmp_path_factory.getbasetemp() / "tiny-model"
     if not (dest / "config.json").exists():
-        subprocess.run([VLLM_PYTHON, REPO / "tests/tiny_model.py", dest], env=VLLM_ENV, check=True, capture_output=True, timeout=300)
+        built = subprocess.run([VLLM_PYTHON, REPO / "tests/tiny_model.py", dest], env=VLLM_ENV, capture_output=True, text=True, timeout=300)
+        assert built.returncode == 0, f"building the tiny model failed:\n{built.stderr[-4000:]}"
     return dest
 
 

@@ -122,9 +122,9 @@ class CachedEngine(Engine):
         for i, (request, have) in enumerate(zip(requests, cached)):
             self.usage["cached_candidates"] += len(have)
             if len(have) == request.n:
-                results[i] = _merge(have, None)
+                results[i] = hit = _merge(have, None)
                 if on_result:
-                    on_result(i, results[i])
+                    on_result(i, hit)
             else:
                 missing.append(dataclasses.replace(request, n=request.n - len(have), first_candidate=request.first_candidate + len(have)))
                 origin.append(i)
@@ -134,9 +134,9 @@ class CachedEngine(Engine):
             i = origin[j]
             if result.refused is None:
                 self.cache.put(keys[i], missing[j], result)
-            results[i] = _merge(cached[i], result)
+            results[i] = merged = _merge(cached[i], result)
             if on_result:
-                on_result(i, results[i])
+                on_result(i, merged)
 
         if missing:
             self._engine().chat(missing, sampling, store)

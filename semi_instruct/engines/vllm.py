@@ -85,11 +85,12 @@ class VllmEngine(Engine):
         for index, request in enumerate(requests):
             prompt_ids = self.prompt_token_ids(request)
             if len(prompt_ids) >= self.max_model_len:
-                results[index] = ChatResult(
+                refused = ChatResult(
                     texts=[], refused=f"prompt_too_long: {len(prompt_ids)} prompt tokens, the model's context is {self.max_model_len}"
                 )
+                results[index] = refused
                 if on_result:
-                    on_result(index, results[index])
+                    on_result(index, refused)
                 continue
             params = SamplingParams(
                 n=request.n,
