@@ -159,16 +159,16 @@ RECORDS = [
 
 INC_INSTRUCTION = "Write `increment(n: int) -> int` that returns n + 1 for any integer n."
 INC_GOOD = (
-    f"## Instruction\n{INC_INSTRUCTION}\n\n## Solution\n```python\ndef increment(n: int) -> int:\n    return n + 1\n```\n\n"
+    f"## Instruction\n{INC_INSTRUCTION}\n\n## Solution\n```python\ndef increment(n: int) -> int:\n    \"\"\"n + 1.\"\"\"\n    return n + 1\n```\n\n"
     "## Entry point\nincrement\n\n## Adapter\n```python\nprint(increment(int(input())))\n```\n"
 )
 ADD_INSTRUCTION = "Write `add(a: int, b: int) -> int` returning the sum of two integers."
-ADD_JSON = json.dumps({"instruction": ADD_INSTRUCTION, "solution": "def add(a: int, b: int) -> int:\n    return a + b\n", "entry_point": "add"})
+ADD_JSON = json.dumps({"instruction": ADD_INSTRUCTION, "solution": "def add(a: int, b: int) -> int:\n    \"\"\"a + b.\"\"\"\n    return a + b\n", "entry_point": "add"})
 ADD_NOT_SELF_CONTAINED = "## Instruction\nDo what the code above does, but as a function.\n\n## Solution\n```python\ndef add(a, b):\n    return a + b\n```\n"
-NEG_GOOD = "## Instruction\nWrite `negate(x: int) -> int` returning the negation of x.\n\n## Solution\n```python\ndef negate(x):\n    return -x\n```\n"
+NEG_GOOD = "## Instruction\nWrite `negate(x: int) -> int` returning the negation of x.\n\n## Solution\n```python\ndef negate(x: int) -> int:\n    \"\"\"-x.\"\"\"\n    return -x\n```\n"
 UPPER_GOOD = (
     "## Instruction\nWrite `shout(s: str) -> str` that returns s in upper case letters.\n\n## Solution\n```python\n"
-    "def shout(s: str) -> str:\n    return s.upper()\n```\n\n## Adapter\n```python\nprint(shout(input()))\n```\n"
+    "def shout(s: str) -> str:\n    \"\"\"Upper case.\"\"\"\n    return s.upper()\n```\n\n## Adapter\n```python\nprint(shout(input()))\n```\n"
 )
 
 ANSWERS = {
@@ -246,7 +246,7 @@ def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) ->
         {
             "index": 0,
             "instruction": INC_INSTRUCTION,
-            "solution": "def increment(n: int) -> int:\n    return n + 1\n",
+            "solution": "def increment(n: int) -> int:\n    \"\"\"n + 1.\"\"\"\n    return n + 1\n",
             "entry_point": "increment",
             "adapter": "print(increment(int(input())))\n",
             "error": None,
