@@ -150,7 +150,9 @@ class SlurmCluster:
         self._spawn(
             "munged",
             [
-                _which("munged"), "--foreground", "--num-threads=10",  # SLURM's advice: 2 threads stall slurmd
+                # --force: munged refuses a socket whose folders other users can't search (pytest's temp
+                # folders are private), but only root talks to this one; 10 threads as SLURM advises
+                _which("munged"), "--foreground", "--force", "--num-threads=10",
                 f"--socket={self.munge_socket}", f"--key-file={key}",
                 f"--pid-file={self.root / 'run/munged.pid'}", f"--seed-file={self.root / 'munge/munged.seed'}",
             ],
