@@ -175,6 +175,6 @@ def test_run_select_writes_rows_drops_and_stats(tmp_path: Path) -> None:
     ]
     assert list(read_jsonl(dropped)) == [
         {"shard": "sh", "id": "slow", "stage": "select", "reason": "candidate_timeout", "detail": "best candidate 0 passed 1/3 tests: ['pass', 'timeout', 'timeout']",
-         "candidate_verdicts": [{"index": 0, "passed": 1, "verdicts": ["pass", "timeout", "timeout"]}]},
+         "candidate_verdicts": [{"index": 0, "passed": 1, "verdicts": ["pass", "timeout", "timeout"], "function_tests": None, "function_tests_ok": None}]},
     ]
     assert json.loads(json.dumps(stats.to_dict()))["kept"] == 2
