@@ -5,11 +5,25 @@ Each takes plain values (paths, the rule's params as a dict) so it can be tested
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from semi_instruct import config as cfg
+from semi_instruct.logs import log, logged
 from semi_instruct.stats import StageStats
+
+
+def run_shard_job(smk: Any, stage: Callable[..., StageStats], **extra: Any) -> StageStats:
+    """Run a per-shard stage as the Snakemake job `smk`: its log, params, `samples` input and named outputs."""
+    shard = smk.wildcards.shard
+    files = dict(smk.output.items())
+    if "samples" in smk.input.keys():
+        files["samples"] = smk.input.samples
+    with logged(smk.log[0], f"{stage.__name__} {shard}"):
+        result = stage(dict(smk.params.items()), shard=shard, **files, **extra)
+        log.info("%d in, %d kept, dropped: %s", result.records_in, result.kept, dict(result.dropped))
+    return result
 
 
 def ingest(params: Mapping[str, Any], shard: str, parquet: str, quarantine: str, stats: str) -> StageStats:
@@ -26,8 +40,10 @@ def generate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, 
     from semi_instruct.engines import make_engine
     from semi_instruct.generate import run_generate
 
+    log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"))  # the GPUs SLURM allocated
     with make_engine(params["engine"], shard=shard, gpus=gpus) as engine:
         result = run_generate(samples, parquet, dropped, engine, cfg.generate_options(params), shard)
+    log.info("engine: %s", result.info["usage"])
     result.write(stats)
     return result
 
