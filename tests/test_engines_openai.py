@@ -36,7 +36,8 @@ SAMPLING = Sampling(temperature=0.9, top_p=0.95, max_tokens=24, seed=11)
 @pytest.fixture(scope="module")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
     log = tmp_path_factory.mktemp("server") / "server.log"
-    server = VllmServer(tiny_model, free_port(), log, extra_args=("--api-key", KEY))
+    # dev mode adds /pause?mode=abort, which aborts requests in flight the way a shutdown does
+    server = VllmServer(tiny_model, free_port(), log, extra_args=("--api-key", KEY), extra_env={"VLLM_SERVER_DEV_MODE": "1"})
     server.start()
     yield server
     server.stop()
@@ -164,10 +165,31 @@ def test_a_server_restart_mid_run_loses_nothing(server: VllmServer, tmp_path: Pa
     thread.join(600)
     assert "error" not in outcome, outcome.get("error")
     assert [r.texts for r in outcome["value"]] == expected
-    assert client.usage["connection_errors"] + client.usage["http_500"] + client.usage["http_503"] >= 1
+    assert sum(client.usage[k] for k in ("connection_errors", "http_500", "http_503", "aborted")) >= 1
     assert client.usage["retries"] >= 1
     assert count_rows(cache) == 60
     client.close()
+
+
+def test_candidates_the_server_aborts_are_asked_for_again(server: VllmServer) -> None:
+    """vLLM answers an aborted request with HTTP 200, finish_reason "abort" and the text so far."""
+    requests = batch(40, n=2)
+    expected = [r.texts for r in engine(server).chat(requests, SAMPLING)]
+    client = engine(server, concurrency=8)
+    server.pause("keep")  # the first 8 requests reach the server and wait there, unscheduled
+    try:
+        thread, outcome = in_thread(client.chat, requests, SAMPLING)
+        while client.usage["peak_in_flight"] < 8:
+            time.sleep(0.05)
+        time.sleep(2)  # for the server to queue them
+        server.pause("abort")
+    finally:
+        server.resume()
+    thread.join(600)
+    assert "error" not in outcome, outcome.get("error")
+    assert [r.texts for r in outcome["value"]] == expected
+    assert all(set(r.finish_reasons) <= {"length", "stop"} for r in outcome["value"])
+    assert client.usage["aborted"] == 8 and client.usage["requests"] == 40
 
 
 def count_rows(path: Path) -> int:

@@ -85,8 +85,11 @@ def wait_until_group_gone(pgid: int, timeout_s: float = 30) -> None:
 class VllmServer:
     """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1, started and stopped by PID (process group)."""
 
-    def __init__(self, model: Path, port: int, log: Path, max_model_len: int = 2048, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self, model: Path, port: int, log: Path, max_model_len: int = 2048, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+    ):
         self.model, self.port, self.log, self.max_model_len, self.extra_args = model, port, log, max_model_len, extra_args
+        self.env = {**VLLM_ENV, **(extra_env or {})}
         self.process: subprocess.Popen | None = None
         self.base_url = f"http://127.0.0.1:{port}/v1"
 
@@ -98,7 +101,7 @@ class VllmServer:
             *self.extra_args,
         ]  # fmt: skip
         with open(self.log, "a") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=VLLM_ENV, start_new_session=True)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -115,6 +118,13 @@ class VllmServer:
     def stop(self) -> None:
         if self.process is not None:
             stop_group(self.process)
+
+    def pause(self, mode: str) -> None:
+        """vLLM's own pause (dev mode only): "keep" holds requests unscheduled, "abort" aborts all of them."""
+        httpx.post(f"http://127.0.0.1:{self.port}/pause", params={"mode": mode}, timeout=30).raise_for_status()
+
+    def resume(self) -> None:
+        httpx.post(f"http://127.0.0.1:{self.port}/resume", timeout=30).raise_for_status()
 
     def freeze(self) -> None:
         """Stop answering without closing connections: requests in flight time out."""

@@ -67,6 +67,18 @@ class EngineError(RuntimeError):
     pass
 
 
+# Finish reasons that mean "this candidate was never completed", not "the model stopped": vLLM
+# answers a request it aborted (server shutting down, engine pausing) with HTTP 200, finish_reason
+# "abort" and empty text. Such a result must never be cached or used; it is retried (OpenAI) or
+# fails the job (offline), so a rerun generates it again.
+UNFINISHED_REASONS = frozenset({"abort", "error"})
+
+
+def unfinished(result: ChatResult) -> list[str]:
+    """The finish reasons in `result` that mean a candidate was not completed (empty when all were)."""
+    return [reason for reason in result.finish_reasons if reason in UNFINISHED_REASONS]
+
+
 class Engine(ABC):
     kind: str = "?"
 

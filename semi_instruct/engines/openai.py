@@ -3,7 +3,8 @@
 An asyncio client keeps up to `concurrency` requests in flight (the server batches them), each with
 a deadline of `timeout_s`. Timeouts, dropped connections, 429 and 5xx answers are retried with
 exponential backoff (doubling from `backoff_s`, capped at 60 s, jittered, at least the server's
-Retry-After), at most `max_retries` times; other errors fail the job with the server's message. A
+Retry-After), at most `max_retries` times; so is an answer whose candidates the server aborted
+(vLLM shutting down answers HTTP 200 with finish_reason "abort" and empty text); other errors fail the job with the server's message. A
 prompt longer than the model's context is refused for that request only (the sample is dropped).
 
 The API key is read from the environment variable named by `engine.openai.api_key_env` (declared to
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling
+from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling, unfinished
 
 MAX_BACKOFF_S = 60.0
 # How servers say "the prompt does not fit": vLLM, OpenAI ("maximum context length"), SGLang, TGI.
@@ -127,14 +128,23 @@ class OpenAIEngine(Engine):
                 if response.status_code in (400, 413) and any(s in message.lower() for s in _CONTEXT_ERRORS):
                     return ChatResult(texts=[], refused=f"prompt_too_long: {message[:300]}")
                 raise EngineError(f"{self.base_url}/chat/completions answered HTTP {response.status_code} for {name}: {message}")
-            return self._parse(response, request, name)
+            result, usage = self._parse(response, request, name)
+            if aborted := unfinished(result):  # e.g. the server was stopped mid-request: ask again
+                self.usage["aborted"] += 1
+                problem = f"the server ended candidates with finish_reason {sorted(set(aborted))}"
+                continue
+            self.usage.update(
+                requests=1, candidates=request.n, prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)
+            )
+            return result
         raise EngineError(f"{name}: no answer from {self.base_url} after {self.max_retries + 1} attempts (last: {problem})")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S) * random.uniform(0.5, 1.0)
         return max(delay, min(retry_after, MAX_BACKOFF_S)) if retry_after is not None else delay
 
-    def _parse(self, response: httpx.Response, request: ChatRequest, name: str) -> ChatResult:
+    def _parse(self, response: httpx.Response, request: ChatRequest, name: str) -> tuple[ChatResult, dict[str, int]]:
+        """The completion's candidates and its token usage."""
         try:
             data: dict[str, Any] = response.json()
             choices = sorted(data["choices"], key=lambda c: c["index"])
@@ -144,11 +154,7 @@ class OpenAIEngine(Engine):
             raise EngineError(f"{self.base_url}: not a chat completion for {name} ({exc}): {response.text[:300]}") from exc
         if len(texts) != request.n:
             raise EngineError(f"{self.base_url} returned {len(texts)} choices for {name}, {request.n} were asked for (does the server support `n`?)")
-        usage = data.get("usage") or {}
-        self.usage.update(
-            requests=1, candidates=request.n, prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)
-        )
-        return ChatResult(texts=texts, finish_reasons=reasons)
+        return ChatResult(texts=texts, finish_reasons=reasons), data.get("usage") or {}
 
 
 def _seconds(retry_after: str | None) -> float | None:

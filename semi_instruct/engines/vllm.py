@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling
+from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling, unfinished
 
 INSTALL_HINT = (
     "engine.kind vllm needs the `vllm` package: run the workflow with --use-conda (envs/vllm.yaml), or "
@@ -120,6 +120,8 @@ class VllmEngine(Engine):
                     finish_reasons=[c.finish_reason or "unknown" for c in candidates],
                     token_ids=[list(c.token_ids) for c in candidates],
                 )
+                if aborted := unfinished(result):  # never hand an incomplete candidate to the cache
+                    raise EngineError(f"vLLM ended request {request_id} with finish_reason {sorted(set(aborted))}; rerun the job to generate it again")
                 self.usage["completion_tokens"] += sum(len(ids) for ids in result.token_ids)
                 results[index] = result
                 if on_result:
