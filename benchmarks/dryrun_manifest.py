@@ -8,7 +8,8 @@ In a private copy of the workflow, with a manifest of N one-record shards (about
 - the same with `{shard}` constrained by an alternation of every shard name (what rules/common.smk did
   before; Snakemake substitutes the constraint into every path it expands);
 - `snakemake --profile profiles/slurm -n`: the same DAG, also printing every job, which makes Snakemake
-  evaluate every job's resources (`--quiet rules`, which prints only the job counts, costs the same);
+  evaluate every job's resources and format its shell command (`--quiet rules`, which prints only the
+  job counts, costs the same), and `snakemake -n` without the profile (fewer resources to evaluate);
 - one cluster job: every SLURM job re-parses the Snakefile and builds the DAG of its one job
   (`-n results/ingest/<first shard>.parquet`), with the N-shard manifest and with a 1-shard manifest.
 Prints wall and CPU seconds and ratios. Wall time is what the target is about; CPU seconds stay
@@ -52,11 +53,11 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def dry_run(workdir: Path, manifest: str, *args: str) -> tuple[float, float, str]:
-    """Wall and CPU seconds of `snakemake --profile profiles/slurm -n ARGS`, and the job count it printed."""
+def dry_run(workdir: Path, manifest: str, *args: str, profile: bool = True) -> tuple[float, float, str]:
+    """Wall and CPU seconds of `snakemake [--profile profiles/slurm] -n ARGS`, and the job count it printed."""
     start, cpu = time.perf_counter(), children_cpu_s()
     proc = subprocess.run(
-        [SNAKEMAKE, "--profile", "profiles/slurm", "-n", *args, "--config", f"manifest={manifest}"],
+        [SNAKEMAKE, *(["--profile", "profiles/slurm"] if profile else []), "-n", *args, "--config", f"manifest={manifest}"],
         cwd=workdir, capture_output=True, text=True,
     )  # fmt: skip
     wall, cpu = time.perf_counter() - start, children_cpu_s() - cpu
@@ -91,6 +92,8 @@ def main() -> int:
         print(f"  -n --quiet, alternation constraint: {alt:5.1f} s wall {alt_cpu:6.1f} s CPU  -> {alt_cpu / quiet_cpu:.1f}x the CPU")
         full, full_cpu, jobs = dry_run(workdir, big)
         print(f"  -n, every job printed:             {full:6.1f} s wall {full_cpu:6.1f} s CPU  -> {full_cpu / quiet_cpu:.1f}x the CPU ({jobs} jobs)")
+        plain, plain_cpu, _ = dry_run(workdir, big, profile=False)
+        print(f"  -n, every job printed, no profile: {plain:6.1f} s wall {plain_cpu:6.1f} s CPU  -> {plain_cpu / quiet_cpu:.1f}x the CPU")
         first = "results/ingest/s00000.parquet"
         job_big, job_big_cpu, _ = dry_run(workdir, big, first)
         job_one, job_one_cpu, _ = dry_run(workdir, one, first)

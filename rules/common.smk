@@ -1,4 +1,6 @@
 # Shared by every rule: the shard manifest (read once per parse, never a glob) and input functions.
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +15,22 @@ SHARDS = read_manifest(config["manifest"])
 # path it expands, and a 5,000-name regex made a dry run over 5,000 shards twice as slow.
 wildcard_constraints:
     shard=SHARD_NAME,
+
+
+# The per-shard rules run `python3 "$SEMI_INSTRUCT_SCRIPTS/<stage>.py"` with `shell:`, not `script:`:
+# Snakemake looks up a script's source for every job while it plans, a third of the time of a dry run
+# over 5,000 shards (benchmarks/dryrun_manifest.py). `python3` is the interpreter running Snakemake, as
+# `script:` would use, or under --sdm conda the rule's env's (activating it puts its bin first). Set
+# here, so every cluster job (which re-parses this file) gets them too.
+os.environ.update(
+    SEMI_INSTRUCT_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+)
+
+
+def as_json(**params):
+    """A `shell:` rule's params as one JSON argument (sorted keys: a stable value for the params trigger)."""
+    return json.dumps(params, sort_keys=True)
 
 
 def raw_shard_files(wildcards):

@@ -19,8 +19,7 @@ rule generate:
         dropped="results/generate/{shard}.dropped.jsonl",
         stats="results/generate/{shard}.stats.json",
     params:
-        engine=config["engine"],
-        generation=config["generation"],
+        settings=as_json(engine=config["engine"], generation=config["generation"]),
     log:
         "logs/generate/{shard}.log",
     benchmark:
@@ -32,5 +31,7 @@ rule generate:
         runtime=by_attempt(240),
     conda:
         "../envs/vllm.yaml" if config["engine"]["kind"] == "vllm" else "../envs/cpu.yaml"
-    script:
-        "../scripts/generate.py"
+    shell:
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/generate.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
+        " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
+        " --gpus {resources.gpu}"

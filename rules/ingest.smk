@@ -7,9 +7,7 @@ rule ingest:
         quarantine="results/ingest/{shard}.quarantine.jsonl",
         stats="results/ingest/{shard}.stats.json",
     params:
-        fields=config["fields"],
-        ingest=config["ingest"],
-        manifest=config["manifest"],
+        settings=as_json(fields=config["fields"], ingest=config["ingest"], manifest=config["manifest"]),
     log:
         "logs/ingest/{shard}.log",
     benchmark:
@@ -20,5 +18,6 @@ rule ingest:
         runtime=by_attempt(60),
     conda:
         "../envs/cpu.yaml"
-    script:
-        "../scripts/ingest.py"
+    shell:
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/ingest.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
+        " --parquet {output.parquet:q} --quarantine {output.quarantine:q} --stats {output.stats:q}"

@@ -7,7 +7,7 @@ rule select:
         dropped="results/select/{shard}.dropped.jsonl",
         stats="results/select/{shard}.stats.json",
     params:
-        selection=config["selection"],
+        settings=as_json(selection=config["selection"]),
     log:
         "logs/select/{shard}.log",
     threads: 1
@@ -16,5 +16,6 @@ rule select:
         runtime=by_attempt(30),
     conda:
         "../envs/cpu.yaml"
-    script:
-        "../scripts/select.py"
+    shell:
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/select.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
+        " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"

@@ -7,8 +7,7 @@ rule validate:
         dropped="results/validate/{shard}.dropped.jsonl",
         stats="results/validate/{shard}.stats.json",
     params:
-        sandbox=config["sandbox"],
-        validation=config["validation"],
+        settings=as_json(sandbox=config["sandbox"], validation=config["validation"]),
     log:
         "logs/validate/{shard}.log",
     benchmark:
@@ -22,5 +21,7 @@ rule validate:
         runtime=by_attempt(120),
     conda:
         "../envs/cpu.yaml"
-    script:
-        "../scripts/validate.py"
+    shell:
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/validate.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
+        " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
+        " --threads {threads}"

@@ -1,15 +1,15 @@
-"""Snakemake adapter for the generate rule (logic: semi_instruct.workflow.generate).
+"""Adapter for the generate rule's `shell:` job (logic: semi_instruct.workflow.generate).
 
 Everything runs under the main guard: the vllm engine starts its engine process with multiprocessing's
-spawn, which re-runs this file in the child, where there is no `snakemake` object.
-"""
+spawn, which re-imports this file in the child."""
+
+import sys
+from pathlib import Path
 
 if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, f"{snakemake.scriptdir}/..")  # semi_instruct importable under --use-conda too
-
+    # the workflow's root instead of scripts/ (where select.py would shadow the stdlib's select):
+    # semi_instruct is importable under --sdm conda too
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
     from semi_instruct import workflow
 
-    # vLLM tensor parallelism follows the rule's GPUs
-    workflow.run_shard_job(snakemake, workflow.generate, gpus=int(snakemake.resources.get("gpu", 0)))
+    workflow.run_shard_job(workflow.generate)

@@ -1,9 +1,12 @@
-"""Snakemake adapter for the select rule (logic: semi_instruct.workflow.select)."""
+"""Adapter for the select rule's `shell:` job (logic: semi_instruct.workflow.select)."""
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # semi_instruct importable under --use-conda too
+if __name__ == "__main__":
+    # the workflow's root instead of scripts/ (where select.py would shadow the stdlib's select):
+    # semi_instruct is importable under --sdm conda too
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    from semi_instruct import workflow
 
-from semi_instruct import workflow  # noqa: E402
-
-workflow.run_shard_job(snakemake, workflow.select)
+    workflow.run_shard_job(workflow.select)

@@ -1,6 +1,6 @@
 """`semi-instruct`: the stages for standalone use, plus tools (replay fixtures, sandbox runs).
 
-The Snakemake rules call the same library functions through `scripts/`; this CLI exists so one stage
+The Snakemake rules call the same library functions through `scripts/` (see workflow.py); this CLI exists so one stage
 can be run, debugged or scripted outside the workflow.
 """
 

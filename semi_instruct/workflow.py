@@ -1,10 +1,15 @@
 """Glue between Snakemake jobs and the library: one function per rule, called by `scripts/<rule>.py`.
 
 Each takes plain values (paths, the rule's params as a dict) so it can be tested without Snakemake.
+The per-shard rules run their script with `shell:` (see `run_shard_job`); the whole-dataset rules,
+whose inputs are every shard's files (too many for a command line), with `script:`.
 """
 
 from __future__ import annotations
 
+import argparse
+import inspect
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -14,14 +19,26 @@ from semi_instruct.logs import log, logged
 from semi_instruct.stats import StageStats
 
 
-def run_shard_job(smk: Any, stage: Callable[..., StageStats], **extra: Any) -> StageStats:
-    """Run a per-shard stage as the Snakemake job `smk`: its log, params, `samples` input and named outputs."""
-    shard = smk.wildcards.shard
-    files = dict(smk.output.items())
-    if "samples" in smk.input.keys():
-        files["samples"] = smk.input.samples
-    with logged(smk.log[0], f"{stage.__name__} {shard}"):
-        result = stage(dict(smk.params.items()), shard=shard, **files, **extra)
+def run_shard_job(stage: Callable[..., StageStats], argv: Sequence[str] | None = None) -> StageStats:
+    """Run a per-shard stage as a Snakemake `shell:` job: `python scripts/<stage>.py OPTIONS`.
+
+    The options are the stage function's own parameters — `--params` (the rule's params as one JSON
+    object), `--shard`, one `--<name> PATH` per file, `--threads`/`--gpus` where it takes them — plus
+    `--log`. A rule passing an unknown option or leaving one out fails with a message naming it.
+    """
+    parser = argparse.ArgumentParser(prog=f"scripts/{stage.__name__}.py", description=stage.__doc__)
+    parser.add_argument("--log", required=True, help="the job's log file")
+    for name, parameter in inspect.signature(stage).parameters.items():
+        if name == "params":
+            parser.add_argument("--params", type=json.loads, required=True, help="the rule's params, one JSON object")
+        elif parameter.default is inspect.Parameter.empty:
+            parser.add_argument(f"--{name}", required=True)
+        else:
+            parser.add_argument(f"--{name}", type=type(parameter.default), default=parameter.default)
+    args = vars(parser.parse_args(argv))
+    job_log = args.pop("log")
+    with logged(job_log, f"{stage.__name__} {args['shard']}"):
+        result = stage(**args)
         log.info("%d in, %d kept, dropped: %s", result.records_in, result.kept, dict(result.dropped))
     return result
 

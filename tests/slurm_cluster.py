@@ -13,8 +13,8 @@ config) is never overwritten. The node line comes from `slurmd -C`, so it matche
 
 Choices that make SLURM work in a container without systemd, cgroups or an accounting database
 (measured, see ../shared/notes/slurm.md): linuxproc process tracking, no task plugin, no accounting;
-`MinJobAge=300` keeps finished jobs visible to `squeue --states=all` for 5 minutes, which is what
-`slurm-status-command: squeue` in the profile relies on. Partitions `cpu` (default) and `gpu` both
+`MinJobAge=3600` keeps finished jobs visible to `squeue --states=all` for an hour: the profile's
+`slurm-status-command: squeue` needs >= 120 s, and the test reads every job of a run that lasts minutes. Partitions `cpu` (default) and `gpu` both
 hold the node, matching the partition names in profiles/slurm/profile.yaml. GPUs are GRES backed by
 character devices (SLURM rejects plain files), so `--gpus=1` jobs get `CUDA_VISIBLE_DEVICES` set.
 """
@@ -58,10 +58,16 @@ def _which(tool: str) -> str | None:
     return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin:/usr/local/sbin")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all sockets held open together, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class SlurmCluster:
@@ -181,14 +187,15 @@ class SlurmCluster:
             for i, name in enumerate(PARTITIONS)
         ]
         r = self.root
+        ctld_port, slurmd_port = _free_ports(2)
         self.conf.write_text(
             "\n".join(
                 [
                     self.marker.rstrip("\n"),
                     "ClusterName=semi-instruct-test",
                     f"SlurmctldHost={socket.gethostname().split('.')[0]}(127.0.0.1)",
-                    f"SlurmctldPort={_free_port()}",
-                    f"SlurmdPort={_free_port()}",
+                    f"SlurmctldPort={ctld_port}",
+                    f"SlurmdPort={slurmd_port}",
                     "SlurmUser=root",
                     "AuthType=auth/munge",
                     "CredType=cred/munge",
@@ -202,7 +209,7 @@ class SlurmCluster:
                     "SelectTypeParameters=CR_Core_Memory",
                     "GresTypes=gpu",
                     "ReturnToService=2",
-                    "MinJobAge=300",
+                    "MinJobAge=3600",
                     "InactiveLimit=0",
                     "KillWait=5",
                     f"StateSaveLocation={r / 'state'}",

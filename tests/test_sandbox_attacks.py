@@ -77,12 +77,12 @@ def stdout_json(result: dict[str, Any]) -> Any:
 
 @attack("infinite_loop", "while True:\n    pass\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 1600
+    assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000  # killed at its limit (headroom: a loaded host)
 
 
 @attack("sleep_forever", "import time\ntime.sleep(10 ** 6)\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 1600
+    assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000  # killed at its limit (headroom: a loaded host)
 
 
 @attack("sigterm_ignoring_loop", """
@@ -174,14 +174,23 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
 
 
 @attack("memory_spread_over_children", """
-    import os, time
+    import os
+    done_r, done_w = os.pipe()  # each child closes its end once its block is allocated (or it died)
+    go_r, go_w = os.pipe()  # closed by the parent when all are: every block is held at the same time
     children = []
     for _ in range(4):
         if (pid := os.fork()) == 0:
+            os.close(go_w)
+            os.close(done_r)
             block = b"x" * (150 << 20)  # written, so resident: 4 x 150 MiB, each under the 256 MiB rlimit
-            time.sleep(1.5)
+            os.close(done_w)
+            os.read(go_r, 1)
             os._exit(0)
         children.append(pid)
+    os.close(done_w)
+    os.close(go_r)
+    os.read(done_r, 1)  # end of file: no child is still allocating
+    os.close(go_w)
     print(sum(os.waitpid(pid, 0)[1] == 0 for pid in children))
 """, timeout_s=15.0)  # ~3 s; reclaim at the cgroup limit is slow on a loaded machine
 def _(rs: list[dict[str, Any]], b: Battery) -> None:

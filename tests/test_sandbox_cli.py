@@ -79,10 +79,10 @@ def test_exec_contract(tmp_path: Path) -> None:
         ("ok", {"sum": 3, "args": [1, 2]}), ("ok", {"sum": 11, "args": [10, 1]}), ("ok", {"sum": "xy", "args": ["x", "y"]}),
         ("error", None)]
     assert "TypeError" in by_id["call"][3]["stderr"]
-    assert by_id["timeout"][0]["status"] == "timeout" and 300 <= by_id["timeout"][0]["wall_ms"] < 2000
+    assert by_id["timeout"][0]["status"] == "timeout" and 300 <= by_id["timeout"][0]["wall_ms"] < 5000
     assert [by_id[k][0]["status"] for k in ("memory", "default-memory")] == ["memory", "ok"]
     assert by_id["no-inputs"] == [] and by_id["exit"][0]["status"] == "error"
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 120
 
 
 @pytest.mark.parametrize("args, code, message", [
