@@ -69,22 +69,22 @@ def _iter_jsonl(path: Path, max_row_bytes: int) -> Iterator[RawRow]:
                     size += len(chunk)
                     if chunk.endswith(b"\n"):
                         break
-                yield RawRow(lineno - 1, None, ("too_large", f"line {lineno}: {size} bytes > max_row_bytes {max_row_bytes}"))
+                yield RawRow(lineno - 1, None, ("too_large", f"row {lineno - 1} (line {lineno}): {size} bytes > max_row_bytes {max_row_bytes}"))
                 continue
             if not line.strip():
                 continue
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield RawRow(lineno - 1, None, ("bad_encoding", f"line {lineno}: not UTF-8 ({exc.reason} at byte {exc.start})"))
+                yield RawRow(lineno - 1, None, ("bad_encoding", f"row {lineno - 1} (line {lineno}): not UTF-8 ({exc.reason} at byte {exc.start})"))
                 continue
             try:
                 obj = json.loads(text.rstrip("\r\n"))  # else a truncated line reports "column 1"
             except json.JSONDecodeError as exc:
-                yield RawRow(lineno - 1, None, ("bad_json", f"line {lineno}: {exc.msg} at column {exc.colno}"))
+                yield RawRow(lineno - 1, None, ("bad_json", f"row {lineno - 1} (line {lineno}): {exc.msg} at column {exc.colno}"))
                 continue
             if not isinstance(obj, dict):
-                yield RawRow(lineno - 1, None, ("bad_json", f"line {lineno}: expected a JSON object, got {type(obj).__name__}"))
+                yield RawRow(lineno - 1, None, ("bad_json", f"row {lineno - 1} (line {lineno}): expected a JSON object, got {type(obj).__name__}"))
                 continue
             yield RawRow(lineno - 1, obj)
 

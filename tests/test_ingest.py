@@ -246,10 +246,10 @@ WIDE_LINE = "print(input() + '" + "y" * 60 + "')"
 
 # (case id, the bad line, IngestOptions overrides, reason, exact detail or a regex it must fully match)
 MALFORMED = [
-    ("truncated_json", b'{"code": "print(1)",', {}, "bad_json", "line 2: Expecting property name enclosed in double quotes at column 21"),
-    ("json_array", b'["print(input())"]', {}, "bad_json", "line 2: expected a JSON object, got list"),
-    ("json_string", b'"print(input())"', {}, "bad_json", "line 2: expected a JSON object, got str"),
-    ("non_utf8", b'{"code": "print(\xff)"}', {}, "bad_encoding", "line 2: not UTF-8 (invalid start byte at byte 16)"),
+    ("truncated_json", b'{"code": "print(1)",', {}, "bad_json", "row 1 (line 2): Expecting property name enclosed in double quotes at column 21"),
+    ("json_array", b'["print(input())"]', {}, "bad_json", "row 1 (line 2): expected a JSON object, got list"),
+    ("json_string", b'"print(input())"', {}, "bad_json", "row 1 (line 2): expected a JSON object, got str"),
+    ("non_utf8", b'{"code": "print(\xff)"}', {}, "bad_encoding", "row 1 (line 2): not UTF-8 (invalid start byte at byte 16)"),
     ("missing_code", {"statement": "no code"}, {}, "missing_code", "row 1: no code in column 'code'"),
     ("null_code", {"code": None}, {}, "missing_code", "row 1: no code in column 'code'"),
     ("empty_code", {"code": " \n\t"}, {}, "missing_code", "row 1: no code in column 'code'"),
@@ -318,8 +318,8 @@ def test_oversized_jsonl_line_is_skipped_without_being_read_whole(tmp_path: Path
     assert peak < 4 << 20, f"peak {peak} bytes: the 8 MiB line was held in memory"
     assert [r["row"] for r in rows] == [0, 2, 3, 5]  # the rows after the huge line still ingest
     assert quarantine == [
-        {"shard": "h", "row": 1, "id": None, "reason": "too_large", "detail": f"line 2: {len(huge) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
-        {"shard": "h", "row": 4, "id": None, "reason": "too_large", "detail": f"line 5: {len(over_limit) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
+        {"shard": "h", "row": 1, "id": None, "reason": "too_large", "detail": f"row 1 (line 2): {len(huge) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
+        {"shard": "h", "row": 4, "id": None, "reason": "too_large", "detail": f"row 4 (line 5): {len(over_limit) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
     ]
 
 
