@@ -16,8 +16,8 @@ rule decontaminate:
         "benchmarks/decontaminate/all.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(60),
     conda:
         "../envs/cpu.yaml"
     script:

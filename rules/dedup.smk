@@ -14,8 +14,8 @@ rule dedup:
         "benchmarks/dedup/all.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=by_attempt(8000),
+        runtime=by_attempt(120),
     conda:
         "../envs/cpu.yaml"
     script:

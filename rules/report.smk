@@ -16,8 +16,8 @@ rule plots:
         "logs/plots/plots.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=by_attempt(1000),
+        runtime=by_attempt(10),
     conda:
         "../envs/cpu.yaml"
     script:
