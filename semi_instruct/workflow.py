@@ -58,6 +58,13 @@ def generate(params: Mapping[str, Any], shard: str, samples: str, parquet: str, 
     from semi_instruct.generate import run_generate
 
     log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"))  # the GPUs SLURM allocated
+    if gpus < params["engine"]["gpus"]:  # Snakemake caps a job's resources at the global ones (`resources: gpu=N`)
+        log.warning(
+            "engine.gpus is %d but this job was granted %d GPU(s): raise `resources: gpu=` in your profile "
+            "(profiles/local: gpu=0) or lower engine.gpus",
+            params["engine"]["gpus"],
+            gpus,
+        )
     with make_engine(params["engine"], shard=shard, gpus=gpus) as engine:
         result = run_generate(samples, parquet, dropped, engine, cfg.generate_options(params), shard)
     log.info("engine: %s", result.info["usage"])
