@@ -1,7 +1,7 @@
 """`semi-instruct`: the stages for standalone use, plus tools (replay fixtures, sandbox runs).
 
-The Snakemake rules call the same library functions through `scripts/` (see workflow.py); this CLI exists so one stage
-can be run, debugged or scripted outside the workflow.
+The Snakemake rules call the same library functions through `scripts/` (see workflow.py); this CLI
+exists so one stage can be run, debugged or scripted outside the workflow.
 """
 
 from __future__ import annotations

@@ -69,8 +69,8 @@ class EngineError(RuntimeError):
 
 # Finish reasons that mean "this candidate was never completed", not "the model stopped": vLLM
 # answers a request it aborted (server shutting down, engine pausing) with HTTP 200, finish_reason
-# "abort" and empty text. Such a result must never be cached or used; it is retried (OpenAI) or
-# fails the job (offline), so a rerun generates it again.
+# "abort" and the text so far (often none). Such a result must never be cached or used; it is retried
+# (openai engine) or fails the job (offline vllm engine), so a rerun generates it again.
 UNFINISHED_REASONS = frozenset({"abort", "error"})
 
 

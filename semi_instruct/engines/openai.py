@@ -4,8 +4,9 @@ An asyncio client keeps up to `concurrency` requests in flight (the server batch
 a deadline of `timeout_s`. Timeouts, dropped connections, 429 and 5xx answers are retried with
 exponential backoff (doubling from `backoff_s`, capped at 60 s, jittered, at least the server's
 Retry-After), at most `max_retries` times; so is an answer whose candidates the server aborted
-(vLLM shutting down answers HTTP 200 with finish_reason "abort" and empty text); other errors fail the job with the server's message. A
-prompt longer than the model's context is refused for that request only (the sample is dropped).
+(vLLM shutting down answers HTTP 200 with finish_reason "abort" and the text so far). Other errors
+fail the job with the server's message. A prompt longer than the model's context is refused for that
+request only (the sample is dropped).
 
 The API key is read from the environment variable named by `engine.openai.api_key_env` (declared to
 Snakemake with `envvars:`), never from the config, so it is not stored in params or logs.
