@@ -14,9 +14,10 @@ config) is never overwritten. The node line comes from `slurmd -C`, so it matche
 Choices that make SLURM work in a container without systemd, cgroups or an accounting database
 (measured, see ../shared/notes/slurm.md): linuxproc process tracking, no task plugin, no accounting;
 `MinJobAge=3600` keeps finished jobs visible to `squeue --states=all` for an hour: the profile's
-`slurm-status-command: squeue` needs >= 120 s, and the test reads every job of a run that lasts minutes. Partitions `cpu` (default) and `gpu` both
-hold the node, matching the partition names in profiles/slurm/profile.yaml. GPUs are GRES backed by
-character devices (SLURM rejects plain files), so `--gpus=1` jobs get `CUDA_VISIBLE_DEVICES` set.
+`slurm-status-command: squeue` needs >= 120 s, and the test reads every job of a run that lasts
+minutes. Partitions `cpu` (default) and `gpu` both hold the node, matching the partition names in
+profiles/slurm/profile.yaml. GPUs are GRES backed by character devices (SLURM rejects plain files),
+so `--gpus=1` jobs get `CUDA_VISIBLE_DEVICES` set.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,21 +49,26 @@ def test_fewer_gpus_than_engine_gpus_is_logged(tmp_path: Path) -> None:
     assert "engine.gpus is 2 but this job was granted 0 GPU(s)" in log
 
 
+# A complete, valid command line for scripts/select.py and scripts/validate.py (same files).
+JOB_ARGS = {"--shard": "s", "--params": "{}", "--log": "x.log", "--samples": "a", "--parquet": "b", "--dropped": "c", "--stats": "d"}
+
+
+def argv(without: str = "", **replaced: str) -> list[str]:
+    """JOB_ARGS as argv, leaving out the option `without`, with `replaced` options (`gpus="2"` is `--gpus 2`)."""
+    options = {**JOB_ARGS, **{f"--{name}": value for name, value in replaced.items()}}
+    return [arg for name, value in options.items() if name != without for arg in (name, value)]
+
+
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("stage", "args", "message"),
     [
-        (["--shard", "s", "--params", "{}", "--log", "x.log", "--samples", "a", "--parquet", "b", "--dropped", "c"],
-         "the following arguments are required: --stats"),
-        (["--shard", "s", "--params", "{}", "--log", "x.log", "--samples", "a", "--parquet", "b", "--dropped", "c",
-          "--stats", "d", "--gpus", "2"], "unrecognized arguments: --gpus 2"),
-        (["--shard", "s", "--params", "{not json", "--log", "x.log", "--samples", "a", "--parquet", "b", "--dropped", "c",
-          "--stats", "d"], "argument --params: invalid loads value: '{not json'"),
-        (["--shard", "s", "--params", "{}", "--log", "x.log", "--samples", "a", "--parquet", "b", "--dropped", "c",
-          "--stats", "d", "--threads", "two"], "argument --threads: invalid int value: 'two'"),
+        (workflow.select, argv(without="--stats"), "the following arguments are required: --stats"),
+        (workflow.select, argv(gpus="2"), "unrecognized arguments: --gpus 2"),
+        (workflow.select, argv(params="{not json"), "argument --params: invalid loads value: '{not json'"),
+        (workflow.validate, argv(threads="two"), "argument --threads: invalid int value: 'two'"),
     ],
-)  # fmt: skip
-def test_a_rule_and_its_stage_cannot_disagree_silently(argv: list[str], message: str) -> None:
-    stage = workflow.validate if "--threads" in argv else workflow.select
+)
+def test_a_rule_and_its_stage_cannot_disagree_silently(stage: Callable[..., object], args: list[str], message: str) -> None:
     script = REPO / "scripts" / f"{stage.__name__}.py"
-    done = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr, done.stderr
