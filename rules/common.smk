@@ -1,13 +1,16 @@
-# Shared by every rule: the shard manifest (read once per parse, never a glob) and input functions.
+# Shared by every rule: the checked config, the shard manifest (read once per parse, never a glob), the
+# settings each rule passes as params, and input functions. Only `include:`d rule files follow.
 import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the semi_instruct library ships with the workflow
+from semi_instruct.config import RUNTIME_ENV, data_settings, runtime_settings, validate_config
 from semi_instruct.manifest import SHARD_NAME, read_manifest
-from semi_instruct.schema import SHARD_STAGES
+from semi_instruct.pipeline import PER_SHARD, STAGES
 
+validate_config(config)  # fills defaults; a bad or renamed key fails here, naming it
 SHARDS = read_manifest(config["manifest"])
 
 
@@ -17,20 +20,31 @@ wildcard_constraints:
     shard=SHARD_NAME,
 
 
-# The per-shard rules run `python3 "$SEMI_INSTRUCT_SCRIPTS/<stage>.py"` with `shell:`, not `script:`:
-# Snakemake looks up a script's source for every job while it plans, a third of the time of a dry run
-# over 5,000 shards (benchmarks/dryrun_manifest.py). `python3` is the interpreter running Snakemake, as
-# `script:` would use, or under --sdm conda the rule's env's (activating it puts its bin first). Set
-# here, so every cluster job (which re-parses this file) gets them too.
+# Set when Snakemake parses this file, so every job (cluster jobs re-parse it) inherits them:
+# - the per-shard rules run `python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py"` with `shell:`, not `script:`:
+#   Snakemake looks up a script's source for every job while it plans, a third of the time of a dry run
+#   over 5,000 shards (benchmarks/dryrun_manifest.py). `python3` is the interpreter running Snakemake, as
+#   `script:` would use, or under --sdm conda the rule's env's (activating it puts its bin first);
+# - the settings that change only speed or placement (config.yaml's [speed] keys) reach the jobs through
+#   RUNTIME_ENV, never through params: changing them reruns nothing.
 os.environ.update(
-    SEMI_INSTRUCT_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
-    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    {
+        "SEMI_INSTRUCT_SCRIPTS": str(Path(workflow.basedir) / "scripts"),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        RUNTIME_ENV: json.dumps(runtime_settings(config), sort_keys=True),
+    }
 )
 
 
-def as_json(**params):
-    """A `shell:` rule's params as one JSON argument (sorted keys: a stable value for the params trigger)."""
-    return json.dumps(params, sort_keys=True)
+def settings(*sections, **extra):
+    """A rule's params: the keys of `sections` that change the data, plus `extra`, as one JSON string
+    (sorted keys: a stable value for Snakemake's params trigger)."""
+    return json.dumps({**data_settings(config, *sections), **extra}, sort_keys=True)
+
+
+def ingest_settings(wildcards):
+    """The ingest section and the shard's own manifest row: editing that row reruns this shard only."""
+    return settings("ingest", shard=SHARDS[wildcards.shard].as_dict())
 
 
 def raw_shard_files(wildcards):
@@ -49,11 +63,23 @@ def engine_files(wildcards):
 
 def benchmark_files(wildcards):
     """Local benchmark files listed for decontamination: a change there must rerun it."""
-    return [b["path"] for b in config["decontamination"]["benchmarks"] if "path" in b]
+    return [b["path"] for b in config["decontaminate"]["benchmarks"] if "path" in b]
 
 
 def per_shard(pattern):
     return expand(pattern, shard=list(SHARDS))
+
+
+def stage_files(suffix, folder="results", stages=STAGES):
+    """`<folder>/<stage>/<job><suffix>` of every job of `stages` (all by default), in pipeline order; a
+    per-shard stage's jobs are its shards, a whole-dataset stage's job is `all`."""
+    files = []
+    for stage in stages:
+        if stage.kind == PER_SHARD:
+            files += per_shard(f"{folder}/{stage.name}/{{shard}}{suffix}")
+        else:
+            files.append(f"{folder}/{stage.name}/all{suffix}")
+    return files
 
 
 def by_attempt(amount):

@@ -1,19 +1,19 @@
 rule decontaminate:
     """Gather all shards' selected samples; drop those that leak a benchmark; report every hit."""
     input:
+        benchmark_files,  # unnamed: only a trigger (the job reads the paths from its settings)
         selected=per_shard("results/select/{shard}.parquet"),
-        benchmarks=benchmark_files,
     output:
         parquet="results/decontaminate/all.parquet",
         dropped="results/decontaminate/all.dropped.jsonl",
-        report="results/decontaminate/all.contamination.jsonl",
+        hits="results/decontaminate/all.contamination.jsonl",
         stats="results/decontaminate/all.stats.json",
     params:
-        decontamination=config["decontamination"],
+        settings=settings("decontaminate"),
     log:
         "logs/decontaminate/all.log",
     benchmark:
-        "benchmarks/decontaminate/all.tsv"
+        "logs/decontaminate/all.timing.tsv"
     threads: 1
     resources:
         mem_mb=by_attempt(4000),
@@ -21,4 +21,4 @@ rule decontaminate:
     conda:
         "../envs/cpu.yaml"
     script:
-        "../scripts/decontaminate.py"
+        "../scripts/stage.py"

@@ -7,11 +7,11 @@ rule dedup:
         dropped="results/dedup/all.dropped.jsonl",
         stats="results/dedup/all.stats.json",
     params:
-        dedup=config["dedup"],
+        settings=settings("dedup"),
     log:
         "logs/dedup/all.log",
     benchmark:
-        "benchmarks/dedup/all.tsv"
+        "logs/dedup/all.timing.tsv"
     threads: 1
     resources:
         mem_mb=by_attempt(8000),
@@ -19,4 +19,4 @@ rule dedup:
     conda:
         "../envs/cpu.yaml"
     script:
-        "../scripts/dedup.py"
+        "../scripts/stage.py"

@@ -2,27 +2,24 @@ rule export:
     """Final dataset (Parquet + JSONL), NI baseline, funnel, dropped-records log, contamination report, card."""
     input:
         samples="results/dedup/all.parquet",
-        stats=[per_shard(f"results/{stage}/{{shard}}.stats.json") for stage in SHARD_STAGES]
-        + [f"results/{stage}/all.stats.json" for stage in ("decontaminate", "dedup")],
-        dropped=per_shard("results/ingest/{shard}.quarantine.jsonl")
-        + [per_shard(f"results/{stage}/{{shard}}.dropped.jsonl") for stage in SHARD_STAGES[1:]]
-        + [f"results/{stage}/all.dropped.jsonl" for stage in ("decontaminate", "dedup")],
-        contamination="results/decontaminate/all.contamination.jsonl",
+        stage_stats=stage_files(".stats.json", stages=STAGES[:-1]),  # every stage before export
+        stage_dropped=stage_files(".dropped.jsonl", stages=STAGES[:-1]),
+        hits="results/decontaminate/all.contamination.jsonl",
     output:
-        parquet="results/final/data.parquet",
-        jsonl="results/final/data.jsonl",
+        data_parquet="results/final/data.parquet",
+        data_jsonl="results/final/data.jsonl",
         ni_parquet="results/final/ni.parquet",
         ni_jsonl="results/final/ni.jsonl",
-        stats="results/final/stats.json",
+        funnel="results/final/stats.json",
         dropped="results/final/dropped.jsonl",
         contamination="results/final/contamination.jsonl",
         card="results/final/README.md",
     params:
-        config=config,
+        settings=settings("export"),
     log:
-        "logs/export/export.log",
+        "logs/export/all.log",
     benchmark:
-        "benchmarks/export/export.tsv"
+        "logs/export/all.timing.tsv"
     threads: 1
     resources:
         mem_mb=by_attempt(4000),
@@ -30,4 +27,4 @@ rule export:
     conda:
         "../envs/cpu.yaml"
     script:
-        "../scripts/export.py"
+        "../scripts/stage.py"

@@ -9,8 +9,8 @@ if config["engine"]["kind"] == "openai" and config["engine"]["openai"]["api_key_
 rule generate:
     """Ask the LLM engine for rewrites (n candidates) and test inputs, all of a shard's requests at once.
 
-    Reruns when its params change (e.g. generation.prompt_version); a rerun, or a rerun after a kill,
-    reuses the request cache (engine.cache_dir) and sends only new prompts to the engine."""
+    A rerun, or a rerun after a kill, reuses the request cache (engine.cache_dir) and sends only the
+    requests it does not hold to the engine."""
     input:
         samples="results/ingest/{shard}.parquet",
         engine=engine_files,
@@ -19,11 +19,11 @@ rule generate:
         dropped="results/generate/{shard}.dropped.jsonl",
         stats="results/generate/{shard}.stats.json",
     params:
-        settings=as_json(engine=config["engine"], generation=config["generation"]),
+        settings=settings("engine", "generate"),
     log:
         "logs/generate/{shard}.log",
     benchmark:
-        "benchmarks/generate/{shard}.tsv"
+        "logs/generate/{shard}.timing.tsv"
     threads: 1
     resources:
         gpu=config["engine"]["gpus"],  # also vLLM's tensor-parallel size
@@ -32,6 +32,6 @@ rule generate:
     conda:
         "../envs/vllm.yaml" if config["engine"]["kind"] == "vllm" else "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/generate.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
-        " --gpus {resources.gpu}"
+        " --gpus {resources.gpu} --log {log:q}"

@@ -1,17 +1,17 @@
 rule ingest:
-    """Raw shard -> normalized Parquet; unusable rows go to the quarantine file with a reason."""
+    """Raw shard -> normalized Parquet records; every unusable row goes to the dropped log with a reason."""
     input:
         raw_shard_files,
     output:
         parquet="results/ingest/{shard}.parquet",
-        quarantine="results/ingest/{shard}.quarantine.jsonl",
+        dropped="results/ingest/{shard}.dropped.jsonl",
         stats="results/ingest/{shard}.stats.json",
     params:
-        settings=as_json(fields=config["fields"], ingest=config["ingest"], manifest=config["manifest"]),
+        settings=ingest_settings,
     log:
         "logs/ingest/{shard}.log",
     benchmark:
-        "benchmarks/ingest/{shard}.tsv"
+        "logs/ingest/{shard}.timing.tsv"
     threads: 1
     resources:
         mem_mb=by_attempt(2000),
@@ -19,5 +19,5 @@ rule ingest:
     conda:
         "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/ingest.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
-        " --parquet {output.parquet:q} --quarantine {output.quarantine:q} --stats {output.stats:q}"
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
+        " --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q} --log {log:q}"

@@ -1,11 +1,9 @@
 rule plots:
     """Figures for `snakemake --report report.html`: funnel, pass rates, tests passed, difficulty, job timings."""
     input:
-        stats="results/final/stats.json",
-        data="results/final/data.parquet",
-        timings=[per_shard(f"benchmarks/{stage}/{{shard}}.tsv") for stage in ("ingest", "generate", "validate")]
-        + [f"benchmarks/{stage}/all.tsv" for stage in ("decontaminate", "dedup")]
-        + ["benchmarks/export/export.tsv"],
+        summary=rules.export.output.funnel,
+        data=rules.export.output.data_parquet,
+        job_timings=stage_files(".timing.tsv", folder="logs"),
     output:
         funnel=report("results/report/funnel.png", caption="../report/funnel.rst", category="Funnel"),
         pass_rate=report("results/report/pass_rate.png", caption="../report/pass_rate.rst", category="Quality"),
@@ -13,7 +11,7 @@ rule plots:
         difficulty=report("results/report/difficulty.png", caption="../report/difficulty.rst", category="Quality"),
         timings=report("results/report/timings.png", caption="../report/timings.rst", category="Performance"),
     log:
-        "logs/plots/plots.log",
+        "logs/plots/all.log",
     threads: 1
     resources:
         mem_mb=by_attempt(1000),
@@ -21,4 +19,4 @@ rule plots:
     conda:
         "../envs/cpu.yaml"
     script:
-        "../scripts/plots.py"
+        "../scripts/stage.py"

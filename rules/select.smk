@@ -1,5 +1,5 @@
 rule select:
-    """Keep samples whose best candidate matches the oracle; record tests passed, pass rate, difficulty."""
+    """Keep samples whose best candidate matches the oracle; write the chosen pair, tests passed, pass rate, difficulty."""
     input:
         samples="results/validate/{shard}.parquet",
     output:
@@ -7,9 +7,11 @@ rule select:
         dropped="results/select/{shard}.dropped.jsonl",
         stats="results/select/{shard}.stats.json",
     params:
-        settings=as_json(selection=config["selection"]),
+        settings=settings("select"),
     log:
         "logs/select/{shard}.log",
+    benchmark:
+        "logs/select/{shard}.timing.tsv"
     threads: 1
     resources:
         mem_mb=by_attempt(1000),
@@ -17,5 +19,6 @@ rule select:
     conda:
         "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/select.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
+        " --log {log:q}"

@@ -7,11 +7,11 @@ rule validate:
         dropped="results/validate/{shard}.dropped.jsonl",
         stats="results/validate/{shard}.stats.json",
     params:
-        settings=as_json(sandbox=config["sandbox"], validation=config["validation"]),
+        settings=settings("sandbox", "validate"),
     log:
         "logs/validate/{shard}.log",
     benchmark:
-        "benchmarks/validate/{shard}.tsv"
+        "logs/validate/{shard}.timing.tsv"
     # One thread per concurrent sandbox: the scheduler's cores bound how much untrusted code runs at once.
     threads: config["sandbox"]["workers"]
     resources:
@@ -22,6 +22,6 @@ rule validate:
     conda:
         "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/validate.py" --shard {wildcards.shard} --params {params.settings:q} --log {log:q}'
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
-        " --threads {threads}"
+        " --threads {threads} --log {log:q}"

@@ -1,28 +1,38 @@
-"""Configuration: schema validation with defaults, and the typed options each stage takes.
+"""Configuration: load, validate against the schema (filling defaults), and split into what changes the
+data and what only changes speed or placement.
 
-The Snakefile validates with `snakemake.utils.validate` against the same schema; the CLI uses
-`load_config`. Stage code never reads the raw dict: it gets the option objects built here.
+Stages build their own options from their own section (`<Stage>Options.from_config`); this module knows
+no stage. The split follows the schema's annotations (config.schema.yaml): a rule's params carry only
+`data_settings` of the sections it uses, so a speed-only key reruns nothing; `runtime_settings` reach the
+jobs through the environment variable `RUNTIME_ENV` (rules/common.smk sets it when Snakemake parses the
+workflow, in the driver and in every cluster job alike) and are merged back with `with_runtime`.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from semi_instruct.compare import CompareOptions
-from semi_instruct.decontam import BenchmarkSource, DecontamOptions
-from semi_instruct.dedup import DedupOptions
-from semi_instruct.engines.base import Sampling
-from semi_instruct.generate import GenerateOptions
-from semi_instruct.ingest import IngestOptions
-from semi_instruct.sandbox import Limits
-from semi_instruct.select import SelectOptions
-from semi_instruct.validate import ValidateOptions
-
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+RUNTIME_ENV = "SEMI_INSTRUCT_RUNTIME"
+
+# Sections named after what they did before every section was named after its stage.
+RENAMED = {
+    "fields": "ingest.fields",
+    "generation": "generate",
+    "validation": "validate",
+    "selection": "select",
+    "decontamination": "decontaminate",
+}
+
+Config = dict[str, Any]
 
 
 class ConfigError(ValueError):
@@ -36,16 +46,27 @@ def _with_defaults(validator_class: type) -> type:
         if isinstance(instance, dict):
             for name, sub in properties.items():
                 if "default" in sub:
-                    instance.setdefault(name, sub["default"] if not isinstance(sub["default"], dict) else dict(sub["default"]))
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+def schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validate_config(config: Config) -> Config:
     """Fill defaults in place and raise ConfigError naming the bad key."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    renamed = [old for old in RENAMED if old in config]
+    if renamed:
+        old = renamed[0]
+        raise ConfigError(
+            f"config section `{old}` is now `{RENAMED[old]}` (every section is named after its stage): "
+            f"rename it in your config file"
+        )
+    root = schema()
+    validator = _with_defaults(jsonschema.Draft202012Validator)(root)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -54,7 +75,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_config(path: str | Path, overrides: Config | None = None) -> Config:
     try:
         config = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -63,73 +84,70 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
     return validate_config(config)
 
 
-def ingest_options(config: dict[str, Any]) -> IngestOptions:
-    c = config["ingest"]
-    return IngestOptions(
-        fields=dict(config["fields"]),
-        default_language=c["default_language"],
-        max_code_bytes=c["max_code_bytes"],
-        max_lines=c["max_lines"],
-        max_line_chars=c["max_line_chars"],
-        max_row_bytes=c["max_row_bytes"],
-        batch_rows=c["batch_rows"],
-    )
+# ---------------------------------------------------------------- data vs runtime
 
 
-def generate_options(config: dict[str, Any]) -> GenerateOptions:
-    g = config["generation"]
-    return GenerateOptions(
-        prompt_version=g["prompt_version"],
-        candidates=g["candidates"],
-        num_inputs=g["num_inputs"],
-        max_input_chars=g["max_input_chars"],
-        sampling=Sampling(temperature=g["temperature"], top_p=g["top_p"], max_tokens=g["max_tokens"], seed=g["seed"]),
-        batch_size=g["batch_size"],
-    )
+_NOTHING = object()
 
 
-def sandbox_limits(config: dict[str, Any]) -> Limits:
-    s = config["sandbox"]
-    return Limits(
-        timeout_s=s["timeout_s"],
-        memory_mb=s["memory_mb"],
-        max_output_bytes=s["max_output_bytes"],
-        max_processes=s["max_processes"],
-    )
+def _split(value: Any, node: Mapping[str, Any], runtime: bool) -> Any:
+    """The part of `value` (a config value described by schema `node`) that is runtime-only
+    (`runtime=True`) or that decides the data (`runtime=False`); _NOTHING when no part is."""
+    properties = node.get("properties")
+    if not isinstance(value, dict) or properties is None:
+        return value if node.get("x-runtime", False) == runtime else _NOTHING
+    out = {}
+    for key, item in value.items():
+        sub = properties.get(key, {})
+        when = sub.get("x-when-kind")
+        if when is not None and value.get("kind") != when:
+            continue  # an unselected engine's setting: neither data nor needed at run time
+        part = _split(item, sub, runtime)
+        if part is not _NOTHING and part != {}:
+            out[key] = part
+    return out
 
 
-def validate_options(config: dict[str, Any]) -> ValidateOptions:
-    v = config["validation"]
-    return ValidateOptions(
-        limits=sandbox_limits(config),
-        compare=CompareOptions(comparator=v["comparator"], rel_tol=v["float_rel_tol"], abs_tol=v["float_abs_tol"]),
-        oracle_runs=v["oracle_runs"],
-        min_tests=v["min_tests"],
-        workers=config["sandbox"]["workers"],
-    )
+def data_settings(config: Config, *sections: str) -> Config:
+    """The keys of `sections` that change the data: what a rule passes as params."""
+    properties = schema()["properties"]
+    out = {name: _split(config[name], properties[name], runtime=False) for name in sections}
+    return {name: value for name, value in out.items() if value is not _NOTHING}
 
 
-def select_options(config: dict[str, Any]) -> SelectOptions:
-    s = config["selection"]
-    return SelectOptions(min_pass_fraction=s["min_pass_fraction"], easy_pass_rate=s["easy_pass_rate"], hard_pass_rate=s["hard_pass_rate"])
+def runtime_settings(config: Config) -> Config:
+    """Every key that changes only speed or placement, in all sections."""
+    properties = schema()["properties"]
+    found = {name: _split(value, properties[name], runtime=True) for name, value in config.items() if name in properties}
+    return {name: value for name, value in found.items() if value is not _NOTHING and value != {}}
 
 
-def _columns(value: str | list[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
+def merged(base: Config, extra: Config) -> Config:
+    """`base` with `extra` merged in, nested objects key by key."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
-def decontam_options(config: dict[str, Any]) -> DecontamOptions:
-    d = config["decontamination"]
-    sources = tuple(
-        BenchmarkSource(
-            name=b["name"], path=b.get("path"), dataset=b.get("dataset"), subset=b["subset"], split=b["split"],
-            id=b["id"], text=_columns(b["text"]), code=_columns(b["code"]),
-        )
-        for b in d["benchmarks"]
-    )
-    return DecontamOptions(ngram=d["ngram"], exact_min_tokens=d["exact_min_tokens"], humaneval=d["humaneval"], benchmarks=sources)
+def with_runtime(settings: Config) -> Config:
+    """A job's settings: its rule's params with the runtime settings of the environment merged in.
+    Only the sections the rule passed are completed (a job never sees another stage's section)."""
+    text = os.environ.get(RUNTIME_ENV)
+    if text is None:
+        raise ConfigError(f"{RUNTIME_ENV} is not set: stage jobs are run by the workflow (rules/common.smk sets it)")
+    runtime = json.loads(text)
+    return merged(settings, {name: runtime[name] for name in settings if name in runtime})
 
 
-def dedup_options(config: dict[str, Any]) -> DedupOptions:
-    d = config["dedup"]
-    return DedupOptions(threshold=d["threshold"], shingle_size=d["shingle_size"], permutations=d["permutations"], seed=d["seed"], kinds=tuple(d["kinds"]))
+def leaf_keys(config: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Dotted paths of every leaf key (lists are leaves): `engine.vllm.dtype`, ..."""
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from leaf_keys(value, path + ".")
+        else:
+            yield path

@@ -15,10 +15,12 @@ Relative paths are relative to the working directory (where snakemake runs).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 FORMATS = ("jsonl", "parquet", "hf", "auto")
 SHARD_NAME = r"[A-Za-z0-9_.-]+"  # also the workflow's {shard} wildcard constraint (rules/common.smk)
@@ -40,6 +42,14 @@ class Shard:
     source: str | None = None
     license: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The manifest row as settings of the shard's ingest job (editing the row reruns that shard)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> Shard:
+        return cls(**row)
 
     @property
     def resolved_format(self) -> str:

@@ -121,28 +121,3 @@ class RecordingEngine(Engine):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self._entries.values()))
 
-
-def build_fixture(
-    records: Iterable[dict[str, Any]],
-    answers: dict[str, dict[str, Any]],
-    model: str,
-    prompt_version: str,
-    candidates: int,
-    num_inputs: int,
-) -> list[dict[str, Any]]:
-    """Turn hand-written answers ({id: {rewrite: [text, ...], inputs: text}}) into replay entries for
-    the exact prompts the generate stage will send for `records` (ingested samples)."""
-    from semi_instruct.prompts import build_requests
-
-    entries = []
-    for record in records:
-        answer = answers.get(record["id"])
-        if answer is None:
-            raise EngineError(f"no answers for sample {record['id']!r}: add it to the answers file")
-        rewrites, inputs = answer.get("rewrite"), answer.get("inputs")
-        if not isinstance(rewrites, list) or len(rewrites) < candidates or not isinstance(inputs, str):
-            raise EngineError(f"answers for {record['id']!r}: need `rewrite` (a list of >= {candidates} texts) and `inputs` (a text)")
-        rewrite_request, inputs_request = build_requests(record, prompt_version, candidates, num_inputs)
-        entries.append(fixture_entry(rewrite_request, model, list(rewrites)))
-        entries.append(fixture_entry(inputs_request, model, [inputs]))
-    return entries

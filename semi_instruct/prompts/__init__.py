@@ -13,8 +13,6 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from semi_instruct.engines.base import ChatRequest
-
 PROMPT_DIR = Path(__file__).parent
 KINDS = ("rewrite", "inputs")
 _MARKER = re.compile(r"^<!-- (system|user|assistant) -->\s*$", re.MULTILINE)
@@ -65,7 +63,7 @@ def _contract(record: dict[str, Any]) -> str:
     if record["mode"] == "stdio":
         return "The program reads standard input and prints to standard output. Write the adapter."
     return (
-        f"The program defines the function `{record['entry_point']}`. Your function must take the same "
+        f"The program defines the function `{record['original_entry_point']}`. Your function must take the same "
         f"arguments in the same order and return the same values. Write no adapter."
     )
 
@@ -73,11 +71,14 @@ def _contract(record: dict[str, Any]) -> str:
 def _input_format(record: dict[str, Any]) -> str:
     if record["mode"] == "stdio":
         return "Each test input is a string: the complete standard input of one run."
-    return f"Each test input is a JSON array: the positional arguments of one call of `{record['entry_point']}`."
+    return f"Each test input is a JSON array: the positional arguments of one call of `{record['original_entry_point']}`."
 
 
-def build_requests(record: dict[str, Any], version: str, candidates: int, num_inputs: int) -> tuple[ChatRequest, ChatRequest]:
-    """The rewrite request (n = candidates) and the test-input request (n = 1) for one sample."""
+Messages = tuple[tuple[str, str], ...]  # (role, content) pairs, system first
+
+
+def render_prompts(record: dict[str, Any], version: str, num_inputs: int) -> tuple[Messages, Messages]:
+    """The rewrite conversation and the test-input conversation for one record."""
     values = {
         "code": record["code"].rstrip("\n"),
         "statement_section": _statement_section(record),
@@ -85,6 +86,4 @@ def build_requests(record: dict[str, Any], version: str, candidates: int, num_in
         "input_format": _input_format(record),
         "num_inputs": num_inputs,
     }
-    rewrite = ChatRequest(load_template("rewrite", version).render(values), n=candidates, tag=f"{record['id']}/rewrite")
-    inputs = ChatRequest(load_template("inputs", version).render(values), n=1, tag=f"{record['id']}/inputs")
-    return rewrite, inputs
+    return load_template("rewrite", version).render(values), load_template("inputs", version).render(values)

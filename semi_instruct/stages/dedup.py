@@ -9,23 +9,22 @@ Two samples are duplicates when
 - their instructions are similar (word shingles of the instruction): `near_duplicate_instruction`.
 Candidates come from MinHash LSH (datasketch) and are confirmed on the MinHash estimate. Duplicate
 relations are closed transitively into clusters; each cluster keeps its best-ranked member (the easiest
-in curriculum order, ranking.rank_key) and drops the others with the reason of their strongest link
+in curriculum order, pipeline.rank_key) and drops the others with the reason of their strongest link
 (exact, then code, then instruction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from semi_instruct.decontam import sample_fields
-from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_rows
-from semi_instruct.normalize import code_tokens, ngrams, words
-from semi_instruct.ranking import rank_key
-from semi_instruct.schema import stage_schema
-from semi_instruct.stats import StageStats
+import pyarrow.parquet as pq
+
+from semi_instruct.pipeline import rank_key
+from semi_instruct.stages.base import StageJob, StageStats
+from semi_instruct.text.normalize import code_tokens, ngrams, words
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -43,6 +42,11 @@ class DedupOptions:
     permutations: int = 256  # MinHash permutations: more = a more precise estimate, more memory
     seed: int = 1
     kinds: tuple[str, ...] = KINDS  # which near-duplicate checks run
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DedupOptions:
+        d = config["dedup"]
+        return cls(threshold=d["threshold"], shingle_size=d["shingle_size"], permutations=d["permutations"], seed=d["seed"], kinds=tuple(d["kinds"]))
 
 
 def shingles(tokens: Sequence[str], size: int) -> set[str]:
@@ -100,10 +104,20 @@ class _Sample:
             self.links[kind] = (similarity, other)
 
 
-def dedup_view(record: dict[str, Any]) -> dict[str, Any]:
-    """What dedup needs of a selected row: identity, rank, code hash and the compared texts."""
-    keys = ("shard", "id", "code_hash", "pass_rate", "tests_passed")
-    return {**{k: record[k] for k in keys}, **sample_fields(record)}
+# What dedup reads of a selected row: identity, rank, code hash and the compared texts (the original code
+# is the `code` column, the kept solution the `response` column).
+VIEW_COLUMNS = ("shard", "id", "code_hash", "pass_rate", "tests_passed", "code", "response", "instruction")
+
+
+def dedup_view(record: Mapping[str, Any]) -> dict[str, Any]:
+    view = {k: record[k] for k in VIEW_COLUMNS}
+    view["original_code"] = view.pop("code")
+    return view
+
+
+def read_views(path: str | Path) -> list[dict[str, Any]]:
+    """dedup_view of every row of a Parquet file, reading only the view's columns."""
+    return [dedup_view(r) for r in pq.read_table(path, columns=list(VIEW_COLUMNS)).to_pylist()]
 
 
 def find_duplicates(rows: Sequence[dict[str, Any]], options: DedupOptions) -> tuple[list[_Sample], _Clusters]:
@@ -145,50 +159,48 @@ def cluster_sizes(clusters: _Clusters) -> list[int]:
     return sorted((len(g) for g in clusters.groups().values()), reverse=True)
 
 
-def run_dedup(in_path: str | Path, out_path: str | Path, dropped_path: str | Path, options: DedupOptions) -> StageStats:
-    stats = StageStats("dedup", "all")
-    rows = [dedup_view(record) for record in iter_parquet_rows(in_path)]
-    stats.records_in = len(rows)
-    samples, clusters = find_duplicates(rows, options)
+def run(samples: str | Path, out: str | Path, dropped: str | Path, options: DedupOptions, stats: str | Path | None = None) -> StageStats:
+    rows = read_views(samples)
+    samples_found, clusters = find_duplicates(rows, options)
     keep = [False] * len(rows)
     drops: dict[int, tuple[str, str]] = {}
     for members in clusters.groups().values():
-        keeper = min(members, key=lambda i: samples[i].key)
+        keeper = min(members, key=lambda i: samples_found[i].key)
         keep[keeper] = True
         for i in members:
             if i == keeper:
                 continue
-            s = samples[i]
+            s = samples_found[i]
             kind = next(k for k in ("exact", *KINDS) if k in s.links)
             similarity, other = s.links[kind]
             what = "same normalized code" if kind == "exact" else f"{kind} similarity {similarity:.2f}"
             drops[i] = (
                 _REASONS[kind],
-                f"{what} with {samples[other].shard}/{samples[other].id}; cluster of {len(members)} kept "
-                f"{samples[keeper].shard}/{samples[keeper].id} (better ranked)",
+                f"{what} with {samples_found[other].shard}/{samples_found[other].id}; cluster of {len(members)} kept "
+                f"{samples_found[keeper].shard}/{samples_found[keeper].id} (better ranked)",
             )
-    with ParquetSink(out_path, stage_schema("select")) as sink, JsonlSink(dropped_path) as dropped:
-        for i, record in enumerate(iter_parquet_rows(in_path)):  # second pass: rows are not held in memory
+    with StageJob("dedup", "all", out=out, dropped=dropped, stats=stats) as job:
+        for i, record in enumerate(job.read(samples)):  # second pass: whole rows are not held in memory
             if keep[i]:
-                sink.write(record)
-                stats.keep()
+                job.keep(record)
             else:
-                reason, detail = drops[i]
-                stats.drop(reason)
-                dropped.write({"shard": record["shard"], "id": record["id"], "stage": "dedup", "reason": reason, "detail": detail})
-    sizes = cluster_sizes(clusters)
-    stats.info = {
-        "samples_before": len(rows),
-        "clusters_before": len(sizes),
-        # One member kept per cluster, and kept samples are never linked: each is its own cluster after.
-        "samples_after": sum(keep),
-        "clusters_after": sum(keep),
-        "duplicate_clusters": sum(size > 1 for size in sizes),
-        "largest_cluster": sizes[0] if sizes else 0,
-        "links": {kind: sum(kind in s.links for s in samples) for kind in ("exact", *KINDS)},
-        "threshold": options.threshold,
-        "shingle_size": options.shingle_size,
-        "permutations": options.permutations,
-        "kinds": list(options.kinds),
-    }
-    return stats
+                job.drop(record, *drops[i])
+        sizes = cluster_sizes(clusters)
+        job.settings = {"threshold": options.threshold, "shingle_size": options.shingle_size, "permutations": options.permutations,
+                        "seed": options.seed, "kinds": list(options.kinds)}
+        job.info = {
+            "samples_before": len(rows),
+            "clusters_before": len(sizes),
+            # One member kept per cluster, and kept samples are never linked: each is its own cluster after.
+            "samples_after": sum(keep),
+            "clusters_after": sum(keep),
+            "duplicate_clusters": sum(size > 1 for size in sizes),
+            "largest_cluster": sizes[0] if sizes else 0,
+            "links": {kind: sum(kind in s.links for s in samples_found) for kind in ("exact", *KINDS)},
+        }
+    return job.stats
+
+
+def job(settings: Mapping[str, Any], samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+    """The dedup rule's job (over every shard's decontaminated records)."""
+    return run(samples, parquet, dropped, DedupOptions.from_config(settings), stats)

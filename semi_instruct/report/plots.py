@@ -3,7 +3,8 @@
 - funnel: records kept and dropped at each stage, with the drop reasons;
 - pass rate and tests passed: histograms over the exported pairs;
 - difficulty: pairs per difficulty bin;
-- timings: wall-clock seconds of each job, per stage and shard (Snakemake `benchmark:` files).
+- timings: wall-clock seconds of each job, per stage and shard (Snakemake `benchmark:` files,
+  `logs/<stage>/<job>.timing.tsv`).
 """
 
 from __future__ import annotations
@@ -73,8 +74,11 @@ def difficulty(counts: dict[str, int], path: str | Path) -> None:
     _save(fig, path)
 
 
+TIMING_SUFFIX = ".timing.tsv"
+
+
 def read_timings(paths: Sequence[str | Path]) -> list[tuple[str, str, float]]:
-    """(stage, job, seconds) from `benchmarks/<stage>/<job>.tsv` files."""
+    """(stage, job, seconds) from `logs/<stage>/<job>.timing.tsv` files."""
     out = []
     for p in paths:
         p = Path(p)
@@ -82,11 +86,11 @@ def read_timings(paths: Sequence[str | Path]) -> list[tuple[str, str, float]]:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         if not rows or "s" not in rows[0]:
             raise ValueError(f"{p}: not a Snakemake benchmark file (no `s` column)")
-        out.append((p.parent.name, p.stem, sum(float(r["s"]) for r in rows) / len(rows)))
+        out.append((p.parent.name, p.name.removesuffix(TIMING_SUFFIX), sum(float(r["s"]) for r in rows) / len(rows)))
     return out
 
 
-def timings(entries: Sequence[tuple[str, str, float]], path: str | Path) -> None:
+def timing_figure(entries: Sequence[tuple[str, str, float]], path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(entries) + 1.5))
     labels = [f"{stage} / {job}" for stage, job, _ in entries][::-1]
     seconds = [s for _, _, s in entries][::-1]
@@ -96,7 +100,7 @@ def timings(entries: Sequence[tuple[str, str, float]], path: str | Path) -> None
     _save(fig, path)
 
 
-def write_figures(stats_json: str | Path, data_parquet: str | Path, benchmarks: Sequence[str | Path], out: dict[str, str]) -> None:
+def write_figures(stats_json: str | Path, data_parquet: str | Path, timings: Sequence[str | Path], out: dict[str, str]) -> None:
     """Every figure in FIGURES, to the paths in `out` (keyed by figure name)."""
     summary = json.loads(Path(stats_json).read_text(encoding="utf-8"))
     table = pq.read_table(data_parquet, columns=["pass_rate", "tests_passed", "difficulty"])
@@ -106,4 +110,10 @@ def write_figures(stats_json: str | Path, data_parquet: str | Path, benchmarks: 
     top = max(passed, default=0)
     histogram(passed, [x - 0.5 for x in range(top + 2)], "tests passed by the kept solution", "Tests passed", out["tests_passed"])
     difficulty(summary["difficulty"], out["difficulty"])
-    timings(read_timings(benchmarks), out["timings"])
+    timing_figure(read_timings(timings), out["timings"])
+
+
+def job(summary: str, data: str, job_timings: Sequence[str], **figures: str) -> None:
+    """The plots rule's job: every figure in FIGURES, from the funnel (stats.json), the dataset and the
+    job timings."""
+    write_figures(summary, data, job_timings, figures)

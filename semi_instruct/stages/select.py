@@ -1,21 +1,23 @@
-"""Select: keep samples whose best candidate matches the oracle; score difficulty.
+"""Select: keep samples whose best candidate matches the oracle; write the chosen pair; score difficulty.
 
 Best candidate = most tests passed, ties broken by the shortest solution. The sample is kept when the
-best passes at least `min_pass_fraction` of the oracle tests (1.0 = all). `pass_rate` is the fraction of
-ALL generated candidates (including unparseable ones) that passed every test: a difficulty proxy.
+best passes at least `min_pass_fraction` of the oracle tests (1.0 = all). The kept candidate is written
+as columns (`best_candidate`, `instruction`, `response`, `entry_point`, `adapter`, `function_tests`): later
+stages read the pair from them. `pass_rate` is the fraction of ALL generated candidates (including
+unparseable ones) that passed every test: a difficulty proxy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semi_instruct.io import JsonlSink, ParquetSink, iter_parquet_rows
-from semi_instruct.schema import stage_schema
-from semi_instruct.stats import StageStats
+from semi_instruct.stages.base import StageJob, StageStats
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,11 @@ class SelectOptions:
     min_pass_fraction: float = 1.0
     easy_pass_rate: float = 0.75
     hard_pass_rate: float = 0.5
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SelectOptions:
+        s = config["select"]
+        return cls(min_pass_fraction=s["min_pass_fraction"], easy_pass_rate=s["easy_pass_rate"], hard_pass_rate=s["hard_pass_rate"])
 
 
 def difficulty(pass_rate: float, options: SelectOptions) -> str:
@@ -57,9 +64,15 @@ def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[
     if best.get("function_tests_ok") is False:
         return None, "function_tests_failed", f"candidate {best['index']}'s emitted function tests fail when run alone: {best['function_tests']}"
     pass_rate = sum(v["passed"] == total for v in verdicts) / len(record["candidates"])
+    chosen = next(c for c in record["candidates"] if c["index"] == best["index"])
     row = {
         **record,
         "best_candidate": best["index"],
+        "instruction": chosen["instruction"],
+        "response": chosen["solution"],
+        "entry_point": chosen["entry_point"],
+        "adapter": chosen["adapter"],
+        "function_tests": best["function_tests"] or [],
         "tests_passed": best["passed"],
         "pass_rate": pass_rate,
         "difficulty": difficulty(pass_rate, options),
@@ -67,21 +80,21 @@ def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[
     return row, "", ""
 
 
-def run_select(in_path: str | Path, out_path: str | Path, dropped_path: str | Path, options: SelectOptions, shard: str) -> StageStats:
-    stats = StageStats("select", shard)
+def run(samples: str | Path, out: str | Path, dropped: str | Path, options: SelectOptions, shard: str, stats: str | Path | None = None) -> StageStats:
     difficulties: Counter[str] = Counter()
-    with ParquetSink(out_path, stage_schema("select")) as sink, JsonlSink(dropped_path) as dropped:
-        for record in iter_parquet_rows(in_path):
-            stats.records_in += 1
+    with StageJob("select", shard, out=out, dropped=dropped, stats=stats) as job:
+        for record in job.read(samples):
             row, reason, detail = select_sample(record, options)
             if row is None:
-                stats.drop(reason)
-                dropped.write({"shard": shard, "id": record["id"], "stage": "select", "reason": reason, "detail": detail,
-                               "candidate_verdicts": record["candidate_verdicts"]})
+                job.drop(record, reason, detail, candidate_verdicts=record["candidate_verdicts"])
                 continue
             difficulties[row["difficulty"]] += 1
-            sink.write(row)
-            stats.keep()
-    stats.details = {"difficulty": difficulties}
-    stats.info = {"min_pass_fraction": options.min_pass_fraction}
-    return stats
+            job.keep(row)
+        job.counts("difficulty", difficulties)
+        job.settings = dataclasses.asdict(options)
+    return job.stats
+
+
+def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+    """The select rule's job."""
+    return run(samples, parquet, dropped, SelectOptions.from_config(settings), shard, stats)

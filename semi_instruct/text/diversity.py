@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from semi_instruct.normalize import code_tokens, ngrams, words
+from semi_instruct.text.normalize import code_tokens, ngrams, words
 
 DISTINCT_N = (1, 2, 3)
 

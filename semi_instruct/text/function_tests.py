@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from semi_instruct.sandbox import Program
-
 CAPTURE_ENTRY = "__semi_instruct_capture__"
 MAX_CALLS_PER_INPUT = 3  # recursion would otherwise record every inner call
 MAX_TESTS = 10
@@ -68,13 +66,12 @@ def {capture}(given):
 '''
 
 
-def capture_program(solution: str, adapter: str | None, entry_point: str) -> Program:
-    """A call-mode program taking one stdin text (with an adapter) or one argument list (without),
-    returning {stdout, calls}."""
-    driver = _CAPTURE_DRIVER.format(
+def capture_source(solution: str, adapter: str | None, entry_point: str) -> str:
+    """A call-mode program (entry point CAPTURE_ENTRY) taking one stdin text (with an adapter) or one
+    argument list (without), returning {stdout, calls}."""
+    return _CAPTURE_DRIVER.format(
         capture=CAPTURE_ENTRY, solution=solution, adapter=adapter, entry=entry_point, max_calls=MAX_CALLS_PER_INPUT
     )
-    return Program("call", driver, CAPTURE_ENTRY)
 
 
 def render_assert(entry_point: str, args: list[Any], result: Any) -> str:
@@ -93,6 +90,6 @@ def asserts_from_calls(entry_point: str, calls: list[tuple[list[Any], Any]]) -> 
     return tests
 
 
-def check_program(solution: str, tests: list[str]) -> Program:
-    """The solution followed by its tests, as a program that exits 0 only when every assert holds."""
-    return Program("stdio", solution.rstrip("\n") + "\n\n\n" + "\n".join(tests) + "\n")
+def check_source(solution: str, tests: list[str]) -> str:
+    """The solution followed by its tests: a stdin program that exits 0 only when every assert holds."""
+    return solution.rstrip("\n") + "\n\n\n" + "\n".join(tests) + "\n"

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from semi_instruct.reasons import PART_REASONS, describe
+from semi_instruct.pipeline import describe, is_reject
 
 
 def _size_category(n: int) -> str:
@@ -73,11 +73,11 @@ def _contamination_section(c: dict[str, Any], decontam: dict[str, Any]) -> str:
     )
 
 
-def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
+def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, license: str) -> str:
+    """The card of the dataset `name` (licence `license`), from export's summary and rows."""
     made = summary["made_with"]
-    name = config["export"]["dataset_name"]
     header = {
-        "license": config["export"]["license"],
+        "license": license,
         "pretty_name": name,
         "task_categories": ["text-generation"],
         "language": ["en"],
@@ -100,14 +100,14 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], config: dic
         if group not in ("candidate_verdicts", "difficulty")
     ]
     # Counters keyed by a rejection reason reject one candidate or input; the others count outcomes.
-    detail_rows = [[stage, group, f"`{key}`", count, describe(key)] for stage, group, key, count in counters if key in PART_REASONS]
-    outcome_rows = [[stage, group, f"`{key}`", count] for stage, group, key, count in counters if key not in PART_REASONS]
+    detail_rows = [[stage, group, f"`{key}`", count, describe(key)] for stage, group, key, count in counters if is_reject(key)]
+    outcome_rows = [[stage, group, f"`{key}`", count] for stage, group, key, count in counters if not is_reject(key)]
     verdicts = next((f["details"].get("candidate_verdicts", {}) for f in summary["funnel"] if f["stage"] == "validate"), {})
     provenance = summary["provenance"]
     sources = [[p["source"], p["license"], p["rows"]] for p in provenance["kept_by_source_and_license"]]
     shards = [[s["shard"], s.get("format", "?"), f"`{s.get('path', '?')}`", s["records"]] for s in provenance["shards"]]
     sampling = made["sampling"]
-    decontam, dedup = made["decontamination"], made["dedup"]
+    decontam, dedup = made["decontaminate"], made["dedup"]
     checked = summary["contamination"]["benchmarks"]
     benchmarks = ", ".join(f"{name} ({n} items)" for name, n in checked.items()) or "no benchmark"
     parts = [
