@@ -40,7 +40,7 @@ def main() -> None:
 
     from semi_instruct.engines import Sampling
     from semi_instruct.engines.vllm import VllmEngine
-    from semi_instruct.ingest import IngestOptions, run_ingest
+    from semi_instruct.stages.ingest import IngestOptions, run as run_ingest
     from semi_instruct.manifest import Shard
     from semi_instruct.prompts import build_requests
 

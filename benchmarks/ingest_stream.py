@@ -29,7 +29,7 @@ PROGRAMS = [
 ]
 
 STREAMED = """
-from semi_instruct.ingest import IngestOptions, run_ingest
+from semi_instruct.stages.ingest import IngestOptions, run as run_ingest
 from semi_instruct.manifest import Shard
 stats = run_ingest(Shard("bench", SHARD), IngestOptions(), OUT + "/streamed.parquet", OUT + "/q.jsonl")
 rows = stats.kept
@@ -37,9 +37,9 @@ rows = stats.kept
 
 LOAD_ALL = """
 import json, pyarrow as pa, pyarrow.parquet as pq
-from semi_instruct.ingest import IngestOptions, normalize_row
+from semi_instruct.stages.ingest import IngestOptions, normalize_row
 from semi_instruct.manifest import Shard
-from semi_instruct.schema import stage_schema
+from semi_instruct.pipeline import stage_schema
 shard, options = Shard("bench", SHARD), IngestOptions()
 raw = [json.loads(line) for line in open(SHARD, encoding="utf-8")]
 records = [normalize_row(r, options.fields, shard, i, options) for i, r in enumerate(raw)]

@@ -20,7 +20,7 @@ import time
 
 from datasketch import MinHashLSH
 
-from semi_instruct.dedup import DedupOptions, find_duplicates, minhash, shingles, view_tokens
+from semi_instruct.stages.dedup import DedupOptions, find_duplicates, minhash, shingles, view_tokens
 
 STATEMENTS = [
     "{a} = [{x} * {k} for {x} in {b}]",

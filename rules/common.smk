@@ -1,5 +1,5 @@
-# Shared by every rule: the checked config, the shard manifest (read once per parse, never a glob), the
-# settings each rule passes as params, and input functions. Only `include:`d rule files follow.
+# Shared by all the rules: the checked config, the shard manifest (read once per parse, never a glob),
+# the settings each stage passes as params, and input functions.
 import json
 import os
 import sys

@@ -32,6 +32,6 @@ rule generate:
     conda:
         "../envs/vllm.yaml" if config["engine"]["kind"] == "vllm" else "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" generate --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
         " --gpus {resources.gpu} --log {log:q}"

@@ -19,5 +19,5 @@ rule ingest:
     conda:
         "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" ingest --shard {wildcards.shard} --settings {params.settings:q}'
         " --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q} --log {log:q}"

@@ -19,6 +19,6 @@ rule select:
     conda:
         "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" select --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
         " --log {log:q}"

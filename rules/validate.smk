@@ -22,6 +22,6 @@ rule validate:
     conda:
         "../envs/cpu.yaml"
     shell:
-        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" {rule} --shard {wildcards.shard} --settings {params.settings:q}'
+        'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" validate --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
         " --threads {threads} --log {log:q}"

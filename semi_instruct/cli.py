@@ -1,7 +1,8 @@
 """`semi-instruct`: the stages for standalone use, plus tools (replay fixtures, sandbox runs).
 
-The Snakemake rules call the same library functions through `scripts/` (see workflow.py); this CLI
-exists so one stage can be run, debugged or scripted outside the workflow.
+The Snakemake rules run the same stage functions through `scripts/stage.py` (see jobs.py); this CLI
+exists so one stage can be run, debugged or scripted outside the workflow. A stage run here reads every
+setting, speed settings included, from the config file.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 from semi_instruct import config as cfg
 from semi_instruct.io import atomic_write_text, iter_parquet_rows
 from semi_instruct.manifest import Shard, read_manifest
-from semi_instruct.stats import StageStats
+from semi_instruct.stages.base import StageStats
 
 
 def _shard(args: argparse.Namespace, config: dict) -> Shard:
@@ -31,90 +32,73 @@ def _shard(args: argparse.Namespace, config: dict) -> Shard:
     return shards[args.shard]
 
 
-def _report(stats: StageStats, path: str | None) -> None:
-    if path:
-        stats.write(path)
-    else:
-        stats.check()
+def _print(stats: StageStats) -> None:
     print(json.dumps(stats.to_dict(), indent=2))
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    from semi_instruct.ingest import run_ingest
+    from semi_instruct.stages import ingest
 
     config = cfg.load_config(args.config)
-    shard = _shard(args, config)
-    stats = run_ingest(shard, cfg.ingest_options(config), args.out, args.quarantine)
-    _report(stats, args.stats)
+    _print(ingest.run(_shard(args, config), ingest.IngestOptions.from_config(config), args.out, args.dropped, args.stats))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from semi_instruct.engines import make_engine
-    from semi_instruct.generate import run_generate
+    from semi_instruct.stages import generate
 
     config = cfg.load_config(args.config)
-    with make_engine(config["engine"], shard=args.shard, gpus=args.gpus) as engine:
-        stats = run_generate(args.input, args.out, args.dropped, engine, cfg.generate_options(config), args.shard)
-    _report(stats, args.stats)
+    _print(generate.job(config, args.shard, args.input, args.out, args.dropped, args.stats, gpus=args.gpus))
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from semi_instruct.sandbox import make_runner
-    from semi_instruct.validate import run_validate
+    from semi_instruct.stages import validate
 
     config = cfg.load_config(args.config)
-    with make_runner(config["sandbox"]["python"]) as runner:
-        stats = run_validate(args.input, args.out, args.dropped, runner, cfg.validate_options(config), args.shard)
-    _report(stats, args.stats)
+    _print(validate.job(config, args.shard, args.input, args.out, args.dropped, args.stats))
 
 
 def cmd_select(args: argparse.Namespace) -> None:
-    from semi_instruct.select import run_select
+    from semi_instruct.stages import select
 
     config = cfg.load_config(args.config)
-    stats = run_select(args.input, args.out, args.dropped, cfg.select_options(config), args.shard)
-    _report(stats, args.stats)
+    _print(select.job(config, args.shard, args.input, args.out, args.dropped, args.stats))
 
 
 def cmd_decontaminate(args: argparse.Namespace) -> None:
-    from semi_instruct.decontam import run_decontaminate
+    from semi_instruct.stages import decontaminate
 
     config = cfg.load_config(args.config)
-    stats = run_decontaminate(args.selected, args.out, args.dropped, args.report, cfg.decontam_options(config))
-    _report(stats, args.stats)
+    _print(decontaminate.job(config, args.selected, args.out, args.dropped, args.report, args.stats))
 
 
 def cmd_dedup(args: argparse.Namespace) -> None:
-    from semi_instruct.dedup import run_dedup
+    from semi_instruct.stages import dedup
 
     config = cfg.load_config(args.config)
-    stats = run_dedup(args.input, args.out, args.dropped, cfg.dedup_options(config))
-    _report(stats, args.stats)
+    _print(dedup.job(config, args.input, args.out, args.dropped, args.stats))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from semi_instruct.export import run_export
+    from semi_instruct.stages import export
 
     config = cfg.load_config(args.config)
-    run_export(args.input, args.stats_files, args.dropped_files, args.contamination, args.out_dir, config)
+    options = export.ExportOptions.from_config(config)
+    export.run(args.input, args.stats_files, args.dropped_files, args.contamination, export.output_paths(args.out_dir), options)
     print(f"dataset written to {args.out_dir}")
 
 
 def cmd_replay_build(args: argparse.Namespace) -> None:
     """Ingest a shard in a scratch dir and write replay entries for its exact prompts."""
-    from semi_instruct.engines.replay import build_fixture
-    from semi_instruct.ingest import run_ingest
+    from semi_instruct.stages import generate, ingest
 
     config = cfg.load_config(args.config)
     shard = _shard(args, config)
     answers = yaml.safe_load(Path(args.answers).read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory() as tmp:
         ingested = Path(tmp) / "ingest.parquet"
-        run_ingest(shard, cfg.ingest_options(config), ingested, Path(tmp) / "quarantine.jsonl")
-        g = config["generation"]
-        entries = build_fixture(
-            iter_parquet_rows(ingested), answers, config["engine"]["model"], g["prompt_version"], g["candidates"], g["num_inputs"]
-        )
+        ingest.run(shard, ingest.IngestOptions.from_config(config), ingested, Path(tmp) / "dropped.jsonl")
+        options = generate.GenerateOptions.from_config(config)
+        entries = generate.replay_fixture(iter_parquet_rows(ingested), answers, config["engine"]["model"], options)
     atomic_write_text(args.out, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
     print(f"wrote {len(entries)} replay entries to {args.out}")
 
@@ -173,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="read this file/dataset instead of a manifest shard")
     p.add_argument("--format", default="auto", choices=["auto", "jsonl", "parquet", "hf"])
     p.add_argument("--out", required=True)
-    p.add_argument("--quarantine", required=True)
+    p.add_argument("--dropped", required=True, help="JSONL log of dropped rows")
     p.add_argument("--stats")
 
     for name, help, func in [
@@ -206,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = stage("export", "Write the final dataset, NI baseline, funnel, dropped log and card.", cmd_export)
     p.add_argument("--input", required=True, help="dedup's Parquet file")
     p.add_argument("--stats-files", nargs="+", required=True, help="every stage's stats JSON")
-    p.add_argument("--dropped-files", nargs="*", default=[], help="every stage's dropped/quarantine JSONL")
+    p.add_argument("--dropped-files", nargs="*", default=[], help="every stage's dropped-records JSONL")
     p.add_argument("--contamination", required=True, help="decontaminate's contamination report")
     p.add_argument("--out-dir", required=True)
 

@@ -1,5 +1,5 @@
 """Select-stage rows for the gather-stage tests (decontaminate, dedup, export), built like the pipeline does:
-the ingest columns come from ingest.normalize_row, the later ones describe one fully correct candidate."""
+the ingest columns come from stages.ingest.normalize_row, the later ones describe one fully correct candidate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from semi_instruct.ingest import IngestOptions, normalize_row
 from semi_instruct.manifest import Shard
-from semi_instruct.schema import SOURCE_FIELDS, stage_schema
+from semi_instruct.pipeline import stage_schema
+from semi_instruct.stages.ingest import SOURCE_FIELDS, IngestOptions, normalize_row
 
 
 def selected_row(
@@ -40,6 +40,11 @@ def selected_row(
         "source_tests_reproduced": None,
         "candidate_verdicts": [{"index": 0, "passed": tests_passed, "verdicts": ["pass"] * tests_passed, "function_tests": [], "function_tests_ok": None}],
         "best_candidate": 0,
+        "instruction": instruction,
+        "response": solution,
+        "entry_point": entry_point,
+        "adapter": None,
+        "function_tests": [],
         "tests_passed": tests_passed,
         "pass_rate": pass_rate,
         "difficulty": "easy" if pass_rate >= 0.75 else "medium" if pass_rate >= 0.5 else "hard",

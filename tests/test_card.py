@@ -1,8 +1,9 @@
-"""Export after decontaminate and dedup (semi_instruct.export): the dataset, the NI baseline, stats.json and
+"""Export after decontaminate and dedup (semi_instruct.stages.export): the dataset, the NI baseline, stats.json and
 the dataset card describe the run exactly, and `datasets.load_dataset` loads both exports."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -10,13 +11,24 @@ from pathlib import Path
 import pytest
 import yaml
 
-from semi_instruct.config import validate_config
-from semi_instruct.decontam import DecontamOptions, humaneval_items, run_decontaminate
-from semi_instruct.dedup import DedupOptions, run_dedup
-from semi_instruct.diversity import code_structure, distinct_ratio
-from semi_instruct.export import run_export
-from semi_instruct.stats import StageStats
+from semi_instruct.stages.decontaminate import DecontaminateOptions, humaneval_items, run as run_decontaminate
+from semi_instruct.stages.dedup import DedupOptions, run as run_dedup
+from semi_instruct.text.diversity import code_structure, distinct_ratio
+from semi_instruct.stages.export import ExportOptions, output_paths, run as run_export
+from semi_instruct.stages.generate import GenerateOptions
+from semi_instruct.stages.ingest import IngestOptions
+from semi_instruct.stages.select import SelectOptions
+from semi_instruct.stages.validate import ValidateOptions
+from semi_instruct.stages.base import StageStats
 from selected_rows import selected_row, write_selected
+
+# What the per-shard stages record as their settings (the card reports them).
+SETTINGS = {
+    "ingest": IngestOptions().settings(),
+    "generate": {"engine": "replay", "model": "m", "revision": None, **GenerateOptions().settings()},
+    "validate": ValidateOptions().settings(),
+    "select": dataclasses.asdict(SelectOptions()),
+}
 
 FIB = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n"
 FIB_RENAMED = "def fibo(k):\n    x, y = 0, 1\n    for _ in range(k):\n        x, y = y, x + y\n    return x\n"
@@ -59,25 +71,23 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         selected.append(write_selected(tmp / f"{shard}.select.parquet", rows))
         n = len(rows)
         for stage, records_in, dropped in [("ingest", n + 1, {"syntax_error": 1}), ("generate", n, {}), ("validate", n, {}), ("select", n, {})]:
-            s = StageStats(stage, shard, records_in=records_in, kept=n, dropped=Counter(dropped))
+            s = StageStats(stage, shard, records_in=records_in, kept=n, dropped=Counter(dropped), settings=SETTINGS[stage])
             s.info = {"path": f"{shard}.jsonl", "format": "jsonl"} if stage == "ingest" else {}
             s.write(tmp / f"{stage}.{shard}.stats.json")
             stats_files.append(tmp / f"{stage}.{shard}.stats.json")
-        quarantine = tmp / f"{shard}.quarantine.jsonl"
-        quarantine.write_text(json.dumps({"shard": shard, "row": 9, "id": f"bad-{shard}", "reason": "syntax_error", "detail": "x"}) + "\n")
-        dropped_files.append(quarantine)
-    decontam = run_decontaminate(selected, tmp / "decontam.parquet", tmp / "decontam.dropped.jsonl", tmp / "contamination.jsonl", DecontamOptions())
-    decontam.write(tmp / "decontam.stats.json")
-    dedup = run_dedup(tmp / "decontam.parquet", tmp / "dedup.parquet", tmp / "dedup.dropped.jsonl", DedupOptions())
-    dedup.write(tmp / "dedup.stats.json")
-    config = validate_config({"manifest": "m.tsv", "export": {"dataset_name": "unit-card", "license": "mit"}})
+        ingest_dropped = tmp / f"{shard}.dropped.jsonl"
+        row = {"id": f"bad-{shard}", "stage": "ingest", "reason": "syntax_error", "detail": "x", "shard": shard, "row": 9}
+        ingest_dropped.write_text(json.dumps(row) + "\n")
+        dropped_files.append(ingest_dropped)
+    run_decontaminate(selected, tmp / "decontam.parquet", tmp / "decontam.dropped.jsonl", tmp / "contamination.jsonl", DecontaminateOptions(), tmp / "decontam.stats.json")
+    run_dedup(tmp / "decontam.parquet", tmp / "dedup.parquet", tmp / "dedup.dropped.jsonl", DedupOptions(), tmp / "dedup.stats.json")
     run_export(
         tmp / "dedup.parquet",
         stats_files + [tmp / "decontam.stats.json", tmp / "dedup.stats.json"],
         dropped_files + [tmp / "decontam.dropped.jsonl", tmp / "dedup.dropped.jsonl"],
         tmp / "contamination.jsonl",
-        tmp / "final",
-        config,
+        output_paths(tmp / "final"),
+        ExportOptions(dataset_name="unit-card", license="mit"),
     )
     return tmp / "final"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from semi_instruct.compare import CompareOptions, outputs_match
+from semi_instruct.text.compare import CompareOptions, outputs_match
 
 EXACT, TOKENS, FLOAT = CompareOptions("exact"), CompareOptions("tokens"), CompareOptions("float")
 

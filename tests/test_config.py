@@ -1,4 +1,5 @@
-"""Config: schema defaults, errors that name the key path, the repository's config.yaml, option builders."""
+"""Config: schema defaults, errors that name the key path, renamed sections, the repository's config.yaml,
+the data/runtime split of the settings, and each stage's options built from its own section."""
 
 from __future__ import annotations
 
@@ -8,22 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from semi_instruct.compare import CompareOptions
-from semi_instruct.config import (
-    ConfigError,
-    generate_options,
-    ingest_options,
-    load_config,
-    sandbox_limits,
-    select_options,
-    validate_config,
-    validate_options,
-)
+from semi_instruct.config import ConfigError, data_settings, leaf_keys, load_config, merged, runtime_settings, validate_config
 from semi_instruct.engines.base import Sampling
-from semi_instruct.generate import GenerateOptions
-from semi_instruct.ingest import IngestOptions
 from semi_instruct.sandbox import Limits
-from semi_instruct.select import SelectOptions
+from semi_instruct.stages.decontaminate import DecontaminateOptions
+from semi_instruct.stages.dedup import DedupOptions
+from semi_instruct.stages.export import ExportOptions
+from semi_instruct.stages.generate import GenerateOptions
+from semi_instruct.stages.ingest import IngestOptions
+from semi_instruct.stages.select import SelectOptions
+from semi_instruct.stages.validate import ValidateOptions
+from semi_instruct.text.compare import CompareOptions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,54 +28,57 @@ def test_minimal_config_gets_every_nested_default() -> None:
     config = validate_config({"manifest": "shards.tsv"})
     assert config == {
         "manifest": "shards.tsv",
-        "fields": {f: f for f in ("id", "code", "language", "statement", "tests", "source", "license")},
-        "ingest": {"default_language": "python", "max_code_bytes": 65536, "max_lines": 2000, "max_line_chars": 4000, "max_row_bytes": 4194304, "batch_rows": 1000},
+        "ingest": {
+            "fields": {f: f for f in ("id", "code", "language", "statement", "tests", "source", "license")},
+            "default_language": "python", "max_code_bytes": 65536, "max_lines": 2000, "max_line_chars": 4000, "max_row_bytes": 4194304, "batch_rows": 1000,
+        },
         "engine": {
             "kind": "replay", "model": "semi-instruct-demo", "revision": None, "gpus": 0, "replay_file": "data/demo/replay.jsonl",
             "record_dir": None, "cache_dir": "cache/generate",
             "vllm": {"dtype": "auto", "max_model_len": None, "gpu_memory_utilization": 0.9, "enable_prefix_caching": True, "enable_chunked_prefill": True, "max_num_seqs": None, "download_dir": None},
             "openai": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": None, "concurrency": 64, "timeout_s": 600, "max_retries": 8, "backoff_s": 1.0},
         },  # fmt: skip
-        "generation": {"prompt_version": "v1", "candidates": 2, "num_inputs": 10, "max_input_chars": 20000, "temperature": 0.7, "top_p": 0.95, "max_tokens": 2048, "seed": 0, "batch_size": 0},
+        "generate": {"prompt_version": "v1", "candidates": 2, "num_inputs": 10, "max_input_chars": 20000, "temperature": 0.7, "top_p": 0.95, "max_tokens": 2048, "seed": 0, "batch_size": 0},
         "sandbox": {"python": "/usr/bin/python3", "timeout_s": 5.0, "memory_mb": 512, "max_output_bytes": 1048576, "max_processes": 64, "workers": 2},
-        "validation": {"comparator": "tokens", "float_rel_tol": 1e-6, "float_abs_tol": 1e-9, "oracle_runs": 2, "min_tests": 5},
-        "selection": {"min_pass_fraction": 1.0, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5},
-        "decontamination": {"ngram": 10, "exact_min_tokens": 25, "humaneval": True, "benchmarks": []},
+        "validate": {"comparator": "tokens", "float_rel_tol": 1e-6, "float_abs_tol": 1e-9, "oracle_runs": 2, "min_tests": 5},
+        "select": {"min_pass_fraction": 1.0, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5},
+        "decontaminate": {"ngram": 10, "exact_min_tokens": 25, "humaneval": True, "benchmarks": []},
         "dedup": {"threshold": 0.7, "shingle_size": 5, "permutations": 256, "seed": 1, "kinds": ["code", "instruction"]},
         "export": {"order": "curriculum", "dataset_name": "semi-instruct", "license": "other"},
     }
 
 
 def test_given_values_are_kept_and_only_missing_keys_filled() -> None:
-    config = validate_config({"manifest": "m.tsv", "fields": {"code": "solution"}, "validation": {"comparator": "float"}})
-    assert config["fields"]["code"] == "solution" and config["fields"]["statement"] == "statement"
-    assert config["validation"] == {"comparator": "float", "float_rel_tol": 1e-6, "float_abs_tol": 1e-9, "oracle_runs": 2, "min_tests": 5}
+    config = validate_config({"manifest": "m.tsv", "ingest": {"fields": {"code": "solution"}}, "validate": {"comparator": "float"}})
+    assert config["ingest"]["fields"]["code"] == "solution" and config["ingest"]["fields"]["statement"] == "statement"
+    assert config["validate"] == {"comparator": "float", "float_rel_tol": 1e-6, "float_abs_tol": 1e-9, "oracle_runs": 2, "min_tests": 5}
 
 
 def test_defaults_are_not_shared_between_configs() -> None:
     a = validate_config({"manifest": "a.tsv"})
     a["ingest"]["max_lines"] = 7
-    a["fields"]["code"] = "src"
+    a["ingest"]["fields"]["code"] = "src"
+    a["dedup"]["kinds"].append("x")
     b = validate_config({"manifest": "b.tsv"})
-    assert b["ingest"]["max_lines"] == 2000 and b["fields"]["code"] == "code"
+    assert b["ingest"]["max_lines"] == 2000 and b["ingest"]["fields"]["code"] == "code" and b["dedup"]["kinds"] == ["code", "instruction"]
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"validation": {"comparator": "fuzzy"}}, "config key validation.comparator: 'fuzzy' is not one of ['exact', 'tokens', 'float']"),
+        ({"validate": {"comparator": "fuzzy"}}, "config key validate.comparator: 'fuzzy' is not one of ['exact', 'tokens', 'float']"),
         ({"ingest": {"max_lines": 0}}, "config key ingest.max_lines: 0 is less than the minimum of 1"),
         ({"ingest": {"max_row_bytes": 100}}, "config key ingest.max_row_bytes: 100 is less than the minimum of 1024"),
-        ({"generation": {"prompt_version": "1"}}, "config key generation.prompt_version: '1' does not match '^v[0-9]+$'"),
-        ({"generation": {"candidates": "2"}}, "config key generation.candidates: '2' is not of type 'integer'"),
-        ({"generation": {"top_p": 0}}, "config key generation.top_p: 0 is less than or equal to the minimum of 0"),
-        ({"fields": {"code": 5}}, "config key fields.code: 5 is not of type 'string'"),
-        ({"selection": {"min_pass_fraction": 1.5}}, "config key selection.min_pass_fraction: 1.5 is greater than the maximum of 1"),
+        ({"generate": {"prompt_version": "1"}}, "config key generate.prompt_version: '1' does not match '^v[0-9]+$'"),
+        ({"generate": {"candidates": "2"}}, "config key generate.candidates: '2' is not of type 'integer'"),
+        ({"generate": {"top_p": 0}}, "config key generate.top_p: 0 is less than or equal to the minimum of 0"),
+        ({"ingest": {"fields": {"code": 5}}}, "config key ingest.fields.code: 5 is not of type 'string'"),
+        ({"select": {"min_pass_fraction": 1.5}}, "config key select.min_pass_fraction: 1.5 is greater than the maximum of 1"),
         ({"engine": {"kind": "tgi"}}, "config key engine.kind: 'tgi' is not one of ['replay', 'vllm', 'openai']"),
         ({"engine": {"openai": {"api_key_env": "sk-123"}}}, "config key engine.openai.api_key_env: 'sk-123' does not match '^[A-Za-z_][A-Za-z0-9_]*$'"),
         ({"engine": {"vllm": {"dtype": "int4"}}}, "config key engine.vllm.dtype: 'int4' is not one of ['auto', 'float16', 'bfloat16', 'float32']"),
-        ({"decontamination": {"benchmarks": [{"name": "mbpp"}]}}, "config key decontamination.benchmarks.0: {'name': 'mbpp'} is not valid under any of the given schemas"),
-        ({"decontamination": {"ngram": 2}}, "config key decontamination.ngram: 2 is less than the minimum of 3"),
+        ({"decontaminate": {"benchmarks": [{"name": "mbpp"}]}}, "config key decontaminate.benchmarks.0: {'name': 'mbpp'} is not valid under any of the given schemas"),
+        ({"decontaminate": {"ngram": 2}}, "config key decontaminate.ngram: 2 is less than the minimum of 3"),
         ({"dedup": {"threshold": 1.5}}, "config key dedup.threshold: 1.5 is greater than the maximum of 1"),
         ({"dedup": {"kinds": ["ast"]}}, "config key dedup.kinds.0: 'ast' is not one of ['code', 'instruction']"),
         ({"export": {"order": "random"}}, "config key export.order: 'random' is not one of ['curriculum', 'source']"),
@@ -94,11 +93,21 @@ def test_bad_value_names_the_dotted_key(config: dict, message: str) -> None:
 
 def test_unknown_keys_are_rejected() -> None:
     with pytest.raises(ConfigError) as err:
-        validate_config({"manifest": "m.tsv", "validaton": {}})
-    assert str(err.value) == "config key (top level): Additional properties are not allowed ('validaton' was unexpected)"
+        validate_config({"manifest": "m.tsv", "validat": {}})
+    assert str(err.value) == "config key (top level): Additional properties are not allowed ('validat' was unexpected)"
     with pytest.raises(ConfigError) as err:
-        validate_config({"manifest": "m.tsv", "validation": {"comparater": "exact"}})
-    assert str(err.value) == "config key validation: Additional properties are not allowed ('comparater' was unexpected)"
+        validate_config({"manifest": "m.tsv", "validate": {"comparater": "exact"}})
+    assert str(err.value) == "config key validate: Additional properties are not allowed ('comparater' was unexpected)"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("fields", "ingest.fields"), ("generation", "generate"), ("validation", "validate"), ("selection", "select"), ("decontamination", "decontaminate")],
+)
+def test_an_old_section_name_fails_naming_the_new_one(old: str, new: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_config({"manifest": "m.tsv", old: {}})
+    assert str(err.value) == f"config section `{old}` is now `{new}` (every section is named after its stage): rename it in your config file"
 
 
 def test_manifest_is_required() -> None:
@@ -106,48 +115,80 @@ def test_manifest_is_required() -> None:
         validate_config({})
 
 
-def test_repository_config_yaml_validates_and_builds_every_option() -> None:
+def test_repository_config_yaml_validates_and_every_stage_builds_its_options() -> None:
     raw = yaml.safe_load((REPO / "config.yaml").read_text())
     config = load_config(REPO / "config.yaml")
     assert config == validate_config(copy.deepcopy(raw))
     # every key of the schema is written out in config.yaml (it is the documentation)
-    for section, values in config.items():
-        if isinstance(values, dict):
-            assert set(values) == set(raw[section]), section
-    assert isinstance(ingest_options(config), IngestOptions)
-    assert generate_options(config) == GenerateOptions(
-        prompt_version=raw["generation"]["prompt_version"],
-        candidates=raw["generation"]["candidates"],
-        num_inputs=raw["generation"]["num_inputs"],
-        max_input_chars=raw["generation"]["max_input_chars"],
-        sampling=Sampling(raw["generation"]["temperature"], raw["generation"]["top_p"], raw["generation"]["max_tokens"], raw["generation"]["seed"]),
-        batch_size=raw["generation"]["batch_size"],
+    assert sorted(leaf_keys(config)) == sorted(leaf_keys(raw))
+    assert IngestOptions.from_config(config).fields == raw["ingest"]["fields"]
+    g = raw["generate"]
+    assert GenerateOptions.from_config(config) == GenerateOptions(
+        prompt_version=g["prompt_version"],
+        candidates=g["candidates"],
+        num_inputs=g["num_inputs"],
+        max_input_chars=g["max_input_chars"],
+        sampling=Sampling(g["temperature"], g["top_p"], g["max_tokens"], g["seed"]),
+        batch_size=g["batch_size"],
     )
-    assert sandbox_limits(config) == Limits(
-        timeout_s=raw["sandbox"]["timeout_s"],
-        memory_mb=raw["sandbox"]["memory_mb"],
-        max_output_bytes=raw["sandbox"]["max_output_bytes"],
-        max_processes=raw["sandbox"]["max_processes"],
+    v, s = raw["validate"], raw["sandbox"]
+    assert ValidateOptions.from_config(config) == ValidateOptions(
+        limits=Limits(timeout_s=s["timeout_s"], memory_mb=s["memory_mb"], max_output_bytes=s["max_output_bytes"], max_processes=s["max_processes"]),
+        compare=CompareOptions(v["comparator"], v["float_rel_tol"], v["float_abs_tol"]),
+        oracle_runs=v["oracle_runs"],
+        min_tests=v["min_tests"],
+        workers=s["workers"],
+        python=s["python"],
     )
-    v = validate_options(config)
-    assert v.compare == CompareOptions(raw["validation"]["comparator"], raw["validation"]["float_rel_tol"], raw["validation"]["float_abs_tol"])
-    assert (v.oracle_runs, v.min_tests, v.workers) == (raw["validation"]["oracle_runs"], raw["validation"]["min_tests"], raw["sandbox"]["workers"])
-    assert select_options(config) == SelectOptions(**raw["selection"])
+    assert SelectOptions.from_config(config) == SelectOptions(**raw["select"])
+    assert DecontaminateOptions.from_config(config) == DecontaminateOptions(**{**raw["decontaminate"], "benchmarks": ()})
+    assert DedupOptions.from_config(config) == DedupOptions(**{**raw["dedup"], "kinds": tuple(raw["dedup"]["kinds"])})
+    assert ExportOptions.from_config(config) == ExportOptions(**raw["export"])
 
 
 def test_ingest_options_follow_the_config() -> None:
-    config = validate_config({"manifest": "m.tsv", "fields": {"code": "solution"}, "ingest": {"max_lines": 10, "batch_rows": 5}})
-    options = ingest_options(config)
+    config = validate_config({"manifest": "m.tsv", "ingest": {"fields": {"code": "solution"}, "max_lines": 10, "batch_rows": 5}})
+    options = IngestOptions.from_config(config)
     assert options.fields["code"] == "solution" and options.fields["id"] == "id"
     assert (options.max_lines, options.batch_rows, options.max_code_bytes, options.max_row_bytes) == (10, 5, 65536, 4194304)
+    assert "batch_rows" not in options.settings() and options.settings()["max_lines"] == 10
+
+
+def test_params_hold_only_data_keys_and_only_the_selected_engines() -> None:
+    config = validate_config({"manifest": "m.tsv", "engine": {"kind": "vllm", "model": "m", "gpus": 1}})
+    assert data_settings(config, "engine", "generate") == {
+        "engine": {"kind": "vllm", "model": "m", "revision": None, "vllm": {"max_model_len": None}},
+        "generate": {k: v for k, v in config["generate"].items() if k != "batch_size"},
+    }
+    config["engine"]["kind"] = "replay"
+    assert data_settings(config, "engine") == {"engine": {"kind": "replay", "model": "m", "revision": None, "replay_file": "data/demo/replay.jsonl"}}
+    config["engine"]["kind"] = "openai"
+    assert data_settings(config, "engine") == {"engine": {"kind": "openai", "model": "m", "revision": None}}
+    assert data_settings(config, "sandbox")["sandbox"] == {k: v for k, v in config["sandbox"].items() if k != "workers"}
+
+
+def test_runtime_settings_complete_the_params_into_the_whole_section() -> None:
+    config = validate_config({"manifest": "m.tsv", "engine": {"kind": "openai", "model": "m"}})
+    runtime = runtime_settings(config)
+    assert runtime == {
+        "ingest": {"batch_rows": 1000},
+        "engine": {"gpus": 0, "record_dir": None, "cache_dir": "cache/generate", "openai": config["engine"]["openai"]},
+        "generate": {"batch_size": 0},
+        "sandbox": {"workers": 2},
+    }
+    # a job sees its sections whole, but for the settings of engines that are not selected
+    unselected = {"replay_file", "vllm"}
+    for sections in [("ingest",), ("engine", "generate"), ("sandbox", "validate"), ("select",), ("decontaminate",), ("dedup",), ("export",)]:
+        whole = {name: {k: v for k, v in config[name].items() if name != "engine" or k not in unselected} for name in sections}
+        assert merged(data_settings(config, *sections), {k: v for k, v in runtime.items() if k in sections}) == whole
 
 
 def test_load_config_overrides_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("manifest: m.tsv\nvalidation:\n  comparator: exact\n")
-    config = load_config(path, overrides={"selection": {"min_pass_fraction": 0.5}})
-    assert config["validation"]["comparator"] == "exact"
-    assert config["selection"] == {"min_pass_fraction": 0.5, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5}
+    path.write_text("manifest: m.tsv\nvalidate:\n  comparator: exact\n")
+    config = load_config(path, overrides={"select": {"min_pass_fraction": 0.5}})
+    assert config["validate"]["comparator"] == "exact"
+    assert config["select"] == {"min_pass_fraction": 0.5, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5}
     path.write_text("manifest: [unclosed\n")
     with pytest.raises(ConfigError, match=f"^cannot read config {path}: "):
         load_config(path)
@@ -159,13 +200,11 @@ def test_load_config_overrides_and_errors(tmp_path: Path) -> None:
 
 
 def test_benchmark_entries_get_column_defaults_and_options() -> None:
-    from semi_instruct.config import decontam_options, dedup_options
-
-    config = validate_config({"manifest": "m.tsv", "decontamination": {"benchmarks": [
+    config = validate_config({"manifest": "m.tsv", "decontaminate": {"benchmarks": [
         {"name": "mbpp", "path": "mbpp.jsonl"},
         {"name": "he-plus", "dataset": "evalplus/humanevalplus", "id": "task_id", "text": "prompt", "code": ["prompt", "canonical_solution"]},
     ]}, "dedup": {"kinds": ["instruction"]}})
-    mbpp, plus = decontam_options(config).benchmarks
+    mbpp, plus = DecontaminateOptions.from_config(config).benchmarks
     assert (mbpp.path, mbpp.dataset, mbpp.split, mbpp.id, mbpp.text, mbpp.code) == ("mbpp.jsonl", None, "test", "task_id", ("text",), ("code",))
     assert (plus.dataset, plus.text, plus.code) == ("evalplus/humanevalplus", ("prompt",), ("prompt", "canonical_solution"))
-    assert dedup_options(config).kinds == ("instruction",)
+    assert DedupOptions.from_config(config).kinds == ("instruction",)

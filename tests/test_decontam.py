@@ -1,4 +1,4 @@
-"""Decontamination (semi_instruct.decontam): a planted HumanEval canonical solution and a paraphrased
+"""Decontamination (semi_instruct.stages.decontaminate): a planted HumanEval canonical solution and a paraphrased
 HumanEval problem are caught, user-listed benchmark files work, common idioms are not hits, and every hit
 is reported."""
 
@@ -11,16 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from semi_instruct.decontam import (
-    BenchmarkError,
-    BenchmarkIndex,
-    BenchmarkSource,
-    DecontamOptions,
-    humaneval_items,
-    load_benchmark,
-    run_decontaminate,
-)
-from semi_instruct.normalize import ngrams, words
+from semi_instruct.stages.decontaminate import BenchmarkError, BenchmarkIndex, BenchmarkSource, DecontaminateOptions, humaneval_items, load_benchmark, run as run_decontaminate
+from semi_instruct.text.normalize import ngrams, words
 from selected_rows import selected_row, write_selected
 
 # HumanEval/0's canonical solution as someone might have pasted it: own names, no docstring, no hints.
@@ -62,7 +54,7 @@ def closest(points):
 
 @pytest.fixture(scope="module")
 def humaneval() -> BenchmarkIndex:
-    options = DecontamOptions()
+    options = DecontaminateOptions()
     return BenchmarkIndex(humaneval_items(), options)
 
 
@@ -103,9 +95,9 @@ def test_common_idioms_and_textbook_functions_are_not_hits(humaneval: BenchmarkI
 
 def test_short_functions_count_only_below_exact_min_tokens() -> None:
     gcd = "def g(x, y):\n    while y:\n        x, y = y, x % y\n    return x\n"
-    strict = BenchmarkIndex(humaneval_items(), DecontamOptions(exact_min_tokens=20))
+    strict = BenchmarkIndex(humaneval_items(), DecontaminateOptions(exact_min_tokens=20))
     assert [(h.item_id, h.kind) for h in strict.hits({"response": gcd})] == [("HumanEval/13", "code_exact")]
-    assert BenchmarkIndex(humaneval_items(), DecontamOptions()).hits({"response": gcd}) == []
+    assert BenchmarkIndex(humaneval_items(), DecontaminateOptions()).hits({"response": gcd}) == []
 
 
 def mbpp_file(tmp_path: Path) -> Path:
@@ -125,7 +117,7 @@ def mbpp_file(tmp_path: Path) -> Path:
 def test_user_benchmark_files_in_mbpp_format_and_parquet(tmp_path: Path) -> None:
     parquet = tmp_path / "custom.parquet"
     pq.write_table(pa.table({"problem_id": ["p1"], "title": ["Spiral order"], "body": ["Walk a matrix in clockwise spiral order starting at the top left corner and list every visited value in order, e.g. 1 2 3 4 5 6 7 8 9 10 11 12"], "solution": ["pass"]}), parquet)
-    options = DecontamOptions(
+    options = DecontaminateOptions(
         humaneval=False,
         benchmarks=(
             BenchmarkSource("mbpp", path=str(mbpp_file(tmp_path))),
@@ -169,7 +161,7 @@ def test_run_decontaminate_drops_hits_and_reports_every_one(tmp_path: Path) -> N
         selected_row("both", verbatim, PARAPHRASED_PROBLEM, verbatim, shard="b", row=1),
     ]
     paths = [write_selected(tmp_path / "a.parquet", rows[:2]), write_selected(tmp_path / "b.parquet", rows[2:])]
-    stats = run_decontaminate(paths, tmp_path / "out.parquet", tmp_path / "dropped.jsonl", tmp_path / "report.jsonl", DecontamOptions())
+    stats = run_decontaminate(paths, tmp_path / "out.parquet", tmp_path / "dropped.jsonl", tmp_path / "report.jsonl", DecontaminateOptions())
     stats.check()
     assert [r["id"] for r in pq.read_table(tmp_path / "out.parquet").to_pylist()] == ["clean"]
     dropped = {d["id"]: d for d in map(json.loads, (tmp_path / "dropped.jsonl").read_text().splitlines())}
@@ -188,10 +180,10 @@ def test_run_decontaminate_drops_hits_and_reports_every_one(tmp_path: Path) -> N
         ("b/both", "HumanEval/0", "code_exact", "original_code"),
     }
     assert stats.dropped == {"contaminated_code_exact": 2, "contaminated_instruction_ngram": 1}
-    assert stats.info["benchmarks"] == {"humaneval": 164} and stats.info["hits"] == {"humaneval": len(report)}
+    assert stats.settings["benchmarks"] == {"humaneval": 164} and stats.info["hits"] == {"humaneval": len(report)}
 
 
 def test_no_benchmark_keeps_everything(tmp_path: Path) -> None:
     path = write_selected(tmp_path / "a.parquet", [selected_row("s", PLANTED_SOLUTION, "x", PLANTED_SOLUTION)])
-    stats = run_decontaminate([path], tmp_path / "o.parquet", tmp_path / "d.jsonl", tmp_path / "r.jsonl", DecontamOptions(humaneval=False))
-    assert (stats.kept, stats.info["benchmarks"], (tmp_path / "r.jsonl").read_text()) == (1, {}, "")
+    stats = run_decontaminate([path], tmp_path / "o.parquet", tmp_path / "d.jsonl", tmp_path / "r.jsonl", DecontaminateOptions(humaneval=False))
+    assert (stats.kept, stats.settings["benchmarks"], (tmp_path / "r.jsonl").read_text()) == (1, {}, "")

@@ -1,4 +1,4 @@
-"""Exact and near-duplicate removal (semi_instruct.dedup): renamed and reformatted code, reworded-by-one-word
+"""Exact and near-duplicate removal (semi_instruct.stages.dedup): renamed and reformatted code, reworded-by-one-word
 instructions and cross-shard copies are removed, the best-ranked member of each cluster stays, and
 unrelated programs with the same shape are left alone."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from semi_instruct.dedup import DedupOptions, dedup_view, find_duplicates, run_dedup, shingles
-from semi_instruct.normalize import canonical_code, code_tokens
+from semi_instruct.stages.dedup import DedupOptions, dedup_view, find_duplicates, run as run_dedup, shingles
+from semi_instruct.text.normalize import canonical_code, code_tokens
 from selected_rows import selected_row, write_selected
 
 MERGE = '''def merge(intervals):
@@ -150,7 +150,7 @@ def test_checks_not_listed_in_kinds_do_not_run(tmp_path: Path) -> None:
     rows = [row("merge", MERGE, "Merge intervals."), row("ranges", MERGE_RENAMED, "Combine ranges.")]
     kept, dropped, stats = run(tmp_path, rows, DedupOptions(kinds=("instruction",)))
     assert kept == ["a/merge", "a/ranges"] and dropped == {}
-    assert stats["info"]["kinds"] == ["instruction"]
+    assert stats["settings"]["kinds"] == ["instruction"]
 
 
 @pytest.mark.parametrize(("tokens", "size", "expected"), [(["a", "b", "c"], 5, {"a b c"}), (["a", "b", "c"], 2, {"a b", "b c"}), ([], 3, set())])

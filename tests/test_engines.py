@@ -11,18 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
-from semi_instruct.engines.replay import (
-    ReplayEngine,
-    ReplayMiss,
-    build_fixture,
-    fixture_entry,
-)
-from semi_instruct.generate import GenerateOptions, run_generate
-from semi_instruct.ingest import IngestOptions, run_ingest
+from semi_instruct.engines.replay import ReplayEngine, ReplayMiss, fixture_entry
 from semi_instruct.io import read_jsonl
 from semi_instruct.manifest import Shard
-from semi_instruct.prompts import build_requests
-from semi_instruct.schema import stage_schema
+from semi_instruct.pipeline import stage_schema
+from semi_instruct.stages.generate import GenerateOptions, build_requests, replay_fixture
+from semi_instruct.stages.generate import run as run_generate
+from semi_instruct.stages.ingest import IngestOptions
+from semi_instruct.stages.ingest import run as run_ingest
 
 MODEL = "test-model"
 
@@ -185,22 +181,22 @@ def ingested(tmp_path: Path) -> Path:
     raw = tmp_path / "raw.jsonl"
     raw.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     out = tmp_path / "ingest.parquet"
-    stats = run_ingest(Shard("demo", str(raw)), IngestOptions(), out, tmp_path / "quarantine.jsonl")
+    stats = run_ingest(Shard("demo", str(raw)), IngestOptions(), out, tmp_path / "ingest.dropped.jsonl")
     assert stats.kept == len(RECORDS)
     return out
 
 
 def _fixture(ingested: Path, tmp_path: Path, num_inputs: int = 3) -> Path:
     records = pq.read_table(ingested).to_pylist()
-    entries = build_fixture(records, ANSWERS, MODEL, "v1", candidates=2, num_inputs=num_inputs)
+    entries = replay_fixture(records, ANSWERS, MODEL, GenerateOptions(candidates=2, num_inputs=num_inputs))
     assert len(entries) == 2 * len(records)
     return write_replay(tmp_path / "replay.jsonl", entries)
 
 
 def test_fixture_requests_are_exactly_what_generate_sends(ingested: Path, tmp_path: Path) -> None:
     records = pq.read_table(ingested).to_pylist()
-    entries = build_fixture(records, ANSWERS, MODEL, "v1", candidates=2, num_inputs=3)
-    rewrite, inputs = build_requests(records[0], "v1", 2, 3)
+    entries = replay_fixture(records, ANSWERS, MODEL, GenerateOptions(candidates=2, num_inputs=3))
+    rewrite, inputs = build_requests(records[0], GenerateOptions(candidates=2, num_inputs=3))
     assert (rewrite.tag, rewrite.n, inputs.tag, inputs.n) == ("inc/rewrite", 2, "inc/inputs", 1)
     assert [e["key"] for e in entries[:2]] == [rewrite.key, inputs.key]
     assert entries[0]["responses"] == ANSWERS["inc"]["rewrite"] and entries[1]["responses"] == [ANSWERS["inc"]["inputs"]]
@@ -208,17 +204,17 @@ def test_fixture_requests_are_exactly_what_generate_sends(ingested: Path, tmp_pa
     assert "n = int(input())\nprint(n + 1)" in rewrite.messages[-1][1]
     assert "Write the adapter." in rewrite.messages[-1][1]
     assert "Write 3 test inputs." in inputs.messages[-1][1]
-    add_rewrite, add_inputs = build_requests(records[1], "v1", 2, 3)
+    add_rewrite, add_inputs = build_requests(records[1], GenerateOptions(candidates=2, num_inputs=3))
     assert "defines the function `add`" in add_rewrite.messages[-1][1] and "Add two numbers." in add_rewrite.messages[-1][1]
     assert "positional arguments of one call of `add`" in add_inputs.messages[-1][1]
 
 
-def test_build_fixture_rejects_missing_or_short_answers(ingested: Path) -> None:
+def test_replay_fixture_rejects_missing_or_short_answers(ingested: Path) -> None:
     records = pq.read_table(ingested).to_pylist()
     with pytest.raises(EngineError, match="^no answers for sample 'hopeless': add it to the answers file$"):
-        build_fixture(records, {k: v for k, v in ANSWERS.items() if k != "hopeless"}, MODEL, "v1", 2, 3)
+        replay_fixture(records, {k: v for k, v in ANSWERS.items() if k != "hopeless"}, MODEL, GenerateOptions(candidates=2, num_inputs=3))
     with pytest.raises(EngineError, match=r"^answers for 'inc': need `rewrite` \(a list of >= 3 texts\) and `inputs` \(a text\)$"):
-        build_fixture(records, ANSWERS, MODEL, "v1", 3, 3)
+        replay_fixture(records, ANSWERS, MODEL, GenerateOptions(candidates=3, num_inputs=3))
 
 
 def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) -> None:
@@ -233,7 +229,7 @@ def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) ->
         "candidates_rejected": Counter({"bad_format": 1, "instruction_not_self_contained": 1, "empty_response": 1, "no_solution_code": 1}),
         "inputs_rejected": Counter({"inputs_not_json": 2, "input_wrong_type": 2, "input_duplicate": 2}),
     }
-    assert {k: stats.info[k] for k in ("engine", "model", "revision", "prompt_version")} == {
+    assert {k: stats.settings[k] for k in ("engine", "model", "revision", "prompt_version")} == {
         "engine": "replay", "model": MODEL, "revision": None, "prompt_version": "v1",
     }
     assert pq.read_schema(out).equals(stage_schema("generate"))
@@ -263,11 +259,11 @@ def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) ->
     assert add["inputs"] == ["[1, 2]", "[3, 4]", "[5, 6]"]  # the record's [5, 6] duplicates a generated input
     assert rows["row-tests-only"]["inputs"] == ["ab\n"]  # no generated inputs: the row's tests still give one
     # ingest columns are carried through unchanged
-    assert {k: rows["add"][k] for k in ("statement", "shard", "row", "entry_point")} == {"statement": "Add two numbers.", "shard": "demo", "row": 1, "entry_point": "add"}
+    assert {k: rows["add"][k] for k in ("statement", "shard", "row", "original_entry_point")} == {"statement": "Add two numbers.", "shard": "demo", "row": 1, "original_entry_point": "add"}
 
     assert list(read_jsonl(dropped)) == [
-        {"shard": "demo", "id": "hopeless", "stage": "generate", "reason": "no_valid_candidate", "detail": "empty_response; no_solution_code: the Solution section has no python code block"},
-        {"shard": "demo", "id": "no-inputs", "stage": "generate", "reason": "no_test_inputs", "detail": "no usable test input was generated"},
+        {"id": "hopeless", "stage": "generate", "reason": "no_valid_candidate", "detail": "empty_response; no_solution_code: the Solution section has no python code block", "shard": "demo"},
+        {"id": "no-inputs", "stage": "generate", "reason": "no_test_inputs", "detail": "no usable test input was generated", "shard": "demo"},
     ]
 
 

@@ -209,7 +209,7 @@ def test_the_generate_rule_uses_the_server_with_the_key_from_envvars(server: Vll
     ws = make_workspace(tmp_path)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["engine"].update(kind="openai", model=SERVED_NAME, openai={**config["engine"]["openai"], "base_url": server.base_url, "api_key_env": KEY_VAR})
-    config["generation"].update(num_inputs=3, max_tokens=32)
+    config["generate"].update(num_inputs=3, max_tokens=32)
     (ws / "openai.yaml").write_text(yaml.safe_dump(config))
     command = [str(Path(sys.executable).with_name("snakemake")), "results/generate/demo.parquet", "--profile", "profiles/local", "--configfile", "openai.yaml"]
 
@@ -222,7 +222,7 @@ def test_the_generate_rule_uses_the_server_with_the_key_from_envvars(server: Vll
     assert proc.returncode == 0, proc.stderr[-5000:]
     stats = json.loads((ws / "results/generate/demo.stats.json").read_text())
     samples = pq.read_metadata(ws / "results/ingest/demo.parquet").num_rows
-    assert (stats["info"]["engine"], stats["info"]["model"], stats["records_in"]) == ("openai", SERVED_NAME, samples)
+    assert (stats["settings"]["engine"], stats["settings"]["model"], stats["records_in"]) == ("openai", SERVED_NAME, samples)
     usage = stats["info"]["usage"]  # a rewrite request (2 candidates) and an inputs request per sample
     assert (usage["requests"], usage["candidates"], usage["generated_candidates"], usage["cached_candidates"]) == (
         2 * samples, 3 * samples, 3 * samples, 0,

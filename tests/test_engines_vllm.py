@@ -20,10 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from semi_instruct.config import generate_options, validate_config
+from semi_instruct.config import validate_config
 from semi_instruct.engines.cache import cache_path
 from semi_instruct.engines.replay import ReplayEngine
-from semi_instruct.generate import run_generate
+from semi_instruct.stages.generate import GenerateOptions
+from semi_instruct.stages.generate import run as run_generate
 from vllm_env import REPO, VLLM_ENV, VLLM_PYTHON, VLLM_VENV, tiny_model, wait_until_group_gone  # noqa: F401 (fixture)
 from workspace import make_workspace, read_jsonl
 
@@ -45,7 +46,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pat
         # chunked prefill off: vLLM 0.32 on CPU crashes on a seeded prompt split across steps
         vllm={**config["engine"]["vllm"], "dtype": "float32", "max_model_len": 2048, "max_num_seqs": 4, "enable_chunked_prefill": False},
     )
-    config["generation"].update(candidates=CANDIDATES, num_inputs=3, temperature=1.0, top_p=0.95, max_tokens=96, seed=3)
+    config["generate"].update(candidates=CANDIDATES, num_inputs=3, temperature=1.0, top_p=0.95, max_tokens=96, seed=3)
     (ws / "vllm.yaml").write_text(yaml.safe_dump(config))
     snakemake(ws, "results/ingest/demo.parquet")
     return ws
@@ -183,8 +184,8 @@ def test_resumed_answers_equal_an_uninterrupted_run(workspace: Path, resumed: di
 
 def test_the_generate_stats_split_engine_time_from_overhead(resumed: dict[str, Any], probe: dict[str, Any], tiny_model: Path) -> None:
     stats = resumed["stats"]
-    info = stats["info"]
-    assert (info["engine"], info["model"], info["prompt_version"]) == ("vllm", str(tiny_model), "v1")
+    info, settings = stats["info"], stats["settings"]
+    assert (settings["engine"], settings["model"], settings["prompt_version"]) == ("vllm", str(tiny_model), "v1")
     samples = len(probe["shard_texts"]) // 2  # a rewrite and an inputs request per sample
     assert stats["records_in"] == samples and stats["kept"] + sum(stats["dropped"].values()) == samples
     assert info["engine_startup_seconds"] > 1 and info["engine_seconds"] > 0 and 0 <= info["pipeline_seconds"] < stats["seconds"]
@@ -197,7 +198,7 @@ def test_the_recorded_run_replays_offline_to_the_same_output(workspace: Path, re
     assert len(read_jsonl(recorded)) == resumed["stats"]["records_in"] * 2
     engine = ReplayEngine(recorded.parent, model=config["engine"]["model"])
     out, dropped = tmp_path / "replayed.parquet", tmp_path / "dropped.jsonl"
-    stats = run_generate(workspace / "results/ingest/demo.parquet", out, dropped, engine, generate_options(config), "demo")
+    stats = run_generate(workspace / "results/ingest/demo.parquet", out, dropped, engine, GenerateOptions.from_config(config), "demo")
     assert pq.read_table(out).equals(pq.read_table(workspace / TARGET))
     assert read_jsonl(dropped) == read_jsonl(workspace / "results/generate/demo.dropped.jsonl")
     assert dict(stats.dropped) == resumed["stats"]["dropped"] and stats.kept == resumed["stats"]["kept"]

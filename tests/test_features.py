@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from semi_instruct.features import Features, analyze
+from semi_instruct.text.features import Features, analyze
 
 
 def code(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Ingest: readers (JSONL, Parquet, `datasets`), field mapping, quarantine reasons, dedup, streaming; manifest."""
+"""Ingest: readers (JSONL, Parquet, `datasets`), field mapping, dropped reasons, dedup, streaming; manifest."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from semi_instruct.ingest import IngestError, IngestOptions, normalize_row, run_ingest
+from semi_instruct.stages.ingest import SOURCE_FIELDS, IngestError, IngestOptions, normalize_row
+from semi_instruct.stages.ingest import run as run_ingest
 from semi_instruct.manifest import ManifestError, Shard, read_manifest
-from semi_instruct.schema import SOURCE_FIELDS, stage_schema
-from semi_instruct.stats import StageStats
+from semi_instruct.pipeline import stage_schema
+from semi_instruct.stages.base import StageStats
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIELDS = {f: f for f in SOURCE_FIELDS}
@@ -46,17 +47,17 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def ingest(tmp_path: Path, shard: Shard, options: IngestOptions | None = None, name: str = "out") -> tuple[StageStats, list[dict], list[dict]]:
-    """Run ingest and check what every run must satisfy: accounting, schema, quarantine == drops."""
-    out, quarantine_path = tmp_path / f"{name}.parquet", tmp_path / f"{name}.quarantine.jsonl"
-    stats = run_ingest(shard, options or IngestOptions(), out, quarantine_path)
+    """Run ingest and check what every run must satisfy: accounting, schema, dropped == drops."""
+    out, dropped_path = tmp_path / f"{name}.parquet", tmp_path / f"{name}.dropped.jsonl"
+    stats = run_ingest(shard, options or IngestOptions(), out, dropped_path)
     assert stats.records_in == stats.kept + sum(stats.dropped.values())
     stats.check()
     assert pq.read_schema(out).equals(stage_schema("ingest"))
     rows = pq.read_table(out).to_pylist()
-    quarantine = [json.loads(line) for line in quarantine_path.read_text(encoding="utf-8").splitlines()]
+    dropped = [json.loads(line) for line in dropped_path.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == stats.kept
-    assert Counter(q["reason"] for q in quarantine) == stats.dropped
-    return stats, rows, quarantine
+    assert Counter(q["reason"] for q in dropped) == stats.dropped
+    return stats, rows, dropped
 
 
 STDIO_FEATURES_2_LINES = {
@@ -91,9 +92,9 @@ def test_jsonl_with_manifest_field_overrides_and_source_license_defaults(tmp_pat
     assert shard.fields == {"code": "solution", "statement": "question", "id": "pid"}
     assert (shard.format, shard.resolved_format, shard.split) == ("auto", "jsonl", "train")
 
-    stats, rows, quarantine = ingest(tmp_path, shard)
+    stats, rows, dropped = ingest(tmp_path, shard)
 
-    assert (stats.records_in, stats.kept, dict(stats.dropped), quarantine) == (3, 3, {}, [])
+    assert (stats.records_in, stats.kept, dict(stats.dropped), dropped) == (3, 3, {}, [])
     assert stats.info == {"path": str(raw), "format": "jsonl"}
     code0 = "n = int(input())\nprint(n * 2)\n"
     assert rows[0] == {
@@ -108,13 +109,13 @@ def test_jsonl_with_manifest_field_overrides_and_source_license_defaults(tmp_pat
         "row": 0,
         "code_hash": code_hash(code0),
         "mode": "stdio",
-        "entry_point": None,
+        "original_entry_point": None,
         "features": STDIO_FEATURES_2_LINES,
     }
     code1 = "def add(a, b):\n    return a + b\n"
     assert rows[1]["id"] == sha16(code1)  # no id column value: a content hash
     assert (rows[1]["source"], rows[1]["license"]) == ("codeforces", "mit")
-    assert (rows[1]["mode"], rows[1]["entry_point"], rows[1]["statement"]) == ("call", "add", None)
+    assert (rows[1]["mode"], rows[1]["original_entry_point"], rows[1]["statement"]) == ("call", "add", None)
     assert rows[2]["id"] == "7"  # integer ids become strings
     assert rows[2]["tests"] == [{"input": "ab", "output": "AB"}, {"input": "[1, 2]", "output": None}]
     assert [r["row"] for r in rows] == [0, 1, 2]
@@ -137,7 +138,7 @@ def test_parquet_with_config_mapping_and_per_shard_override(tmp_path: Path) -> N
     options = IngestOptions(fields={**DEFAULT_FIELDS, "code": "solution"})  # config-level mapping
     shard = Shard("pq", str(path), fields={"statement": "question", "language": "lang"})  # manifest overrides
 
-    stats, rows, quarantine = ingest(tmp_path, shard, options)
+    stats, rows, dropped = ingest(tmp_path, shard, options)
 
     assert (stats.records_in, stats.kept) == (4, 2)
     assert stats.info == {"path": str(path), "format": "parquet"}
@@ -145,9 +146,9 @@ def test_parquet_with_config_mapping_and_per_shard_override(tmp_path: Path) -> N
         (0, "Reverse a string.", "python", [{"input": "ab\n", "output": "ba\n"}]),
         (3, None, "python", None),
     ]
-    assert quarantine == [
-        {"shard": "pq", "row": 1, "id": None, "reason": "not_python", "detail": "row 1: language is 'C++'", "code_preview": "#include <cstdio>\nint main() {}"},
-        {"shard": "pq", "row": 2, "id": None, "reason": "missing_code", "detail": "row 2: no code in column 'solution'", "code_preview": None},
+    assert dropped == [
+        {"shard": "pq", "row": 1, "id": None, "stage": "ingest", "reason": "not_python", "detail": "row 1: language is 'C++'", "code_preview": "#include <cstdio>\nint main() {}"},
+        {"shard": "pq", "row": 2, "id": None, "stage": "ingest", "reason": "missing_code", "detail": "row 2: no code in column 'solution'", "code_preview": None},
     ]
 
 
@@ -165,15 +166,15 @@ def test_datasets_local_dir_through_load_dataset(tmp_path: Path) -> None:
     shard = Shard("hub_like", str(folder), fields={"code": "solution", "statement": "question"})
     assert shard.resolved_format == "hf"
 
-    stats, rows, quarantine = ingest(tmp_path, shard)
+    stats, rows, dropped = ingest(tmp_path, shard)
 
     assert stats.info == {"path": str(folder), "format": "hf"}
-    assert [(r["row"], r["mode"], r["entry_point"], r["statement"]) for r in rows] == [
+    assert [(r["row"], r["mode"], r["original_entry_point"], r["statement"]) for r in rows] == [
         (0, "stdio", None, "Sum the numbers."),
         (1, "call", "sq", "Square."),
     ]
-    assert [(q["row"], q["reason"]) for q in quarantine] == [(2, "syntax_error")]
-    assert quarantine[0]["detail"].startswith("row 2: SyntaxError: ") and quarantine[0]["detail"].endswith("(line 1)")
+    assert [(q["row"], q["reason"]) for q in dropped] == [(2, "syntax_error")]
+    assert dropped[0]["detail"].startswith("row 2: SyntaxError: ") and dropped[0]["detail"].endswith("(line 1)")
 
 
 def test_datasets_save_to_disk_dataset_and_dataset_dict_split(tmp_path: Path) -> None:
@@ -186,9 +187,9 @@ def test_datasets_save_to_disk_dataset_and_dataset_dict_split(tmp_path: Path) ->
     ).save_to_disk(str(single))
     fields = {"code": "solution", "statement": "question"}
 
-    stats, rows, quarantine = ingest(tmp_path, Shard("saved", str(single), fields=fields), name="single")
+    stats, rows, dropped = ingest(tmp_path, Shard("saved", str(single), fields=fields), name="single")
     assert [(r["id"], r["statement"], r["mode"]) for r in rows] == [(sha16("print(int(input()) * 3)"), "Triple.", "stdio")]
-    assert [(q["row"], q["reason"]) for q in quarantine] == [(1, "no_input_interface")]
+    assert [(q["row"], q["reason"]) for q in dropped] == [(1, "no_input_interface")]
 
     both = tmp_path / "saved_dict"
     datasets.DatasetDict(
@@ -197,7 +198,7 @@ def test_datasets_save_to_disk_dataset_and_dataset_dict_split(tmp_path: Path) ->
             "test": datasets.Dataset.from_list([{"solution": "print(input()[0])", "question": "first"}, {"solution": "print(input()[-1])", "question": "last"}]),
         }
     ).save_to_disk(str(both))
-    stats, rows, quarantine = ingest(tmp_path, Shard("saved_test", str(both), split="test", fields=fields), name="dict")
+    stats, rows, dropped = ingest(tmp_path, Shard("saved_test", str(both), split="test", fields=fields), name="dict")
     assert [r["statement"] for r in rows] == ["first", "last"]
     assert stats.records_in == 2
 
@@ -222,15 +223,15 @@ def test_exact_dedup_ignores_formatting_and_comments_and_duplicate_ids(tmp_path:
         ],
     )
 
-    stats, rows, quarantine = ingest(tmp_path, Shard("d", str(raw)))
+    stats, rows, dropped = ingest(tmp_path, Shard("d", str(raw)))
 
     assert [r["id"] for r in rows] == ["a", sha16(third + "  "), "9"]
     assert dict(stats.dropped) == {"duplicate": 2, "duplicate_id": 2}
-    assert quarantine == [
-        {"shard": "d", "row": 1, "id": "b", "reason": "duplicate", "detail": "row 1: same normalized code as 'a'", "code_preview": same_reformatted},
-        {"shard": "d", "row": 2, "id": "a", "reason": "duplicate_id", "detail": "row 2: id 'a' already used in this shard", "code_preview": third},
-        {"shard": "d", "row": 4, "id": sha16(third), "reason": "duplicate", "detail": f"row 4: same normalized code as {sha16(third + '  ')!r}", "code_preview": third},
-        {"shard": "d", "row": 6, "id": "9", "reason": "duplicate_id", "detail": "row 6: id '9' already used in this shard", "code_preview": "print(input() * 10)"},
+    assert dropped == [
+        {"shard": "d", "row": 1, "id": "b", "stage": "ingest", "reason": "duplicate", "detail": "row 1: same normalized code as 'a'", "code_preview": same_reformatted},
+        {"shard": "d", "row": 2, "id": "a", "stage": "ingest", "reason": "duplicate_id", "detail": "row 2: id 'a' already used in this shard", "code_preview": third},
+        {"shard": "d", "row": 4, "id": sha16(third), "stage": "ingest", "reason": "duplicate", "detail": f"row 4: same normalized code as {sha16(third + '  ')!r}", "code_preview": third},
+        {"shard": "d", "row": 6, "id": "9", "stage": "ingest", "reason": "duplicate_id", "detail": "row 6: id '9' already used in this shard", "code_preview": "print(input() * 10)"},
     ]
     assert rows[0]["code_hash"] == code_hash(same_reformatted)
 
@@ -274,12 +275,12 @@ MALFORMED = [
 def test_malformed_row_is_quarantined_with_reason_and_line(tmp_path: Path, bad: Any, overrides: dict, reason: str, detail: Any) -> None:
     raw = write_jsonl(tmp_path / "bad.jsonl", [GOOD_BEFORE, bad, GOOD_AFTER])
 
-    stats, rows, quarantine = ingest(tmp_path, Shard("s", str(raw)), IngestOptions(**overrides))
+    stats, rows, dropped = ingest(tmp_path, Shard("s", str(raw)), IngestOptions(**overrides))
 
     assert [r["code"] for r in rows] == [GOOD_BEFORE["code"], GOOD_AFTER["code"]]
     assert [r["row"] for r in rows] == [0, 2]
     assert (stats.records_in, stats.kept, dict(stats.dropped)) == (3, 2, {reason: 1})
-    [q] = quarantine
+    [q] = dropped
     assert (q["shard"], q["row"], q["reason"]) == ("s", 1, reason)
     if isinstance(detail, re.Pattern):
         assert detail.fullmatch(q["detail"]), q["detail"]
@@ -292,9 +293,9 @@ def test_malformed_row_is_quarantined_with_reason_and_line(tmp_path: Path, bad: 
 def test_blank_lines_are_skipped_but_count_in_line_numbers(tmp_path: Path) -> None:
     raw = tmp_path / "blank.jsonl"
     raw.write_bytes(b'{"code": "print(input())"}\n\n   \n{"code": 5}\n')
-    stats, rows, quarantine = ingest(tmp_path, Shard("b", str(raw)))
+    stats, rows, dropped = ingest(tmp_path, Shard("b", str(raw)))
     assert (stats.records_in, [r["row"] for r in rows]) == (2, [0])
-    assert [(q["row"], q["detail"]) for q in quarantine] == [(3, "row 3: field 'code': expected a string, got int")]
+    assert [(q["row"], q["detail"]) for q in dropped] == [(3, "row 3: field 'code': expected a string, got int")]
 
 
 def test_oversized_jsonl_line_is_skipped_without_being_read_whole(tmp_path: Path) -> None:
@@ -306,20 +307,20 @@ def test_oversized_jsonl_line_is_skipped_without_being_read_whole(tmp_path: Path
     raw = write_jsonl(tmp_path / "huge.jsonl", [GOOD_BEFORE, huge, GOOD_AFTER, at_limit, over_limit, {"code": "print(input() * 4)"}])
     warm = write_jsonl(tmp_path / "warm.jsonl", [GOOD_BEFORE])
     options = IngestOptions(max_row_bytes=limit)
-    run_ingest(Shard("warm", str(warm)), options, tmp_path / "warm.parquet", tmp_path / "warm.q.jsonl")  # lazy imports
+    run_ingest(Shard("warm", str(warm)), options, tmp_path / "warm.parquet", tmp_path / "warm.dropped.jsonl")  # lazy imports
 
     tracemalloc.start()
     try:
-        _, rows, quarantine = ingest(tmp_path, Shard("h", str(raw)), options)
+        _, rows, dropped = ingest(tmp_path, Shard("h", str(raw)), options)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
     assert peak < 4 << 20, f"peak {peak} bytes: the 8 MiB line was held in memory"
     assert [r["row"] for r in rows] == [0, 2, 3, 5]  # the rows after the huge line still ingest
-    assert quarantine == [
-        {"shard": "h", "row": 1, "id": None, "reason": "too_large", "detail": f"row 1 (line 2): {len(huge) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
-        {"shard": "h", "row": 4, "id": None, "reason": "too_large", "detail": f"row 4 (line 5): {len(over_limit) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
+    assert dropped == [
+        {"shard": "h", "row": 1, "id": None, "stage": "ingest", "reason": "too_large", "detail": f"row 1 (line 2): {len(huge) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
+        {"shard": "h", "row": 4, "id": None, "stage": "ingest", "reason": "too_large", "detail": f"row 4 (line 5): {len(over_limit) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
     ]
 
 
@@ -327,7 +328,7 @@ def test_oversized_jsonl_line_is_skipped_without_being_read_whole(tmp_path: Path
 
 
 def _assert_nothing_written(tmp_path: Path) -> None:
-    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "out.quarantine.jsonl").exists()
+    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "out.dropped.jsonl").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no temp files left
 
 
@@ -398,14 +399,14 @@ def test_datasets_dirs_that_cannot_be_loaded_raise_naming_them(tmp_path: Path) -
 STREAM_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, time
-    from semi_instruct.ingest import IngestOptions, run_ingest
+    from semi_instruct.stages.ingest import IngestOptions, run as run_ingest
     from semi_instruct.manifest import Shard
     tmp = sys.argv[1]
     options = IngestOptions(batch_rows=1000)
-    run_ingest(Shard("warm", tmp + "/warm.jsonl"), options, tmp + "/warm.parquet", tmp + "/warm.q.jsonl")
+    run_ingest(Shard("warm", tmp + "/warm.jsonl"), options, tmp + "/warm.parquet", tmp + "/warm.dropped.jsonl")
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    stats = run_ingest(Shard("big", tmp + "/big.jsonl"), options, tmp + "/big.parquet", tmp + "/big.q.jsonl")
+    stats = run_ingest(Shard("big", tmp + "/big.jsonl"), options, tmp + "/big.parquet", tmp + "/big.dropped.jsonl")
     growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
     print(json.dumps({"stats": stats.to_dict(), "growth_kib": growth_kib, "seconds": time.perf_counter() - started}))
     """

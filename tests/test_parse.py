@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from semi_instruct.parse import ParseFailure, Rewrite, parse_inputs, parse_rewrite
-from semi_instruct.reasons import PART_REASONS
+from semi_instruct.text.parse import ParseFailure, Rewrite, parse_inputs, parse_rewrite
+from semi_instruct.pipeline import stage
 
 INSTRUCTION = "Write a function `add_one(n: int) -> int` that returns n plus one.\n\nExample: `add_one(1)` returns `2`."
 SOLUTION = "def add_one(n: int) -> int:\n    \"\"\"Return n + 1.\"\"\"\n    return n + 1\n"
@@ -164,7 +164,7 @@ def test_failures_have_named_reasons(text: str, mode: str, reason: str, detail: 
     with pytest.raises(ParseFailure) as err:
         parse_rewrite(text, mode)
     assert err.value.reason == reason
-    assert reason in PART_REASONS  # documented for the dataset card
+    assert reason in stage("generate").rejects  # documented for the dataset card
     if isinstance(detail, re.Pattern):
         assert detail.fullmatch(err.value.detail), err.value.detail
     else:

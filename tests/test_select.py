@@ -11,9 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from semi_instruct.io import ParquetSink, read_jsonl
-from semi_instruct.reasons import DROP_REASONS
-from semi_instruct.schema import stage_schema
-from semi_instruct.select import SelectOptions, difficulty, run_select, select_sample
+from semi_instruct.pipeline import stage, stage_schema
+from semi_instruct.stages.select import SelectOptions, difficulty, run as run_select, select_sample
 
 FEATURES = {"parses": True, "reads_stdin": True, "top_level_statements": 2, "num_functions": 0, "line_count": 2, "longest_line": 16, "one_line_nesting": 0}
 
@@ -45,7 +44,7 @@ def record(verdicts: dict[int, list[str]], solutions: dict[int, str | None], tes
         "row": 0,
         "code_hash": "0" * 16,
         "mode": "stdio",
-        "entry_point": None,
+        "original_entry_point": None,
         "features": FEATURES,
         "model": "m",
         "prompt_version": "v1",
@@ -53,7 +52,9 @@ def record(verdicts: dict[int, list[str]], solutions: dict[int, str | None], tes
         "inputs": [f"{i}\n" for i in range(tests)],
         "oracle_tests": [{"input": f"{i}\n", "output": f"{i + 1}\n"} for i in range(tests)],
         "source_tests_reproduced": None,
-        "candidate_verdicts": [{"index": i, "passed": v.count("pass"), "verdicts": v} for i, v in verdicts.items()],
+        "candidate_verdicts": [
+            {"index": i, "passed": v.count("pass"), "verdicts": v, "function_tests": [], "function_tests_ok": None} for i, v in verdicts.items()
+        ],
     }
 
 
@@ -117,7 +118,7 @@ def test_drop_reason_is_named_after_the_best_candidates_failures(best_verdicts: 
     rec = record({0: best_verdicts, 1: ["error"] * len(best_verdicts)}, {0: "def f(x): return 1\n", 1: "def f(x): return 2\n"})
     row, got_reason, detail = select_sample(rec, SelectOptions())
     assert row is None
-    assert got_reason == reason and reason in DROP_REASONS
+    assert got_reason == reason and reason in stage("select").drops
     total, passed = len(best_verdicts), best_verdicts.count("pass")
     assert detail == f"best candidate 0 passed {passed}/{total} tests: {best_verdicts}"
 
@@ -166,15 +167,20 @@ def test_run_select_writes_rows_drops_and_stats(tmp_path: Path) -> None:
 
     assert (stats.records_in, stats.kept, dict(stats.dropped)) == (3, 2, {"candidate_timeout": 1})
     assert stats.details == {"difficulty": Counter({"easy": 1, "hard": 1})}
-    assert stats.info == {"min_pass_fraction": 1.0}
+    assert stats.settings == {"min_pass_fraction": 1.0, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5}
     assert pq.read_schema(out).equals(stage_schema("select"))
     selected = pq.read_table(out).to_pylist()
     assert [(r["id"], r["best_candidate"], r["tests_passed"], r["pass_rate"], r["difficulty"]) for r in selected] == [
         ("easy", 0, 3, 1.0, "easy"),
         ("hard", 0, 3, 1 / 3, "hard"),
     ]
+    # the kept candidate, as columns: later stages read the pair from them
+    assert {k: selected[0][k] for k in ("instruction", "response", "entry_point", "adapter", "function_tests")} == {
+        "instruction": "Instruction of candidate 0, long enough.", "response": "def f(x): 1\n", "entry_point": "f",
+        "adapter": "print(f(input()))\n", "function_tests": [],
+    }  # fmt: skip
     assert list(read_jsonl(dropped)) == [
-        {"shard": "sh", "id": "slow", "stage": "select", "reason": "candidate_timeout", "detail": "best candidate 0 passed 1/3 tests: ['pass', 'timeout', 'timeout']",
-         "candidate_verdicts": [{"index": 0, "passed": 1, "verdicts": ["pass", "timeout", "timeout"], "function_tests": None, "function_tests_ok": None}]},
+        {"id": "slow", "stage": "select", "reason": "candidate_timeout", "detail": "best candidate 0 passed 1/3 tests: ['pass', 'timeout', 'timeout']",
+         "shard": "sh", "candidate_verdicts": [{"index": 0, "passed": 1, "verdicts": ["pass", "timeout", "timeout"], "function_tests": [], "function_tests_ok": None}]},
     ]
     assert json.loads(json.dumps(stats.to_dict()))["kept"] == 2

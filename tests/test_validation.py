@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from semi_instruct.compare import CompareOptions
+from semi_instruct.text.compare import CompareOptions
 from semi_instruct.sandbox import Limits, Runner, make_runner
-from semi_instruct.select import SelectOptions, select_sample
-from semi_instruct.validate import ValidateOptions, validate_sample
+from semi_instruct.stages.select import SelectOptions, select_sample
+from semi_instruct.stages.validate import ValidateOptions, validate_sample
 
 OPTIONS = ValidateOptions(limits=Limits(timeout_s=3.0, memory_mb=256), min_tests=3)
 
@@ -34,7 +34,7 @@ def runner() -> Runner:
 
 
 def record(candidates: list[dict[str, Any]], code: str = ORIGINAL, inputs: list[str] = INPUTS, mode: str = "stdio", entry_point: str | None = None) -> dict[str, Any]:
-    return {"id": "s", "code": code, "mode": mode, "entry_point": entry_point, "inputs": inputs, "tests": None, "candidates": candidates}
+    return {"id": "s", "code": code, "mode": mode, "original_entry_point": entry_point, "inputs": inputs, "tests": None, "candidates": candidates}
 
 
 def candidate(index: int, solution_code: str, adapter: str | None = ADAPTER, entry_point: str = "triangle") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from semi_instruct.schema import STAGES
+from semi_instruct.pipeline import NAMES
 from workspace import REPO, SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
 
 
@@ -80,7 +80,7 @@ def test_every_demo_record_is_accounted_for(demo: Path) -> None:
     dropped_ids = [d["id"] for d in dropped]
     # each raw record ends exactly once: kept, or dropped with a reason at a stage
     assert sorted(kept_ids + dropped_ids) == sorted(raw_ids)
-    assert all(d["reason"] and d["stage"] in STAGES for d in dropped)
+    assert all(d["reason"] and d["stage"] in NAMES for d in dropped)
     by_stage: dict[str, dict[str, int]] = {}
     for d in dropped:
         by_stage.setdefault(d["stage"], {}).setdefault(d["reason"], 0)

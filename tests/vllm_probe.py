@@ -22,7 +22,7 @@ def main(config_path: str, ingested: str, out: str) -> None:
 
     from semi_instruct import config as cfg
     from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
-    from semi_instruct.prompts import build_requests
+    from semi_instruct.stages.generate import GenerateOptions, build_requests
 
     config = cfg.load_config(config_path)
     engine_config = {**config["engine"], "cache_dir": None, "record_dir": None}
@@ -56,9 +56,9 @@ def main(config_path: str, ingested: str, out: str) -> None:
     report["too_long"] = dataclasses.asdict(engine.chat([too_long], sampled)[0])
 
     records = pq.read_table(ingested).to_pylist()
-    g = config["generation"]
-    shard_requests = [r for record in records for r in build_requests(record, g["prompt_version"], g["candidates"], g["num_inputs"])]
-    shard_sampling = cfg.generate_options(config).sampling
+    options = GenerateOptions.from_config(config)
+    shard_requests = [r for record in records for r in build_requests(record, options)]
+    shard_sampling = options.sampling
     report["shard_texts"] = {r.tag: res.texts for r, res in zip(shard_requests, engine.chat(shard_requests, shard_sampling))}
     engine.close()
 

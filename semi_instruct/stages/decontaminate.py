@@ -288,6 +288,6 @@ def run(
     return job.stats
 
 
-def job(settings: Mapping[str, Any], selected: Sequence[str], parquet: str, dropped: str, hits: str, stats: str) -> StageStats:
+def job(settings: Mapping[str, Any], selected: Sequence[str], parquet: str, dropped: str, hits: str, stats: str | None) -> StageStats:
     """The decontaminate rule's job (over every shard's selected records)."""
     return run(selected, parquet, dropped, hits, DecontaminateOptions.from_config(settings), stats)

@@ -201,6 +201,6 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, options: Dedu
     return job.stats
 
 
-def job(settings: Mapping[str, Any], samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+def job(settings: Mapping[str, Any], samples: str, parquet: str, dropped: str, stats: str | None) -> StageStats:
     """The dedup rule's job (over every shard's decontaminated records)."""
     return run(samples, parquet, dropped, DedupOptions.from_config(settings), stats)

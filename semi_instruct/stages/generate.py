@@ -140,7 +140,7 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, engine: Engin
     return job.stats
 
 
-def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str, gpus: int = 0) -> StageStats:
+def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None, gpus: int = 0) -> StageStats:
     """The generate rule's job. `gpus`: the job's GPU count (the rule's `resources: gpu`), vLLM's
     tensor-parallel size."""
     engine_config = settings["engine"]

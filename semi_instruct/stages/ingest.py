@@ -308,6 +308,6 @@ def run(shard: Shard, options: IngestOptions, out: str | Path, dropped: str | Pa
     return job.stats
 
 
-def job(settings: Mapping[str, Any], shard: str, parquet: str, dropped: str, stats: str) -> StageStats:
+def job(settings: Mapping[str, Any], shard: str, parquet: str, dropped: str, stats: str | None) -> StageStats:
     """The ingest rule's job: `settings` holds the `ingest` section and this shard's manifest row."""
     return run(Shard.from_dict(settings["shard"]), IngestOptions.from_config(settings), parquet, dropped, stats)

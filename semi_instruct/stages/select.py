@@ -95,6 +95,6 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, options: Sele
     return job.stats
 
 
-def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str) -> StageStats:
+def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None) -> StageStats:
     """The select rule's job."""
     return run(samples, parquet, dropped, SelectOptions.from_config(settings), shard, stats)

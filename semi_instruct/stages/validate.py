@@ -216,7 +216,7 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, runner: Runne
     return job.stats
 
 
-def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str, threads: int = 0) -> StageStats:
+def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None, threads: int = 0) -> StageStats:
     """The validate rule's job. `threads`: the job's threads (Snakemake may grant fewer than
     `sandbox.workers`), one sandbox each."""
     from dataclasses import replace
