@@ -12,7 +12,9 @@ files carry a marker line, are removed on stop, and a slurm.conf without the mar
 config) is never overwritten. The node line comes from `slurmd -C`, so it matches this machine.
 
 Choices that make SLURM work in a container without systemd, cgroups or an accounting database
-(measured, see ../shared/notes/slurm.md): linuxproc process tracking, no task plugin, no accounting;
+(measured on a 2-core Debian 12 VM with slurm-wlm 22.05.8 and munge 0.5.15): linuxproc process tracking,
+no task plugin, no accounting (then `sacct` fails, and the Snakemake SLURM plugin's default sacct status
+check makes Snakemake wait forever, silently; so the profile asks squeue for job states);
 `MinJobAge=3600` keeps finished jobs visible to `squeue --states=all` for an hour: the profile's
 `slurm-status-command: squeue` needs >= 120 s, and the test reads every job of a run that lasts
 minutes. Partitions `cpu` (default) and `gpu` both hold the node, matching the partition names in

@@ -1,4 +1,4 @@
-"""The attack checklist of /work/shared/notes/sandbox.md, as the caller (root in CI) and as an unprivileged user.
+"""The attack checklist of docs/sandbox.md, as the caller (root in CI) and as an unprivileged user.
 
 All attacks go, one JSONL line each, through the library path of `semi-instruct exec` (`run_cases`) in a
 driver process with one worker, so they share one long-lived sandbox, as programs do in the pipeline: an

@@ -1,7 +1,7 @@
 """Per-sandbox cgroups (v1 `memory` and `pids`): a bound on a case's processes *in total*.
 
 RLIMIT_AS is per process, so forked children can each take the whole limit (pitfall 7 of
-/work/shared/notes/sandbox.md); only a cgroup bounds the sum. Where cgroup v2 lacks the memory/pids
+docs/sandbox.md); only a cgroup bounds the sum. Where cgroup v2 lacks the memory/pids
 controllers (as on this kind of host) the v1 hierarchies still work, as root. Every sandbox gets its own
 groups, nested under the host process's own groups so that an outer limit (a container's, a SLURM job's)
 still applies. Unprivileged runs get no cgroup: `semi-instruct sandbox doctor` says so, per-process

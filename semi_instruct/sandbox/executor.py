@@ -13,7 +13,7 @@ Sandboxes are reused across jobs: the harness kills every process and wipes /tmp
 case. The host fails closed: a case without a well-formed frame in time is `killed`, its sandbox is
 discarded and the remaining cases go to a fresh one. Call-mode return values arrive as exact JSON and are
 decoded on the host; expected outputs never enter a sandbox. Pitfall numbers refer to
-/work/shared/notes/sandbox.md.
+docs/sandbox.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The host (`executor.py`) runs this file's text with `python3 -s -P -c` inside bubblewrap, as the
 unprivileged sandbox uid, and never imports it; it uses only the standard library. Pitfall numbers refer
-to /work/shared/notes/sandbox.md.
+to docs/sandbox.md.
 
 - Common standard modules are imported once here; each case runs in a fresh fork of this pristine
   interpreter, so a program's module-level state dies with its case. `random` re-seeds itself after a
