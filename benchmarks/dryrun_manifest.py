@@ -62,7 +62,9 @@ def dry_run(workdir: Path, manifest: str, *args: str, profile: bool = True) -> t
     )  # fmt: skip
     wall, cpu = time.perf_counter() - start, children_cpu_s() - cpu
     if proc.returncode != 0:
-        sys.exit(f"snakemake -n {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        sys.exit(
+            f"snakemake -n {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     total = [line.split()[-1] for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("total")]
     return wall, cpu, total[0] if total else "?"
 
@@ -84,16 +86,26 @@ def main() -> int:
             sys.exit(f"{common}: constraint line {NAME_PATTERN_CONSTRAINT.strip()!r} not found; update this benchmark")
         common.write_text("import re\n" + text.replace(NAME_PATTERN_CONSTRAINT, ALTERNATION_CONSTRAINT))
 
-        print(f"{args.shards} shards, snakemake --profile profiles/slurm; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(
+            f"{args.shards} shards, snakemake --profile profiles/slurm; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
         quiet, quiet_cpu, _ = dry_run(workdir, big, "--quiet")
         verdict = "OK" if quiet < LIMIT_S else "OVER"
-        print(f"  -n --quiet:                        {quiet:6.1f} s wall {quiet_cpu:6.1f} s CPU  {verdict} (< {LIMIT_S:.0f} s)")
+        print(
+            f"  -n --quiet:                        {quiet:6.1f} s wall {quiet_cpu:6.1f} s CPU  {verdict} (< {LIMIT_S:.0f} s)"
+        )
         alt, alt_cpu, _ = dry_run(alternation, big, "--quiet")
-        print(f"  -n --quiet, alternation constraint: {alt:5.1f} s wall {alt_cpu:6.1f} s CPU  -> {alt_cpu / quiet_cpu:.1f}x the CPU")
+        print(
+            f"  -n --quiet, alternation constraint: {alt:5.1f} s wall {alt_cpu:6.1f} s CPU  -> {alt_cpu / quiet_cpu:.1f}x the CPU"
+        )
         full, full_cpu, jobs = dry_run(workdir, big)
-        print(f"  -n, every job printed:             {full:6.1f} s wall {full_cpu:6.1f} s CPU  -> {full_cpu / quiet_cpu:.1f}x the CPU ({jobs} jobs)")
+        print(
+            f"  -n, every job printed:             {full:6.1f} s wall {full_cpu:6.1f} s CPU  -> {full_cpu / quiet_cpu:.1f}x the CPU ({jobs} jobs)"
+        )
         plain, plain_cpu, _ = dry_run(workdir, big, profile=False)
-        print(f"  -n, every job printed, no profile: {plain:6.1f} s wall {plain_cpu:6.1f} s CPU  -> {plain_cpu / quiet_cpu:.1f}x the CPU")
+        print(
+            f"  -n, every job printed, no profile: {plain:6.1f} s wall {plain_cpu:6.1f} s CPU  -> {plain_cpu / quiet_cpu:.1f}x the CPU"
+        )
         first = "results/ingest/s00000.parquet"
         job_big, job_big_cpu, _ = dry_run(workdir, big, first)
         job_one, job_one_cpu, _ = dry_run(workdir, one, first)

@@ -40,16 +40,21 @@ def main() -> None:
 
     from semi_instruct.engines import Sampling
     from semi_instruct.engines.vllm import VllmEngine
-    from semi_instruct.stages.ingest import IngestOptions, run as run_ingest
     from semi_instruct.manifest import Shard
     from semi_instruct.prompts import build_requests
+    from semi_instruct.stages.ingest import IngestOptions
+    from semi_instruct.stages.ingest import run as run_ingest
 
     work = Path(tempfile.mkdtemp(prefix="engine-bench-"))
     model = tiny_model.build(work / "model")
     ingested = work / "demo.parquet"
     run_ingest(Shard("demo", str(REPO / "data/demo/shard.jsonl")), IngestOptions(), ingested, work / "quarantine.jsonl")
     records = pq.read_table(ingested).to_pylist()
-    variants = [{**r, "id": f"{r['id']}~{k}", "code": f"{r['code']}# variant {k}\n"} for k in range(args.copies) for r in records]
+    variants = [
+        {**r, "id": f"{r['id']}~{k}", "code": f"{r['code']}# variant {k}\n"}
+        for k in range(args.copies)
+        for r in records
+    ]
     requests = [r for record in variants for r in build_requests(record, "v1", 2, 10)]
     sampling = Sampling(temperature=0.8, top_p=0.95, max_tokens=args.max_tokens, seed=0)
 
@@ -72,7 +77,9 @@ def main() -> None:
     candidates = sum(r.n for r in requests)
     print(f"\n== engine: {len(requests)} requests ({candidates} candidates, prompts {min(prompt_lengths)}-{max(prompt_lengths)} "
           f"tokens), max_tokens {args.max_tokens}")  # fmt: skip
-    print(f"one batch:       {batched_s:7.2f} s  {batched_tokens:6d} tokens  {batched_tokens / batched_s:8.0f} tokens/s")
+    print(
+        f"one batch:       {batched_s:7.2f} s  {batched_tokens:6d} tokens  {batched_tokens / batched_s:8.0f} tokens/s"
+    )
     print(f"one at a time:   {single_s:7.2f} s  {single_tokens:6d} tokens  {single_tokens / single_s:8.0f} tokens/s")
     print(f"batched / one-at-a-time throughput: {(batched_tokens / batched_s) / (single_tokens / single_s):.1f}x")
 

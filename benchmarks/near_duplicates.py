@@ -81,8 +81,17 @@ def make_set(n: int, copies: int, seed: int = 0) -> tuple[list[str], set[tuple[i
 
 def rows(codes: list[str]) -> list[dict]:
     return [
-        {"shard": "bench", "id": str(i), "code_hash": str(i), "pass_rate": 1.0, "tests_passed": 5,
-         "instruction": None, "statement": None, "response": None, "original_code": code}
+        {
+            "shard": "bench",
+            "id": str(i),
+            "code_hash": str(i),
+            "pass_rate": 1.0,
+            "tests_passed": 5,
+            "instruction": None,
+            "statement": None,
+            "response": None,
+            "original_code": code,
+        }
         for i, code in enumerate(codes)
     ]
 
@@ -98,8 +107,10 @@ def main() -> None:
     args = parser.parse_args()
     options = DedupOptions(kinds=("code",))
     codes, planted = make_set(args.programs, args.copies)
-    print(f"{len(codes)} programs, {len(planted)} planted near-copies; threshold {options.threshold}, "
-          f"{options.shingle_size}-token shingles, {options.permutations} permutations")
+    print(
+        f"{len(codes)} programs, {len(planted)} planted near-copies; threshold {options.threshold}, "
+        f"{options.shingle_size}-token shingles, {options.permutations} permutations"
+    )
 
     start = time.perf_counter()
     samples, clusters = find_duplicates(rows(codes), options)
@@ -110,7 +121,11 @@ def main() -> None:
 
     start = time.perf_counter()
     sets = [shingles(view_tokens("original_code", c), options.shingle_size) for c in codes]
-    exact = {(i, j) for i, j in itertools.combinations(range(len(sets)), 2) if len(sets[i] & sets[j]) / len(sets[i] | sets[j]) >= options.threshold}
+    exact = {
+        (i, j)
+        for i, j in itertools.combinations(range(len(sets)), 2)
+        if len(sets[i] & sets[j]) / len(sets[i] | sets[j]) >= options.threshold
+    }
     exact_seconds = time.perf_counter() - start
     exact_found = len(planted & exact)
 
@@ -126,11 +141,15 @@ def main() -> None:
 
     print(f"{'variant':<10} {'seconds':>8} {'planted found':>14} {'other pairs':>12}")
     for name, seconds, found, pairs in [
-        ("lsh", lsh_seconds, lsh_found, lsh_pairs), ("all-pairs", exact_seconds, exact_found, exact), ("raw", raw_seconds, raw_found, raw_pairs),
+        ("lsh", lsh_seconds, lsh_found, lsh_pairs),
+        ("all-pairs", exact_seconds, exact_found, exact),
+        ("raw", raw_seconds, raw_found, raw_pairs),
     ]:
         print(f"{name:<10} {seconds:8.2f} {found:>7}/{len(planted):<6} {len(pairs - planted):>12}")
-    print(f"all-pairs / lsh time: {exact_seconds / lsh_seconds:.1f}x; lsh recall / all-pairs recall: "
-          f"{lsh_found / max(exact_found, 1):.3f}; canonical / raw recall: {lsh_found / max(raw_found, 1):.1f}x")
+    print(
+        f"all-pairs / lsh time: {exact_seconds / lsh_seconds:.1f}x; lsh recall / all-pairs recall: "
+        f"{lsh_found / max(exact_found, 1):.3f}; canonical / raw recall: {lsh_found / max(raw_found, 1):.1f}x"
+    )
 
 
 if __name__ == "__main__":

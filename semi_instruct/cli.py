@@ -12,8 +12,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -28,7 +29,9 @@ def _shard(args: argparse.Namespace, config: dict) -> Shard:
         return Shard(name=args.shard or Path(args.input).name.split(".")[0], path=args.input, format=args.format)
     shards = read_manifest(config["manifest"])
     if args.shard not in shards:
-        raise SystemExit(f"shard {args.shard!r} is not in manifest {config['manifest']} (shards: {', '.join(list(shards)[:10])}…)")
+        raise SystemExit(
+            f"shard {args.shard!r} is not in manifest {config['manifest']} (shards: {', '.join(list(shards)[:10])}…)"
+        )
     return shards[args.shard]
 
 
@@ -40,7 +43,9 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     from semi_instruct.stages import ingest
 
     config = cfg.load_config(args.config)
-    _print(ingest.run(_shard(args, config), ingest.IngestOptions.from_config(config), args.out, args.dropped, args.stats))
+    _print(
+        ingest.run(_shard(args, config), ingest.IngestOptions.from_config(config), args.out, args.dropped, args.stats)
+    )
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -83,7 +88,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     config = cfg.load_config(args.config)
     options = export.ExportOptions.from_config(config)
-    export.run(args.input, args.stats_files, args.dropped_files, args.contamination, export.output_paths(args.out_dir), options)
+    export.run(
+        args.input, args.stats_files, args.dropped_files, args.contamination, export.output_paths(args.out_dir), options
+    )
     print(f"dataset written to {args.out_dir}")
 
 
@@ -118,8 +125,12 @@ def cmd_exec(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise OSError(f"cannot write output file {args.out}: {exc.strerror}") from exc
         with sink, make_runner(args.python) as runner:
-            summary = run_cases(source, sink, runner, args.workers, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
-    print(f"{summary.lines} lines ({summary.malformed} malformed), {summary.cases} cases -> {args.out}", file=sys.stderr)
+            summary = run_cases(
+                source, sink, runner, args.workers, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
+            )
+    print(
+        f"{summary.lines} lines ({summary.malformed} malformed), {summary.cases} cases -> {args.out}", file=sys.stderr
+    )
 
 
 def cmd_sandbox_doctor(args: argparse.Namespace) -> None:
@@ -205,8 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("exec", help=help, description=help)
     p.add_argument("--in", dest="input", required=True, help="cases, one JSON object per line")
     p.add_argument("--out", required=True, help="results, one JSON object per input line (streamed)")
-    p.add_argument("--workers", type=_positive(int), default=len(os.sched_getaffinity(0)),
-                   help="sandboxes running at once (default: all cores)")
+    p.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=len(os.sched_getaffinity(0)),
+        help="sandboxes running at once (default: all cores)",
+    )
     p.add_argument("--timeout", type=_positive(float), default=5.0, help="default wall/CPU seconds per input")
     p.add_argument("--memory-mb", type=_positive(int), default=512, help="default memory limit per input")
     p.add_argument("--python", default="/usr/bin/python3", help="interpreter inside the sandbox")

@@ -118,7 +118,9 @@ def data_settings(config: Config, *sections: str) -> Config:
 def runtime_settings(config: Config) -> Config:
     """Every key that changes only speed or placement, in all sections."""
     properties = schema()["properties"]
-    found = {name: _split(value, properties[name], runtime=True) for name, value in config.items() if name in properties}
+    found = {
+        name: _split(value, properties[name], runtime=True) for name, value in config.items() if name in properties
+    }
     return {name: value for name, value in found.items() if value is not _NOTHING and value != {}}
 
 

@@ -74,7 +74,7 @@ class ParquetSink:
         self._writer.close()
         self._atomic.__exit__(type(exc), exc, exc.__traceback__)
 
-    def __enter__(self) -> "ParquetSink":
+    def __enter__(self) -> ParquetSink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -110,7 +110,7 @@ class JsonlSink:
         self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
         self.count += 1
 
-    def __enter__(self) -> "JsonlSink":
+    def __enter__(self) -> JsonlSink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -96,7 +96,7 @@ def read_manifest(path: str | Path) -> dict[str, Shard]:
     def content_lines(lines: Iterable[str]) -> Iterator[str]:
         # Comments are skipped, but error messages must still name the line as the user sees it.
         nonlocal physical
-        for physical, line in enumerate(lines, start=1):
+        for physical, line in enumerate(lines, start=1):  # noqa: B007 (read by the caller, nonlocal)
             if not line.startswith("#"):
                 yield line
 

@@ -28,17 +28,40 @@ def selected_row(
     tests_passed: int = 6,
 ) -> dict[str, Any]:
     raw = {"id": sample_id, "code": code, "statement": statement}
-    record = normalize_row(raw, {f: f for f in SOURCE_FIELDS}, Shard(shard, f"{shard}.jsonl", source="unit test", license="MIT"), row, IngestOptions())
+    record = normalize_row(
+        raw,
+        {f: f for f in SOURCE_FIELDS},
+        Shard(shard, f"{shard}.jsonl", source="unit test", license="MIT"),
+        row,
+        IngestOptions(),
+    )
     tests = [{"input": f"[{i}]", "output": str(i)} for i in range(tests_passed)]
     return {
         **record,
         "model": "m",
         "prompt_version": "v1",
-        "candidates": [{"index": 0, "instruction": instruction, "solution": solution, "entry_point": entry_point, "adapter": None, "error": None}],
+        "candidates": [
+            {
+                "index": 0,
+                "instruction": instruction,
+                "solution": solution,
+                "entry_point": entry_point,
+                "adapter": None,
+                "error": None,
+            }
+        ],
         "inputs": [t["input"] for t in tests],
         "oracle_tests": tests,
         "source_tests_reproduced": None,
-        "candidate_verdicts": [{"index": 0, "passed": tests_passed, "verdicts": ["pass"] * tests_passed, "function_tests": [], "function_tests_ok": None}],
+        "candidate_verdicts": [
+            {
+                "index": 0,
+                "passed": tests_passed,
+                "verdicts": ["pass"] * tests_passed,
+                "function_tests": [],
+                "function_tests_ok": None,
+            }
+        ],
         "best_candidate": 0,
         "instruction": instruction,
         "response": solution,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from semi_instruct.stages.export import merge_stats
 from semi_instruct.pipeline import NAMES
 from semi_instruct.stages.base import AccountingError, StageStats
+from semi_instruct.stages.export import merge_stats
 
 
 def stage(name: str, shard: str, records_in: int, kept: int, **dropped: int) -> StageStats:
@@ -46,7 +46,15 @@ def test_consistent_stats_merge_into_the_funnel() -> None:
     assert (summary["ingested"], summary["kept"], summary["dropped"]) == (15, 6, 9)
     assert summary["ingested"] == summary["kept"] + summary["dropped"]
     assert [f["stage"] for f in summary["funnel"]] == list(NAMES)
-    assert [(f["records_in"], f["kept"]) for f in summary["funnel"]] == [(15, 13), (13, 11), (11, 10), (10, 7), (7, 7), (7, 6), (6, 6)]
+    assert [(f["records_in"], f["kept"]) for f in summary["funnel"]] == [
+        (15, 13),
+        (13, 11),
+        (11, 10),
+        (10, 7),
+        (7, 7),
+        (7, 6),
+        (6, 6),
+    ]
     assert summary["funnel"][0]["dropped"] == {"syntax_error": 1, "duplicate": 1}
     assert summary["funnel"][0]["details"] == {"ignored_fields": {"y": 4, "x": 3}}
     assert summary["funnel"][1]["seconds"] == 1.75
@@ -116,7 +124,12 @@ def test_stage_stats_check_and_write(tmp_path: Path) -> None:
     }
     back = StageStats.read(path)
     assert (back.stage, back.shard, back.records_in, back.kept, back.dropped, back.details) == (
-        "generate", "a", 3, 1, Counter({"no_valid_candidate": 1, "no_test_inputs": 1}), {"candidates_rejected": Counter({"bad_format": 2})},
+        "generate",
+        "a",
+        3,
+        1,
+        Counter({"no_valid_candidate": 1, "no_test_inputs": 1}),
+        {"candidates_rejected": Counter({"bad_format": 2})},
     )
 
 
@@ -124,6 +137,8 @@ def test_stage_stats_check_and_write(tmp_path: Path) -> None:
 def test_stage_stats_write_refuses_inconsistent_counts(tmp_path: Path, kept: int, dropped: int, total: int) -> None:
     bad = stage("select", "a", 3, kept, wrong_answer=dropped)
     path = tmp_path / "select.a.json"
-    with pytest.raises(AccountingError, match=rf"^select/a: 3 records in, but {kept} kept \+ {dropped} dropped = {total}$"):
+    with pytest.raises(
+        AccountingError, match=rf"^select/a: 3 records in, but {kept} kept \+ {dropped} dropped = {total}$"
+    ):
         bad.write(path)
     assert not path.exists() and list(tmp_path.iterdir()) == []

@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from selected_rows import selected_row, write_selected
 
-from semi_instruct.stages.decontaminate import DecontaminateOptions, humaneval_items, run as run_decontaminate
-from semi_instruct.stages.dedup import DedupOptions, run as run_dedup
-from semi_instruct.text.diversity import code_structure, distinct_ratio
-from semi_instruct.stages.export import ExportOptions, output_paths, run as run_export
+from semi_instruct.stages.base import StageStats
+from semi_instruct.stages.decontaminate import DecontaminateOptions, humaneval_items
+from semi_instruct.stages.decontaminate import run as run_decontaminate
+from semi_instruct.stages.dedup import DedupOptions
+from semi_instruct.stages.dedup import run as run_dedup
+from semi_instruct.stages.export import ExportOptions, output_paths
+from semi_instruct.stages.export import run as run_export
 from semi_instruct.stages.generate import GenerateOptions
 from semi_instruct.stages.ingest import IngestOptions
 from semi_instruct.stages.select import SelectOptions
 from semi_instruct.stages.validate import ValidateOptions
-from semi_instruct.stages.base import StageStats
-from selected_rows import selected_row, write_selected
+from semi_instruct.text.diversity import code_structure, distinct_ratio
 
 # What the per-shard stages record as their settings (the card reports them).
 SETTINGS = {
@@ -33,7 +36,9 @@ SETTINGS = {
 FIB = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n"
 FIB_RENAMED = "def fibo(k):\n    x, y = 0, 1\n    for _ in range(k):\n        x, y = y, x + y\n    return x\n"
 STDIN_SUM = "import sys\nprint(sum(map(int, sys.stdin.read().split())))\n"
-WORDS = "from collections import Counter\n\ndef top_word(text):\n    return Counter(text.split()).most_common(1)[0][0]\n"
+WORDS = (
+    "from collections import Counter\n\ndef top_word(text):\n    return Counter(text.split()).most_common(1)[0][0]\n"
+)
 
 
 def test_distinct_ratio_counts_repeats_over_the_whole_set() -> None:
@@ -57,30 +62,83 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     leaked = humaneval_items()[0].code
     shards = {
         "a": [
-            selected_row("fib", FIB, "Return the n-th Fibonacci number.", FIB, shard="a", statement="Print the n-th Fibonacci number.", tests_passed=8),
-            selected_row("sum", STDIN_SUM, "Sum all integers read from standard input.", "def total(xs: list[int]) -> int:\n    return sum(xs)\n", shard="a", row=1, pass_rate=0.5),
+            selected_row(
+                "fib",
+                FIB,
+                "Return the n-th Fibonacci number.",
+                FIB,
+                shard="a",
+                statement="Print the n-th Fibonacci number.",
+                tests_passed=8,
+            ),
+            selected_row(
+                "sum",
+                STDIN_SUM,
+                "Sum all integers read from standard input.",
+                "def total(xs: list[int]) -> int:\n    return sum(xs)\n",
+                shard="a",
+                row=1,
+                pass_rate=0.5,
+            ),
         ],
         "b": [
-            selected_row("fibo", FIB_RENAMED, "Compute Fibonacci numbers iteratively.", FIB_RENAMED, shard="b", statement="Fibonacci again.", tests_passed=6),
+            selected_row(
+                "fibo",
+                FIB_RENAMED,
+                "Compute Fibonacci numbers iteratively.",
+                FIB_RENAMED,
+                shard="b",
+                statement="Fibonacci again.",
+                tests_passed=6,
+            ),
             selected_row("leak", leaked, "Check the list.", leaked, shard="b", row=1),
-            selected_row("words", WORDS, "Return the most common word of a text.", WORDS, shard="b", row=2, pass_rate=0.0),
+            selected_row(
+                "words", WORDS, "Return the most common word of a text.", WORDS, shard="b", row=2, pass_rate=0.0
+            ),
         ],
     }
     stats_files, dropped_files, selected = [], [], []
     for shard, rows in shards.items():
         selected.append(write_selected(tmp / f"{shard}.select.parquet", rows))
         n = len(rows)
-        for stage, records_in, dropped in [("ingest", n + 1, {"syntax_error": 1}), ("generate", n, {}), ("validate", n, {}), ("select", n, {})]:
-            s = StageStats(stage, shard, records_in=records_in, kept=n, dropped=Counter(dropped), settings=SETTINGS[stage])
+        for stage, records_in, dropped in [
+            ("ingest", n + 1, {"syntax_error": 1}),
+            ("generate", n, {}),
+            ("validate", n, {}),
+            ("select", n, {}),
+        ]:
+            s = StageStats(
+                stage, shard, records_in=records_in, kept=n, dropped=Counter(dropped), settings=SETTINGS[stage]
+            )
             s.info = {"path": f"{shard}.jsonl", "format": "jsonl"} if stage == "ingest" else {}
             s.write(tmp / f"{stage}.{shard}.stats.json")
             stats_files.append(tmp / f"{stage}.{shard}.stats.json")
         ingest_dropped = tmp / f"{shard}.dropped.jsonl"
-        row = {"id": f"bad-{shard}", "stage": "ingest", "reason": "syntax_error", "detail": "x", "shard": shard, "row": 9}
+        row = {
+            "id": f"bad-{shard}",
+            "stage": "ingest",
+            "reason": "syntax_error",
+            "detail": "x",
+            "shard": shard,
+            "row": 9,
+        }
         ingest_dropped.write_text(json.dumps(row) + "\n")
         dropped_files.append(ingest_dropped)
-    run_decontaminate(selected, tmp / "decontam.parquet", tmp / "decontam.dropped.jsonl", tmp / "contamination.jsonl", DecontaminateOptions(), tmp / "decontam.stats.json")
-    run_dedup(tmp / "decontam.parquet", tmp / "dedup.parquet", tmp / "dedup.dropped.jsonl", DedupOptions(), tmp / "dedup.stats.json")
+    run_decontaminate(
+        selected,
+        tmp / "decontam.parquet",
+        tmp / "decontam.dropped.jsonl",
+        tmp / "contamination.jsonl",
+        DecontaminateOptions(),
+        tmp / "decontam.stats.json",
+    )
+    run_dedup(
+        tmp / "decontam.parquet",
+        tmp / "dedup.parquet",
+        tmp / "dedup.dropped.jsonl",
+        DedupOptions(),
+        tmp / "dedup.stats.json",
+    )
     run_export(
         tmp / "dedup.parquet",
         stats_files + [tmp / "decontam.stats.json", tmp / "dedup.stats.json"],
@@ -119,11 +177,23 @@ def test_export_ranks_and_accounts_for_every_record(run: Path) -> None:
     ]
     hits = read_jsonl(run / "contamination.jsonl")
     # HumanEval/20's solution opens with the same double loop over `numbers`: a code n-gram hit too
-    assert {h["sample_id"] for h in hits} == {"b/leak"} and {h["item_id"] for h in hits} == {"HumanEval/0", "HumanEval/20"}
-    assert stats["contamination"] == {"benchmarks": {"humaneval": 164}, "hits": {"humaneval": len(hits)}, "samples_dropped": 1}
+    assert {h["sample_id"] for h in hits} == {"b/leak"} and {h["item_id"] for h in hits} == {
+        "HumanEval/0",
+        "HumanEval/20",
+    }
+    assert stats["contamination"] == {
+        "benchmarks": {"humaneval": 164},
+        "hits": {"humaneval": len(hits)},
+        "samples_dropped": 1,
+    }
     clusters = stats["diversity"]["minhash_clusters"]
     assert {k: v for k, v in clusters.items() if k != "links"} == {
-        "samples_before": 4, "clusters_before": 3, "samples_after": 3, "clusters_after": 3, "duplicate_clusters": 1, "largest_cluster": 2,
+        "samples_before": 4,
+        "clusters_before": 3,
+        "samples_after": 3,
+        "clusters_after": 3,
+        "duplicate_clusters": 1,
+        "largest_cluster": 2,
     }
     assert stats["diversity"]["imported_modules"] == {"collections": 1}
     assert stats["ni_baseline"] == {"rows": 1, "without_statement": 2}
@@ -133,7 +203,10 @@ def test_ni_baseline_pairs_statement_with_original_code(run: Path) -> None:
     (ni,) = read_jsonl(run / "ni.jsonl")
     assert ni == {
         "id": "a/fib",
-        "messages": [{"role": "user", "content": "Print the n-th Fibonacci number."}, {"role": "assistant", "content": FIB}],
+        "messages": [
+            {"role": "user", "content": "Print the n-th Fibonacci number."},
+            {"role": "assistant", "content": FIB},
+        ],
         "instruction": "Print the n-th Fibonacci number.",
         "response": FIB,
         "mode": "call",
@@ -168,19 +241,34 @@ def test_card_describes_the_run(run: Path) -> None:
     ]
     assert "**3 pairs** kept from 7 input records (4 dropped" in card
     assert "| decontaminate | 5 | 4 | 1 |" in card and "| dedup | 4 | 3 | 1 |" in card
-    assert "| decontaminate | `contaminated_code_exact` | 1 | a function of the solution or original code equals a benchmark solution" in card
+    assert (
+        "| decontaminate | `contaminated_code_exact` | 1 | a function of the solution or original code equals a benchmark solution"
+        in card
+    )
     assert "| dedup | `near_duplicate_code` | 1 |" in card
     assert "(undocumented reason)" not in card
     # how it was made: the thresholds used
-    assert "| decontamination | 10-gram overlap" in card and "exact function match (≥ 25 tokens) against humaneval (164 items)" in card
-    assert "| near-duplicates | MinHash LSH on code and instruction: Jaccard ≥ 0.7, 5-token shingles, 256 permutations;" in card
+    assert (
+        "| decontamination | 10-gram overlap" in card
+        and "exact function match (≥ 25 tokens) against humaneval (164 items)" in card
+    )
+    assert (
+        "| near-duplicates | MinHash LSH on code and instruction: Jaccard ≥ 0.7, 5-token shingles, 256 permutations;"
+        in card
+    )
     # diversity and contamination sections carry the stats.json figures
     d = stats["diversity"]
-    assert f"| instructions (words) | {d['instruction_distinct']['distinct_1']} | {d['instruction_distinct']['distinct_2']} | {d['instruction_distinct']['distinct_3']} |" in card
+    assert (
+        f"| instructions (words) | {d['instruction_distinct']['distinct_1']} | {d['instruction_distinct']['distinct_2']} | {d['instruction_distinct']['distinct_3']} |"
+        in card
+    )
     assert f"| solutions (canonical code tokens) | {d['code_distinct']['distinct_1']} |" in card
     assert "before de-duplication, 4 samples in **3** clusters (1 with more than one member, the largest of 2;" in card
     assert "after, 3 samples in **3** clusters (one kept per cluster)" in card
     assert "| `collections` | 1 | 100.0% |" in card
-    assert f"| humaneval | 164 | {stats['contamination']['hits']['humaneval']} |" in card and "**1** sample dropped." in card
+    assert (
+        f"| humaneval | 164 | {stats['contamination']['hits']['humaneval']} |" in card
+        and "**1** sample dropped." in card
+    )
     assert "1 of the 3 samples have a statement and are in it; 2 have none" in card
     assert 'load_dataset("parquet", data_files="ni.parquet", split="train")' in card

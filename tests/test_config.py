@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from semi_instruct.config import ConfigError, data_settings, leaf_keys, load_config, merged, runtime_settings, validate_config
+from semi_instruct.config import (
+    ConfigError,
+    data_settings,
+    leaf_keys,
+    load_config,
+    merged,
+    runtime_settings,
+    validate_config,
+)
 from semi_instruct.engines.base import Sampling
 from semi_instruct.sandbox import Limits
 from semi_instruct.stages.decontaminate import DecontaminateOptions
@@ -30,28 +38,90 @@ def test_minimal_config_gets_every_nested_default() -> None:
         "manifest": "shards.tsv",
         "ingest": {
             "fields": {f: f for f in ("id", "code", "language", "statement", "tests", "source", "license")},
-            "default_language": "python", "max_code_bytes": 65536, "max_lines": 2000, "max_line_chars": 4000, "max_row_bytes": 4194304, "batch_rows": 1000,
+            "default_language": "python",
+            "max_code_bytes": 65536,
+            "max_lines": 2000,
+            "max_line_chars": 4000,
+            "max_row_bytes": 4194304,
+            "batch_rows": 1000,
         },
         "engine": {
-            "kind": "replay", "model": "semi-instruct-demo", "revision": None, "gpus": 0, "replay_file": "data/demo/replay.jsonl",
-            "record_dir": None, "cache_dir": "cache/generate",
-            "vllm": {"dtype": "auto", "max_model_len": None, "gpu_memory_utilization": 0.9, "enable_prefix_caching": True, "enable_chunked_prefill": True, "max_num_seqs": None, "download_dir": None},
-            "openai": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": None, "concurrency": 64, "timeout_s": 600, "max_retries": 8, "backoff_s": 1.0},
+            "kind": "replay",
+            "model": "semi-instruct-demo",
+            "revision": None,
+            "gpus": 0,
+            "replay_file": "data/demo/replay.jsonl",
+            "record_dir": None,
+            "cache_dir": "cache/generate",
+            "vllm": {
+                "dtype": "auto",
+                "max_model_len": None,
+                "gpu_memory_utilization": 0.9,
+                "enable_prefix_caching": True,
+                "enable_chunked_prefill": True,
+                "max_num_seqs": None,
+                "download_dir": None,
+            },
+            "openai": {
+                "base_url": "http://127.0.0.1:8000/v1",
+                "api_key_env": None,
+                "concurrency": 64,
+                "timeout_s": 600,
+                "max_retries": 8,
+                "backoff_s": 1.0,
+            },
         },  # fmt: skip
-        "generate": {"prompt_version": "v1", "candidates": 2, "num_inputs": 10, "max_input_chars": 20000, "temperature": 0.7, "top_p": 0.95, "max_tokens": 2048, "seed": 0, "batch_size": 0},
-        "sandbox": {"python": "/usr/bin/python3", "timeout_s": 5.0, "memory_mb": 512, "max_output_bytes": 1048576, "max_processes": 64, "workers": 2},
-        "validate": {"comparator": "tokens", "float_rel_tol": 1e-6, "float_abs_tol": 1e-9, "oracle_runs": 2, "min_tests": 5},
+        "generate": {
+            "prompt_version": "v1",
+            "candidates": 2,
+            "num_inputs": 10,
+            "max_input_chars": 20000,
+            "temperature": 0.7,
+            "top_p": 0.95,
+            "max_tokens": 2048,
+            "seed": 0,
+            "batch_size": 0,
+        },
+        "sandbox": {
+            "python": "/usr/bin/python3",
+            "timeout_s": 5.0,
+            "memory_mb": 512,
+            "max_output_bytes": 1048576,
+            "max_processes": 64,
+            "workers": 2,
+        },
+        "validate": {
+            "comparator": "tokens",
+            "float_rel_tol": 1e-6,
+            "float_abs_tol": 1e-9,
+            "oracle_runs": 2,
+            "min_tests": 5,
+        },
         "select": {"min_pass_fraction": 1.0, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5},
         "decontaminate": {"ngram": 10, "exact_min_tokens": 25, "humaneval": True, "benchmarks": []},
-        "dedup": {"threshold": 0.7, "shingle_size": 5, "permutations": 256, "seed": 1, "kinds": ["code", "instruction"]},
+        "dedup": {
+            "threshold": 0.7,
+            "shingle_size": 5,
+            "permutations": 256,
+            "seed": 1,
+            "kinds": ["code", "instruction"],
+        },
         "export": {"order": "curriculum", "dataset_name": "semi-instruct", "license": "other"},
     }
 
 
 def test_given_values_are_kept_and_only_missing_keys_filled() -> None:
-    config = validate_config({"manifest": "m.tsv", "ingest": {"fields": {"code": "solution"}}, "validate": {"comparator": "float"}})
+    config = validate_config(
+        {"manifest": "m.tsv", "ingest": {"fields": {"code": "solution"}}, "validate": {"comparator": "float"}}
+    )
     assert config["ingest"]["fields"]["code"] == "solution" and config["ingest"]["fields"]["statement"] == "statement"
-    assert config["validate"] == {"comparator": "float", "float_rel_tol": 1e-6, "float_abs_tol": 1e-9, "oracle_runs": 2, "min_tests": 5}
+    assert config["validate"] == {
+        "comparator": "float",
+        "float_rel_tol": 1e-6,
+        "float_abs_tol": 1e-9,
+        "oracle_runs": 2,
+        "min_tests": 5,
+    }
 
 
 def test_defaults_are_not_shared_between_configs() -> None:
@@ -60,24 +130,43 @@ def test_defaults_are_not_shared_between_configs() -> None:
     a["ingest"]["fields"]["code"] = "src"
     a["dedup"]["kinds"].append("x")
     b = validate_config({"manifest": "b.tsv"})
-    assert b["ingest"]["max_lines"] == 2000 and b["ingest"]["fields"]["code"] == "code" and b["dedup"]["kinds"] == ["code", "instruction"]
+    assert (
+        b["ingest"]["max_lines"] == 2000
+        and b["ingest"]["fields"]["code"] == "code"
+        and b["dedup"]["kinds"] == ["code", "instruction"]
+    )
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"validate": {"comparator": "fuzzy"}}, "config key validate.comparator: 'fuzzy' is not one of ['exact', 'tokens', 'float']"),
+        (
+            {"validate": {"comparator": "fuzzy"}},
+            "config key validate.comparator: 'fuzzy' is not one of ['exact', 'tokens', 'float']",
+        ),
         ({"ingest": {"max_lines": 0}}, "config key ingest.max_lines: 0 is less than the minimum of 1"),
         ({"ingest": {"max_row_bytes": 100}}, "config key ingest.max_row_bytes: 100 is less than the minimum of 1024"),
         ({"generate": {"prompt_version": "1"}}, "config key generate.prompt_version: '1' does not match '^v[0-9]+$'"),
         ({"generate": {"candidates": "2"}}, "config key generate.candidates: '2' is not of type 'integer'"),
         ({"generate": {"top_p": 0}}, "config key generate.top_p: 0 is less than or equal to the minimum of 0"),
         ({"ingest": {"fields": {"code": 5}}}, "config key ingest.fields.code: 5 is not of type 'string'"),
-        ({"select": {"min_pass_fraction": 1.5}}, "config key select.min_pass_fraction: 1.5 is greater than the maximum of 1"),
+        (
+            {"select": {"min_pass_fraction": 1.5}},
+            "config key select.min_pass_fraction: 1.5 is greater than the maximum of 1",
+        ),
         ({"engine": {"kind": "tgi"}}, "config key engine.kind: 'tgi' is not one of ['replay', 'vllm', 'openai']"),
-        ({"engine": {"openai": {"api_key_env": "sk-123"}}}, "config key engine.openai.api_key_env: 'sk-123' does not match '^[A-Za-z_][A-Za-z0-9_]*$'"),
-        ({"engine": {"vllm": {"dtype": "int4"}}}, "config key engine.vllm.dtype: 'int4' is not one of ['auto', 'float16', 'bfloat16', 'float32']"),
-        ({"decontaminate": {"benchmarks": [{"name": "mbpp"}]}}, "config key decontaminate.benchmarks.0: {'name': 'mbpp'} is not valid under any of the given schemas"),
+        (
+            {"engine": {"openai": {"api_key_env": "sk-123"}}},
+            "config key engine.openai.api_key_env: 'sk-123' does not match '^[A-Za-z_][A-Za-z0-9_]*$'",
+        ),
+        (
+            {"engine": {"vllm": {"dtype": "int4"}}},
+            "config key engine.vllm.dtype: 'int4' is not one of ['auto', 'float16', 'bfloat16', 'float32']",
+        ),
+        (
+            {"decontaminate": {"benchmarks": [{"name": "mbpp"}]}},
+            "config key decontaminate.benchmarks.0: {'name': 'mbpp'} is not valid under any of the given schemas",
+        ),
         ({"decontaminate": {"ngram": 2}}, "config key decontaminate.ngram: 2 is less than the minimum of 3"),
         ({"dedup": {"threshold": 1.5}}, "config key dedup.threshold: 1.5 is greater than the maximum of 1"),
         ({"dedup": {"kinds": ["ast"]}}, "config key dedup.kinds.0: 'ast' is not one of ['code', 'instruction']"),
@@ -102,12 +191,21 @@ def test_unknown_keys_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [("fields", "ingest.fields"), ("generation", "generate"), ("validation", "validate"), ("selection", "select"), ("decontamination", "decontaminate")],
+    [
+        ("fields", "ingest.fields"),
+        ("generation", "generate"),
+        ("validation", "validate"),
+        ("selection", "select"),
+        ("decontamination", "decontaminate"),
+    ],
 )
 def test_an_old_section_name_fails_naming_the_new_one(old: str, new: str) -> None:
     with pytest.raises(ConfigError) as err:
         validate_config({"manifest": "m.tsv", old: {}})
-    assert str(err.value) == f"config section `{old}` is now `{new}` (every section is named after its stage): rename it in your config file"
+    assert (
+        str(err.value)
+        == f"config section `{old}` is now `{new}` (every section is named after its stage): rename it in your config file"
+    )
 
 
 def test_manifest_is_required() -> None:
@@ -133,7 +231,12 @@ def test_repository_config_yaml_validates_and_every_stage_builds_its_options() -
     )
     v, s = raw["validate"], raw["sandbox"]
     assert ValidateOptions.from_config(config) == ValidateOptions(
-        limits=Limits(timeout_s=s["timeout_s"], memory_mb=s["memory_mb"], max_output_bytes=s["max_output_bytes"], max_processes=s["max_processes"]),
+        limits=Limits(
+            timeout_s=s["timeout_s"],
+            memory_mb=s["memory_mb"],
+            max_output_bytes=s["max_output_bytes"],
+            max_processes=s["max_processes"],
+        ),
         compare=CompareOptions(v["comparator"], v["float_rel_tol"], v["float_abs_tol"]),
         oracle_runs=v["oracle_runs"],
         min_tests=v["min_tests"],
@@ -141,16 +244,25 @@ def test_repository_config_yaml_validates_and_every_stage_builds_its_options() -
         python=s["python"],
     )
     assert SelectOptions.from_config(config) == SelectOptions(**raw["select"])
-    assert DecontaminateOptions.from_config(config) == DecontaminateOptions(**{**raw["decontaminate"], "benchmarks": ()})
+    assert DecontaminateOptions.from_config(config) == DecontaminateOptions(
+        **{**raw["decontaminate"], "benchmarks": ()}
+    )
     assert DedupOptions.from_config(config) == DedupOptions(**{**raw["dedup"], "kinds": tuple(raw["dedup"]["kinds"])})
     assert ExportOptions.from_config(config) == ExportOptions(**raw["export"])
 
 
 def test_ingest_options_follow_the_config() -> None:
-    config = validate_config({"manifest": "m.tsv", "ingest": {"fields": {"code": "solution"}, "max_lines": 10, "batch_rows": 5}})
+    config = validate_config(
+        {"manifest": "m.tsv", "ingest": {"fields": {"code": "solution"}, "max_lines": 10, "batch_rows": 5}}
+    )
     options = IngestOptions.from_config(config)
     assert options.fields["code"] == "solution" and options.fields["id"] == "id"
-    assert (options.max_lines, options.batch_rows, options.max_code_bytes, options.max_row_bytes) == (10, 5, 65536, 4194304)
+    assert (options.max_lines, options.batch_rows, options.max_code_bytes, options.max_row_bytes) == (
+        10,
+        5,
+        65536,
+        4194304,
+    )
     assert "batch_rows" not in options.settings() and options.settings()["max_lines"] == 10
 
 
@@ -161,7 +273,9 @@ def test_params_hold_only_data_keys_and_only_the_selected_engines() -> None:
         "generate": {k: v for k, v in config["generate"].items() if k != "batch_size"},
     }
     config["engine"]["kind"] = "replay"
-    assert data_settings(config, "engine") == {"engine": {"kind": "replay", "model": "m", "revision": None, "replay_file": "data/demo/replay.jsonl"}}
+    assert data_settings(config, "engine") == {
+        "engine": {"kind": "replay", "model": "m", "revision": None, "replay_file": "data/demo/replay.jsonl"}
+    }
     config["engine"]["kind"] = "openai"
     assert data_settings(config, "engine") == {"engine": {"kind": "openai", "model": "m", "revision": None}}
     assert data_settings(config, "sandbox")["sandbox"] == {k: v for k, v in config["sandbox"].items() if k != "workers"}
@@ -178,8 +292,19 @@ def test_runtime_settings_complete_the_params_into_the_whole_section() -> None:
     }
     # a job sees its sections whole, but for the settings of engines that are not selected
     unselected = {"replay_file", "vllm"}
-    for sections in [("ingest",), ("engine", "generate"), ("sandbox", "validate"), ("select",), ("decontaminate",), ("dedup",), ("export",)]:
-        whole = {name: {k: v for k, v in config[name].items() if name != "engine" or k not in unselected} for name in sections}
+    for sections in [
+        ("ingest",),
+        ("engine", "generate"),
+        ("sandbox", "validate"),
+        ("select",),
+        ("decontaminate",),
+        ("dedup",),
+        ("export",),
+    ]:
+        whole = {
+            name: {k: v for k, v in config[name].items() if name != "engine" or k not in unselected}
+            for name in sections
+        }
         assert merged(data_settings(config, *sections), {k: v for k, v in runtime.items() if k in sections}) == whole
 
 
@@ -195,16 +320,43 @@ def test_load_config_overrides_and_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"^cannot read config {tmp_path / 'missing.yaml'}: "):
         load_config(tmp_path / "missing.yaml")
     path.write_text("manifest: m.tsv\nsandbox:\n  timeout_s: -1\n")
-    with pytest.raises(ConfigError, match=r"^config key sandbox.timeout_s: -1 is less than or equal to the minimum of 0$"):
+    with pytest.raises(
+        ConfigError, match=r"^config key sandbox.timeout_s: -1 is less than or equal to the minimum of 0$"
+    ):
         load_config(path)
 
 
 def test_benchmark_entries_get_column_defaults_and_options() -> None:
-    config = validate_config({"manifest": "m.tsv", "decontaminate": {"benchmarks": [
-        {"name": "mbpp", "path": "mbpp.jsonl"},
-        {"name": "he-plus", "dataset": "evalplus/humanevalplus", "id": "task_id", "text": "prompt", "code": ["prompt", "canonical_solution"]},
-    ]}, "dedup": {"kinds": ["instruction"]}})
+    config = validate_config(
+        {
+            "manifest": "m.tsv",
+            "decontaminate": {
+                "benchmarks": [
+                    {"name": "mbpp", "path": "mbpp.jsonl"},
+                    {
+                        "name": "he-plus",
+                        "dataset": "evalplus/humanevalplus",
+                        "id": "task_id",
+                        "text": "prompt",
+                        "code": ["prompt", "canonical_solution"],
+                    },
+                ]
+            },
+            "dedup": {"kinds": ["instruction"]},
+        }
+    )
     mbpp, plus = DecontaminateOptions.from_config(config).benchmarks
-    assert (mbpp.path, mbpp.dataset, mbpp.split, mbpp.id, mbpp.text, mbpp.code) == ("mbpp.jsonl", None, "test", "task_id", ("text",), ("code",))
-    assert (plus.dataset, plus.text, plus.code) == ("evalplus/humanevalplus", ("prompt",), ("prompt", "canonical_solution"))
+    assert (mbpp.path, mbpp.dataset, mbpp.split, mbpp.id, mbpp.text, mbpp.code) == (
+        "mbpp.jsonl",
+        None,
+        "test",
+        "task_id",
+        ("text",),
+        ("code",),
+    )
+    assert (plus.dataset, plus.text, plus.code) == (
+        "evalplus/humanevalplus",
+        ("prompt",),
+        ("prompt", "canonical_solution"),
+    )
     assert DedupOptions.from_config(config).kinds == ("instruction",)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from semi_instruct.stages.dedup import DedupOptions, dedup_view, find_duplicates, run as run_dedup, shingles
-from semi_instruct.text.normalize import canonical_code, code_tokens
 from selected_rows import selected_row, write_selected
 
-MERGE = '''def merge(intervals):
+from semi_instruct.stages.dedup import DedupOptions, dedup_view, find_duplicates, shingles
+from semi_instruct.stages.dedup import run as run_dedup
+from semi_instruct.text.normalize import canonical_code, code_tokens
+
+MERGE = """def merge(intervals):
     res = []
     for s, e in sorted(intervals):
         if res and s <= res[-1][1]:
@@ -22,7 +23,7 @@ MERGE = '''def merge(intervals):
         else:
             res.append([s, e])
     return res
-'''
+"""
 # The same program with every local name changed, another layout, comments and a docstring.
 MERGE_RENAMED = '''def combine_ranges(ranges):
     """Union of closed ranges."""
@@ -34,7 +35,7 @@ MERGE_RENAMED = '''def combine_ranges(ranges):
     return out
 '''
 # Same shape (a loop over a sorted list appending pairs), different algorithm.
-GAPS = '''def gaps(intervals):
+GAPS = """def gaps(intervals):
     res = []
     prev = None
     for s, e in sorted(intervals):
@@ -42,35 +43,58 @@ GAPS = '''def gaps(intervals):
             res.append([prev, s])
         prev = e if prev is None else max(prev, e)
     return res
-'''
+"""
 LONG_INSTRUCTION = (
     "Write `count_vowels(text: str) -> int` that returns how many characters of `text` are vowels (a, e, i, o, u, "
     "in either case). Every other character, including digits, spaces and punctuation, is ignored. The text may "
     "be empty, in which case the answer is 0."
 )
 VOWELS = "def count_vowels(text):\n    return sum(ch in 'aeiouAEIOU' for ch in text)\n"
-VOWELS_OTHER = "def vowels(s):\n    n = 0\n    for c in s.lower():\n        if c in 'aeiou':\n            n += 1\n    return n\n"
+VOWELS_OTHER = (
+    "def vowels(s):\n    n = 0\n    for c in s.lower():\n        if c in 'aeiou':\n            n += 1\n    return n\n"
+)
 SQUARES = "def squares(n):\n    return [i * i for i in range(n)]\n"
 SQUARES_REFORMATTED = "def squares(n):  # first n squares\n    return [i*i for i in range( n )]\n"
 
 
-def row(sample_id: str, code: str, instruction: str, *, shard: str = "a", pass_rate: float = 1.0, tests_passed: int = 6, solution: str | None = None):
-    return selected_row(sample_id, code, instruction, solution or code, shard=shard, pass_rate=pass_rate, tests_passed=tests_passed)
+def row(
+    sample_id: str,
+    code: str,
+    instruction: str,
+    *,
+    shard: str = "a",
+    pass_rate: float = 1.0,
+    tests_passed: int = 6,
+    solution: str | None = None,
+):
+    return selected_row(
+        sample_id, code, instruction, solution or code, shard=shard, pass_rate=pass_rate, tests_passed=tests_passed
+    )
 
 
-def run(tmp_path: Path, rows: list[dict], options: DedupOptions = DedupOptions()) -> tuple[list[str], dict[str, dict], dict]:
-    stats = run_dedup(write_selected(tmp_path / "in.parquet", rows), tmp_path / "out.parquet", tmp_path / "dropped.jsonl", options)
+def run(
+    tmp_path: Path, rows: list[dict], options: DedupOptions = DedupOptions()
+) -> tuple[list[str], dict[str, dict], dict]:
+    stats = run_dedup(
+        write_selected(tmp_path / "in.parquet", rows), tmp_path / "out.parquet", tmp_path / "dropped.jsonl", options
+    )
     stats.check()
     kept = [f"{r['shard']}/{r['id']}" for r in pq.read_table(tmp_path / "out.parquet").to_pylist()]
-    dropped = {f"{d['shard']}/{d['id']}": d for d in map(json.loads, (tmp_path / "dropped.jsonl").read_text().splitlines())}
+    dropped = {
+        f"{d['shard']}/{d['id']}": d for d in map(json.loads, (tmp_path / "dropped.jsonl").read_text().splitlines())
+    }
     return kept, dropped, stats.to_dict()
 
 
 def test_renamed_and_reformatted_code_has_one_canonical_form() -> None:
     assert code_tokens(MERGE) == code_tokens(MERGE_RENAMED)
-    assert canonical_code(MERGE) == canonical_code(MERGE_RENAMED) == (
-        "def v0(v1):\n    v2 = []\n    for v3, v4 in sorted(v1):\n        if v2 and v3 <= v2[-1][1]:\n"
-        "            v2[-1][1] = max(v2[-1][1], v4)\n        else:\n            v2.append([v3, v4])\n    return v2"
+    assert (
+        canonical_code(MERGE)
+        == canonical_code(MERGE_RENAMED)
+        == (
+            "def v0(v1):\n    v2 = []\n    for v3, v4 in sorted(v1):\n        if v2 and v3 <= v2[-1][1]:\n"
+            "            v2[-1][1] = max(v2[-1][1], v4)\n        else:\n            v2.append([v3, v4])\n    return v2"
+        )
     )
     assert canonical_code(MERGE) != canonical_code(GAPS)
 
@@ -85,16 +109,35 @@ def test_renamed_variables_and_reformatting_are_removed_keeping_the_best_ranked(
     # b/ranges is better ranked (pass rate 1.0 > 0.5) although it comes later: it stays
     assert kept == ["a/gaps", "b/ranges"]
     assert dropped["a/merge"]["reason"] == "near_duplicate_code" and dropped["a/merge"]["stage"] == "dedup"
-    assert dropped["a/merge"]["detail"] == "code similarity 1.00 with b/ranges; cluster of 2 kept b/ranges (better ranked)"
+    assert (
+        dropped["a/merge"]["detail"] == "code similarity 1.00 with b/ranges; cluster of 2 kept b/ranges (better ranked)"
+    )
     assert stats["dropped"] == {"near_duplicate_code": 1}
-    assert {k: stats["info"][k] for k in ("samples_before", "clusters_before", "samples_after", "clusters_after", "duplicate_clusters", "largest_cluster")} == {
-        "samples_before": 3, "clusters_before": 2, "samples_after": 2, "clusters_after": 2, "duplicate_clusters": 1, "largest_cluster": 2,
+    assert {
+        k: stats["info"][k]
+        for k in (
+            "samples_before",
+            "clusters_before",
+            "samples_after",
+            "clusters_after",
+            "duplicate_clusters",
+            "largest_cluster",
+        )
+    } == {
+        "samples_before": 3,
+        "clusters_before": 2,
+        "samples_after": 2,
+        "clusters_after": 2,
+        "duplicate_clusters": 1,
+        "largest_cluster": 2,
     }
     assert stats["info"]["links"] == {"exact": 0, "code": 2, "instruction": 0}
 
 
 def test_equal_rank_keeps_the_earlier_sample(tmp_path: Path) -> None:
-    kept, dropped, _ = run(tmp_path, [row("first", MERGE, "Merge intervals."), row("second", MERGE_RENAMED, "Combine ranges.", shard="b")])
+    kept, dropped, _ = run(
+        tmp_path, [row("first", MERGE, "Merge intervals."), row("second", MERGE_RENAMED, "Combine ranges.", shard="b")]
+    )
     assert kept == ["a/first"] and list(dropped) == ["b/second"]
 
 
@@ -110,7 +153,10 @@ def test_same_solution_from_different_originals_is_a_code_duplicate(tmp_path: Pa
 
 def test_instruction_differing_in_one_word_is_a_near_duplicate(tmp_path: Path) -> None:
     reworded = LONG_INSTRUCTION.replace("Every other character", "Any other character")
-    rows = [row("vowels-a", VOWELS, LONG_INSTRUCTION, tests_passed=5), row("vowels-b", VOWELS_OTHER, reworded, tests_passed=8)]
+    rows = [
+        row("vowels-a", VOWELS, LONG_INSTRUCTION, tests_passed=5),
+        row("vowels-b", VOWELS_OTHER, reworded, tests_passed=8),
+    ]
     kept, dropped, stats = run(tmp_path, rows)
     assert kept == ["a/vowels-b"]  # more tests passed: better ranked
     assert dropped["a/vowels-a"]["reason"] == "near_duplicate_instruction"
@@ -119,16 +165,26 @@ def test_instruction_differing_in_one_word_is_a_near_duplicate(tmp_path: Path) -
 
 
 def test_exact_copies_across_shards_keep_the_best_ranked(tmp_path: Path) -> None:
-    rows = [row("sq", SQUARES, "First n squares.", shard="a", tests_passed=5), row("sq-copy", SQUARES_REFORMATTED, "Squares below n.", shard="b", tests_passed=9)]
+    rows = [
+        row("sq", SQUARES, "First n squares.", shard="a", tests_passed=5),
+        row("sq-copy", SQUARES_REFORMATTED, "Squares below n.", shard="b", tests_passed=9),
+    ]
     kept, dropped, stats = run(tmp_path, rows)
     assert kept == ["b/sq-copy"]
     assert dropped["a/sq"]["reason"] == "duplicate_across_shards"
-    assert dropped["a/sq"]["detail"] == "same normalized code with b/sq-copy; cluster of 2 kept b/sq-copy (better ranked)"
+    assert (
+        dropped["a/sq"]["detail"] == "same normalized code with b/sq-copy; cluster of 2 kept b/sq-copy (better ranked)"
+    )
     assert stats["dropped"] == {"duplicate_across_shards": 1}
 
 
 def test_unrelated_samples_are_all_kept(tmp_path: Path) -> None:
-    rows = [row("merge", MERGE, "Merge intervals."), row("gaps", GAPS, "Find gaps."), row("sq", SQUARES, "Squares."), row("v", VOWELS, LONG_INSTRUCTION)]
+    rows = [
+        row("merge", MERGE, "Merge intervals."),
+        row("gaps", GAPS, "Find gaps."),
+        row("sq", SQUARES, "Squares."),
+        row("v", VOWELS, LONG_INSTRUCTION),
+    ]
     kept, dropped, stats = run(tmp_path, rows)
     assert len(kept) == 4 and dropped == {}
     assert stats["info"]["clusters_before"] == stats["info"]["clusters_after"] == 4
@@ -153,6 +209,9 @@ def test_checks_not_listed_in_kinds_do_not_run(tmp_path: Path) -> None:
     assert stats["settings"]["kinds"] == ["instruction"]
 
 
-@pytest.mark.parametrize(("tokens", "size", "expected"), [(["a", "b", "c"], 5, {"a b c"}), (["a", "b", "c"], 2, {"a b", "b c"}), ([], 3, set())])
+@pytest.mark.parametrize(
+    ("tokens", "size", "expected"),
+    [(["a", "b", "c"], 5, {"a b c"}), (["a", "b", "c"], 2, {"a b", "b c"}), ([], 3, set())],
+)
 def test_shingles(tokens: list[str], size: int, expected: set[str]) -> None:
     assert shingles(tokens, size) == expected

@@ -40,13 +40,22 @@ def test_key_is_stable_and_depends_only_on_the_prompt_text() -> None:
     b = request("Program: print(1)", n=4, tag="y/inputs")
     assert a.key == b.key  # n and tag are not part of the key
     expected = hashlib.sha256(
-        json.dumps([["system", "You rewrite programs."], ["user", "Program: print(1)"]], ensure_ascii=False, separators=(",", ":")).encode()
+        json.dumps(
+            [["system", "You rewrite programs."], ["user", "Program: print(1)"]],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
     ).hexdigest()
     assert a.key == expected  # recorded replay files depend on this exact format
     assert request("Program: print(2)").key != a.key
     assert ChatRequest((("user", "Program: print(1)"),)).key != a.key  # the system turn counts too
-    assert ChatRequest((("system", "You rewrite programs."), ("assistant", "Program: print(1)"))).key != a.key  # roles count
-    assert a.as_openai_messages() == [{"role": "system", "content": "You rewrite programs."}, {"role": "user", "content": "Program: print(1)"}]
+    assert (
+        ChatRequest((("system", "You rewrite programs."), ("assistant", "Program: print(1)"))).key != a.key
+    )  # roles count
+    assert a.as_openai_messages() == [
+        {"role": "system", "content": "You rewrite programs."},
+        {"role": "user", "content": "Program: print(1)"},
+    ]
 
 
 # ---------------------------------------------------------------- ReplayEngine
@@ -54,7 +63,10 @@ def test_key_is_stable_and_depends_only_on_the_prompt_text() -> None:
 
 def test_replay_answers_n_candidates_in_order(tmp_path: Path) -> None:
     r1, r2 = request("first", n=2, tag="a/rewrite"), request("second", n=1, tag="a/inputs")
-    path = write_replay(tmp_path / "replay.jsonl", [fixture_entry(r1, MODEL, ["one", "two", "three"]), fixture_entry(r2, MODEL, ["[1]"])])
+    path = write_replay(
+        tmp_path / "replay.jsonl",
+        [fixture_entry(r1, MODEL, ["one", "two", "three"]), fixture_entry(r2, MODEL, ["[1]"])],
+    )
     engine = ReplayEngine(path, model=MODEL, revision="abc")
     results = engine.chat([r2, r1, r1], Sampling())
     assert [r.texts for r in results] == [["[1]"], ["one", "two"], ["one", "two"]]
@@ -71,7 +83,9 @@ def test_unknown_request_raises_replay_miss_naming_tag_and_file(tmp_path: Path) 
     with pytest.raises(ReplayMiss) as err:
         engine.chat([known, unknown, request("another", tag="sample-8/inputs")], Sampling())
     message = str(err.value)
-    assert message.startswith(f"2 of 3 requests are not in replay file {path} (first: sample-7/rewrite, key {unknown.key[:12]}")
+    assert message.startswith(
+        f"2 of 3 requests are not in replay file {path} (first: sample-7/rewrite, key {unknown.key[:12]}"
+    )
     assert "'a prompt that was never recorded'" in message
     assert isinstance(err.value, EngineError)
 
@@ -93,7 +107,10 @@ def test_model_mismatch_raises_with_line(tmp_path: Path) -> None:
     )
     with pytest.raises(EngineError) as err:
         ReplayEngine(path, model=MODEL)
-    assert str(err.value) == f"replay file {path}, line 2: recorded with model 'other-model', but the config asks for '{MODEL}'"
+    assert (
+        str(err.value)
+        == f"replay file {path}, line 2: recorded with model 'other-model', but the config asks for '{MODEL}'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,7 +147,10 @@ def test_make_engine(tmp_path: Path) -> None:
 
 def test_record_mode_writes_a_replay_file_per_shard_that_replays(tmp_path: Path) -> None:
     r1, r2 = request("first", n=2, tag="a/rewrite"), request("second", tag="a/inputs")
-    source = write_replay(tmp_path / "source.jsonl", [fixture_entry(r1, MODEL, ["one", "two", "three"]), fixture_entry(r2, MODEL, ["[1]"])])
+    source = write_replay(
+        tmp_path / "source.jsonl",
+        [fixture_entry(r1, MODEL, ["one", "two", "three"]), fixture_entry(r2, MODEL, ["[1]"])],
+    )
     config = {"kind": "replay", "model": MODEL, "replay_file": str(source), "record_dir": str(tmp_path / "recorded")}
     with make_engine(config, shard="s1") as engine:
         engine.chat([r1, r2], Sampling())
@@ -147,7 +167,12 @@ def test_record_mode_writes_a_replay_file_per_shard_that_replays(tmp_path: Path)
 
 RECORDS = [
     {"id": "inc", "code": "n = int(input())\nprint(n + 1)\n", "tests": [{"input": "41", "output": "42\n"}]},
-    {"id": "add", "code": "def add(a, b):\n    return a + b\n", "statement": "Add two numbers.", "tests": [{"input": [5, 6], "output": 11}]},
+    {
+        "id": "add",
+        "code": "def add(a, b):\n    return a + b\n",
+        "statement": "Add two numbers.",
+        "tests": [{"input": [5, 6], "output": 11}],
+    },
     {"id": "hopeless", "code": "print(input()[::-1])\n"},
     {"id": "no-inputs", "code": "def neg(x):\n    return -x\n"},
     {"id": "row-tests-only", "code": "print(input().upper())\n", "tests": [{"input": "ab\n", "output": "AB\n"}]},
@@ -155,16 +180,22 @@ RECORDS = [
 
 INC_INSTRUCTION = "Write `increment(n: int) -> int` that returns n + 1 for any integer n."
 INC_GOOD = (
-    f"## Instruction\n{INC_INSTRUCTION}\n\n## Solution\n```python\ndef increment(n: int) -> int:\n    \"\"\"n + 1.\"\"\"\n    return n + 1\n```\n\n"
+    f'## Instruction\n{INC_INSTRUCTION}\n\n## Solution\n```python\ndef increment(n: int) -> int:\n    """n + 1."""\n    return n + 1\n```\n\n'
     "## Entry point\nincrement\n\n## Adapter\n```python\nprint(increment(int(input())))\n```\n"
 )
 ADD_INSTRUCTION = "Write `add(a: int, b: int) -> int` returning the sum of two integers."
-ADD_JSON = json.dumps({"instruction": ADD_INSTRUCTION, "solution": "def add(a: int, b: int) -> int:\n    \"\"\"a + b.\"\"\"\n    return a + b\n", "entry_point": "add"})
+ADD_JSON = json.dumps(
+    {
+        "instruction": ADD_INSTRUCTION,
+        "solution": 'def add(a: int, b: int) -> int:\n    """a + b."""\n    return a + b\n',
+        "entry_point": "add",
+    }
+)
 ADD_NOT_SELF_CONTAINED = "## Instruction\nDo what the code above does, but as a function.\n\n## Solution\n```python\ndef add(a, b):\n    return a + b\n```\n"
-NEG_GOOD = "## Instruction\nWrite `negate(x: int) -> int` returning the negation of x.\n\n## Solution\n```python\ndef negate(x: int) -> int:\n    \"\"\"-x.\"\"\"\n    return -x\n```\n"
+NEG_GOOD = '## Instruction\nWrite `negate(x: int) -> int` returning the negation of x.\n\n## Solution\n```python\ndef negate(x: int) -> int:\n    """-x."""\n    return -x\n```\n'
 UPPER_GOOD = (
     "## Instruction\nWrite `shout(s: str) -> str` that returns s in upper case letters.\n\n## Solution\n```python\n"
-    "def shout(s: str) -> str:\n    \"\"\"Upper case.\"\"\"\n    return s.upper()\n```\n\n## Adapter\n```python\nprint(shout(input()))\n```\n"
+    'def shout(s: str) -> str:\n    """Upper case."""\n    return s.upper()\n```\n\n## Adapter\n```python\nprint(shout(input()))\n```\n'
 )
 
 ANSWERS = {
@@ -199,21 +230,33 @@ def test_fixture_requests_are_exactly_what_generate_sends(ingested: Path, tmp_pa
     rewrite, inputs = build_requests(records[0], GenerateOptions(candidates=2, num_inputs=3))
     assert (rewrite.tag, rewrite.n, inputs.tag, inputs.n) == ("inc/rewrite", 2, "inc/inputs", 1)
     assert [e["key"] for e in entries[:2]] == [rewrite.key, inputs.key]
-    assert entries[0]["responses"] == ANSWERS["inc"]["rewrite"] and entries[1]["responses"] == [ANSWERS["inc"]["inputs"]]
+    assert entries[0]["responses"] == ANSWERS["inc"]["rewrite"] and entries[1]["responses"] == [
+        ANSWERS["inc"]["inputs"]
+    ]
     # the sample's code is in the last user turn, the contract depends on the mode
     assert "n = int(input())\nprint(n + 1)" in rewrite.messages[-1][1]
     assert "Write the adapter." in rewrite.messages[-1][1]
     assert "Write 3 test inputs." in inputs.messages[-1][1]
     add_rewrite, add_inputs = build_requests(records[1], GenerateOptions(candidates=2, num_inputs=3))
-    assert "defines the function `add`" in add_rewrite.messages[-1][1] and "Add two numbers." in add_rewrite.messages[-1][1]
+    assert (
+        "defines the function `add`" in add_rewrite.messages[-1][1]
+        and "Add two numbers." in add_rewrite.messages[-1][1]
+    )
     assert "positional arguments of one call of `add`" in add_inputs.messages[-1][1]
 
 
 def test_replay_fixture_rejects_missing_or_short_answers(ingested: Path) -> None:
     records = pq.read_table(ingested).to_pylist()
     with pytest.raises(EngineError, match="^no answers for sample 'hopeless': add it to the answers file$"):
-        replay_fixture(records, {k: v for k, v in ANSWERS.items() if k != "hopeless"}, MODEL, GenerateOptions(candidates=2, num_inputs=3))
-    with pytest.raises(EngineError, match=r"^answers for 'inc': need `rewrite` \(a list of >= 3 texts\) and `inputs` \(a text\)$"):
+        replay_fixture(
+            records,
+            {k: v for k, v in ANSWERS.items() if k != "hopeless"},
+            MODEL,
+            GenerateOptions(candidates=2, num_inputs=3),
+        )
+    with pytest.raises(
+        EngineError, match=r"^answers for 'inc': need `rewrite` \(a list of >= 3 texts\) and `inputs` \(a text\)$"
+    ):
         replay_fixture(records, ANSWERS, MODEL, GenerateOptions(candidates=3, num_inputs=3))
 
 
@@ -226,11 +269,16 @@ def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) ->
     assert (stats.records_in, stats.kept, dict(stats.dropped)) == (5, 3, {"no_valid_candidate": 1, "no_test_inputs": 1})
     stats.check()
     assert stats.details == {
-        "candidates_rejected": Counter({"bad_format": 1, "instruction_not_self_contained": 1, "empty_response": 1, "no_solution_code": 1}),
+        "candidates_rejected": Counter(
+            {"bad_format": 1, "instruction_not_self_contained": 1, "empty_response": 1, "no_solution_code": 1}
+        ),
         "inputs_rejected": Counter({"inputs_not_json": 2, "input_wrong_type": 2, "input_duplicate": 2}),
     }
     assert {k: stats.settings[k] for k in ("engine", "model", "revision", "prompt_version")} == {
-        "engine": "replay", "model": MODEL, "revision": None, "prompt_version": "v1",
+        "engine": "replay",
+        "model": MODEL,
+        "revision": None,
+        "prompt_version": "v1",
     }
     assert pq.read_schema(out).equals(stage_schema("generate"))
     rows = {r["id"]: r for r in pq.read_table(out).to_pylist()}
@@ -242,12 +290,19 @@ def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) ->
         {
             "index": 0,
             "instruction": INC_INSTRUCTION,
-            "solution": "def increment(n: int) -> int:\n    \"\"\"n + 1.\"\"\"\n    return n + 1\n",
+            "solution": 'def increment(n: int) -> int:\n    """n + 1."""\n    return n + 1\n',
             "entry_point": "increment",
             "adapter": "print(increment(int(input())))\n",
             "error": None,
         },
-        {"index": 1, "instruction": None, "solution": None, "entry_point": None, "adapter": None, "error": "bad_format: no Solution section and no JSON object"},
+        {
+            "index": 1,
+            "instruction": None,
+            "solution": None,
+            "entry_point": None,
+            "adapter": None,
+            "error": "bad_format: no Solution section and no JSON object",
+        },
     ]
     # generated inputs (newline-terminated, deduplicated) and then the record's own test inputs
     assert inc["inputs"] == ["1\n", "2\n", "41\n"]
@@ -255,15 +310,34 @@ def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) ->
     add = rows["add"]
     assert [c["entry_point"] for c in add["candidates"]] == ["add", None]
     assert add["candidates"][0]["adapter"] is None  # call mode: no adapter
-    assert add["candidates"][1]["error"] == "instruction_not_self_contained: the instruction refers to the original code"
+    assert (
+        add["candidates"][1]["error"] == "instruction_not_self_contained: the instruction refers to the original code"
+    )
     assert add["inputs"] == ["[1, 2]", "[3, 4]", "[5, 6]"]  # the record's [5, 6] duplicates a generated input
     assert rows["row-tests-only"]["inputs"] == ["ab\n"]  # no generated inputs: the row's tests still give one
     # ingest columns are carried through unchanged
-    assert {k: rows["add"][k] for k in ("statement", "shard", "row", "original_entry_point")} == {"statement": "Add two numbers.", "shard": "demo", "row": 1, "original_entry_point": "add"}
+    assert {k: rows["add"][k] for k in ("statement", "shard", "row", "original_entry_point")} == {
+        "statement": "Add two numbers.",
+        "shard": "demo",
+        "row": 1,
+        "original_entry_point": "add",
+    }
 
     assert list(read_jsonl(dropped)) == [
-        {"id": "hopeless", "stage": "generate", "reason": "no_valid_candidate", "detail": "empty_response; no_solution_code: the Solution section has no python code block", "shard": "demo"},
-        {"id": "no-inputs", "stage": "generate", "reason": "no_test_inputs", "detail": "no usable test input was generated", "shard": "demo"},
+        {
+            "id": "hopeless",
+            "stage": "generate",
+            "reason": "no_valid_candidate",
+            "detail": "empty_response; no_solution_code: the Solution section has no python code block",
+            "shard": "demo",
+        },
+        {
+            "id": "no-inputs",
+            "stage": "generate",
+            "reason": "no_test_inputs",
+            "detail": "no usable test input was generated",
+            "shard": "demo",
+        },
     ]
 
 
@@ -271,15 +345,33 @@ def test_changed_prompt_misses_the_replay_and_writes_nothing(ingested: Path, tmp
     engine = ReplayEngine(_fixture(ingested, tmp_path, num_inputs=3), model=MODEL)
     out = tmp_path / "generate.parquet"
     with pytest.raises(ReplayMiss) as err:
-        run_generate(ingested, out, tmp_path / "dropped.jsonl", engine, GenerateOptions(candidates=2, num_inputs=4), "demo")
+        run_generate(
+            ingested, out, tmp_path / "dropped.jsonl", engine, GenerateOptions(candidates=2, num_inputs=4), "demo"
+        )
     # the rewrite prompt does not mention the number of inputs, the inputs prompt does
-    assert str(err.value).startswith(f"5 of 10 requests are not in replay file {tmp_path / 'replay.jsonl'} (first: inc/inputs,")
+    assert str(err.value).startswith(
+        f"5 of 10 requests are not in replay file {tmp_path / 'replay.jsonl'} (first: inc/inputs,"
+    )
     assert not out.exists() and not (tmp_path / "dropped.jsonl").exists()
 
 
 def test_generate_in_engine_batches_gives_the_same_rows(ingested: Path, tmp_path: Path) -> None:
     engine = ReplayEngine(_fixture(ingested, tmp_path), model=MODEL)
-    whole = run_generate(ingested, tmp_path / "a.parquet", tmp_path / "a.jsonl", engine, GenerateOptions(candidates=2, num_inputs=3), "demo")
-    batched = run_generate(ingested, tmp_path / "b.parquet", tmp_path / "b.jsonl", engine, GenerateOptions(candidates=2, num_inputs=3, batch_size=2), "demo")
+    whole = run_generate(
+        ingested,
+        tmp_path / "a.parquet",
+        tmp_path / "a.jsonl",
+        engine,
+        GenerateOptions(candidates=2, num_inputs=3),
+        "demo",
+    )
+    batched = run_generate(
+        ingested,
+        tmp_path / "b.parquet",
+        tmp_path / "b.jsonl",
+        engine,
+        GenerateOptions(candidates=2, num_inputs=3, batch_size=2),
+        "demo",
+    )
     assert whole.to_dict()["dropped"] == batched.to_dict()["dropped"] and whole.details == batched.details
     assert pq.read_table(tmp_path / "a.parquet").equals(pq.read_table(tmp_path / "b.parquet"))

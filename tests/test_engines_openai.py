@@ -21,12 +21,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from vllm_env import REPO, SERVED_NAME, VllmServer, free_port, tiny_model  # noqa: F401 (fixture)
+from workspace import make_workspace
 
 from semi_instruct.config import validate_config
 from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
 from semi_instruct.engines.openai import OpenAIEngine
-from vllm_env import REPO, SERVED_NAME, VllmServer, free_port, tiny_model  # noqa: F401 (fixture)
-from workspace import make_workspace
 
 KEY_VAR = "SEMI_INSTRUCT_TEST_API_KEY"
 KEY = "test-key-123"
@@ -37,7 +37,9 @@ SAMPLING = Sampling(temperature=0.9, top_p=0.95, max_tokens=24, seed=11)
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
     log = tmp_path_factory.mktemp("server") / "server.log"
     # dev mode adds /pause?mode=abort, which aborts requests in flight the way a shutdown does
-    server = VllmServer(tiny_model, free_port(), log, extra_args=("--api-key", KEY), extra_env={"VLLM_SERVER_DEV_MODE": "1"})
+    server = VllmServer(
+        tiny_model, free_port(), log, extra_args=("--api-key", KEY), extra_env={"VLLM_SERVER_DEV_MODE": "1"}
+    )
     server.start()
     yield server
     server.stop()
@@ -55,7 +57,11 @@ def engine(server: VllmServer, **settings: Any) -> OpenAIEngine:
 
 def batch(count: int, n: int = 3) -> list[ChatRequest]:
     return [
-        ChatRequest((("system", "You rewrite programs."), ("user", f"Program {i}:\nprint({i} + int(input()))")), n=n, tag=f"s{i}/rewrite")
+        ChatRequest(
+            (("system", "You rewrite programs."), ("user", f"Program {i}:\nprint({i} + int(input()))")),
+            n=n,
+            tag=f"s{i}/rewrite",
+        )
         for i in range(count)
     ]
 
@@ -114,7 +120,9 @@ def test_a_wrong_or_missing_key_fails_at_once(server: VllmServer, monkeypatch: p
         client.chat(batch(1), SAMPLING)
     assert client.usage["retries"] == 0  # not worth retrying
     monkeypatch.delenv(KEY_VAR)
-    with pytest.raises(EngineError, match=rf"^engine.openai.api_key_env names {KEY_VAR}, but that environment variable is not set"):
+    with pytest.raises(
+        EngineError, match=rf"^engine.openai.api_key_env names {KEY_VAR}, but that environment variable is not set"
+    ):
         engine(server)
 
 
@@ -143,7 +151,10 @@ def test_a_request_that_keeps_timing_out_fails_the_job_naming_it(server: VllmSer
             client.chat(batch(1), SAMPLING)
     finally:
         server.thaw()
-    assert str(err.value) == f"s0/rewrite: no answer from {server.base_url} after 3 attempts (last: no answer within 0.5 s (engine.openai.timeout_s))"
+    assert (
+        str(err.value)
+        == f"s0/rewrite: no answer from {server.base_url} after 3 attempts (last: no answer within 0.5 s (engine.openai.timeout_s))"
+    )
     assert (client.usage["timeouts"], client.usage["retries"]) == (3, 2)
 
 
@@ -205,24 +216,45 @@ def count_rows(path: Path) -> int:
 # ---------------------------------------------------------------- the workflow with the openai engine
 
 
-def test_the_generate_rule_uses_the_server_with_the_key_from_envvars(server: VllmServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_generate_rule_uses_the_server_with_the_key_from_envvars(
+    server: VllmServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = make_workspace(tmp_path)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["engine"].update(kind="openai", model=SERVED_NAME, openai={**config["engine"]["openai"], "base_url": server.base_url, "api_key_env": KEY_VAR})
+    config["engine"].update(
+        kind="openai",
+        model=SERVED_NAME,
+        openai={**config["engine"]["openai"], "base_url": server.base_url, "api_key_env": KEY_VAR},
+    )
     config["generate"].update(num_inputs=3, max_tokens=32)
     (ws / "openai.yaml").write_text(yaml.safe_dump(config))
-    command = [str(Path(sys.executable).with_name("snakemake")), "results/generate/demo.parquet", "--profile", "profiles/local", "--configfile", "openai.yaml"]
+    command = [
+        str(Path(sys.executable).with_name("snakemake")),
+        "results/generate/demo.parquet",
+        "--profile",
+        "profiles/local",
+        "--configfile",
+        "openai.yaml",
+    ]
 
     monkeypatch.delenv(KEY_VAR)
     refused = subprocess.run(command, cwd=ws, capture_output=True, text=True, timeout=300)
-    assert refused.returncode != 0 and f"undefined. Please make sure that they are correctly defined before running Snakemake:\n{KEY_VAR}" in refused.stderr
+    assert (
+        refused.returncode != 0
+        and f"undefined. Please make sure that they are correctly defined before running Snakemake:\n{KEY_VAR}"
+        in refused.stderr
+    )
 
     monkeypatch.setenv(KEY_VAR, KEY)
     proc = subprocess.run(command, cwd=ws, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-5000:]
     stats = json.loads((ws / "results/generate/demo.stats.json").read_text())
     samples = pq.read_metadata(ws / "results/ingest/demo.parquet").num_rows
-    assert (stats["settings"]["engine"], stats["settings"]["model"], stats["records_in"]) == ("openai", SERVED_NAME, samples)
+    assert (stats["settings"]["engine"], stats["settings"]["model"], stats["records_in"]) == (
+        "openai",
+        SERVED_NAME,
+        samples,
+    )
     usage = stats["info"]["usage"]  # a rewrite request (2 candidates) and an inputs request per sample
     assert (usage["requests"], usage["candidates"], usage["generated_candidates"], usage["cached_candidates"]) == (
         2 * samples, 3 * samples, 3 * samples, 0,

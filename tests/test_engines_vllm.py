@@ -19,14 +19,14 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from vllm_env import REPO, VLLM_ENV, VLLM_PYTHON, VLLM_VENV, tiny_model, wait_until_group_gone  # noqa: F401 (fixture)
+from workspace import make_workspace, read_jsonl
 
 from semi_instruct.config import validate_config
 from semi_instruct.engines.cache import cache_path
 from semi_instruct.engines.replay import ReplayEngine
 from semi_instruct.stages.generate import GenerateOptions
 from semi_instruct.stages.generate import run as run_generate
-from vllm_env import REPO, VLLM_ENV, VLLM_PYTHON, VLLM_VENV, tiny_model, wait_until_group_gone  # noqa: F401 (fixture)
-from workspace import make_workspace, read_jsonl
 
 SNAKEMAKE = str(VLLM_VENV / "bin/snakemake")
 CANDIDATES = 2
@@ -44,7 +44,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pat
         record_dir="recorded",
         # waves of 4 sequences: requests finish one after another, so a kill lands mid-shard
         # chunked prefill off: vLLM 0.32 on CPU crashes on a seeded prompt split across steps
-        vllm={**config["engine"]["vllm"], "dtype": "float32", "max_model_len": 2048, "max_num_seqs": 4, "enable_chunked_prefill": False},
+        vllm={
+            **config["engine"]["vllm"],
+            "dtype": "float32",
+            "max_model_len": 2048,
+            "max_num_seqs": 4,
+            "enable_chunked_prefill": False,
+        },
     )
     config["generate"].update(candidates=CANDIDATES, num_inputs=3, temperature=1.0, top_p=0.95, max_tokens=96, seed=3)
     (ws / "vllm.yaml").write_text(yaml.safe_dump(config))
@@ -94,7 +100,9 @@ def resumed(workspace: Path, probe: dict[str, Any]) -> dict[str, Any]:
     total = sum(len(texts) for texts in probe["shard_texts"].values())
     command = [SNAKEMAKE, TARGET, "--profile", "profiles/local", "--configfile", "vllm.yaml"]
     with open(workspace / "killed-run.log", "w") as log:
-        job = subprocess.Popen(command, cwd=workspace, env=VLLM_ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        job = subprocess.Popen(
+            command, cwd=workspace, env=VLLM_ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     deadline = time.monotonic() + 600
     while count_rows(cache) < total // 4:
         assert job.poll() is None, (workspace / "killed-run.log").read_text()[-4000:]
@@ -157,8 +165,14 @@ def test_a_prompt_longer_than_the_context_is_refused_alone(probe: dict[str, Any]
 
 def test_a_model_that_cannot_load_is_a_clear_error(probe: dict[str, Any]) -> None:
     message = probe["load_error"]
-    assert message.startswith("vLLM could not start model '") and "no-such-model' on 1 GPU(s): the model could not be found" in message
-    assert "Check engine.model (a Hugging Face name or a local folder), engine.revision and engine.vllm.download_dir" in message
+    assert (
+        message.startswith("vLLM could not start model '")
+        and "no-such-model' on 1 GPU(s): the model could not be found" in message
+    )
+    assert (
+        "Check engine.model (a Hugging Face name or a local folder), engine.revision and engine.vllm.download_dir"
+        in message
+    )
 
 
 # ---------------------------------------------------------------- kill -9 and resume
@@ -174,7 +188,9 @@ def test_a_killed_job_resumes_from_the_request_cache(resumed: dict[str, Any], pr
     assert usage["candidates"] == resumed["total"] - at_kill
 
 
-def test_resumed_answers_equal_an_uninterrupted_run(workspace: Path, resumed: dict[str, Any], probe: dict[str, Any]) -> None:
+def test_resumed_answers_equal_an_uninterrupted_run(
+    workspace: Path, resumed: dict[str, Any], probe: dict[str, Any]
+) -> None:
     # Seeded sampling on this CPU is the same in another process and another batch composition, so
     # the killed run, the resumed run and the probe's one-batch run agree candidate by candidate.
     final = cached_texts(shard_cache(workspace))
@@ -182,23 +198,35 @@ def test_resumed_answers_equal_an_uninterrupted_run(workspace: Path, resumed: di
     assert {tag: final[tag][: len(texts)] for tag, texts in resumed["at_kill"].items()} == resumed["at_kill"]
 
 
-def test_the_generate_stats_split_engine_time_from_overhead(resumed: dict[str, Any], probe: dict[str, Any], tiny_model: Path) -> None:
+def test_the_generate_stats_split_engine_time_from_overhead(
+    resumed: dict[str, Any], probe: dict[str, Any], tiny_model: Path
+) -> None:
     stats = resumed["stats"]
     info, settings = stats["info"], stats["settings"]
     assert (settings["engine"], settings["model"], settings["prompt_version"]) == ("vllm", str(tiny_model), "v1")
     samples = len(probe["shard_texts"]) // 2  # a rewrite and an inputs request per sample
     assert stats["records_in"] == samples and stats["kept"] + sum(stats["dropped"].values()) == samples
-    assert info["engine_startup_seconds"] > 1 and info["engine_seconds"] > 0 and 0 <= info["pipeline_seconds"] < stats["seconds"]
-    assert info["completion_tokens_per_s"] == pytest.approx(info["usage"]["completion_tokens"] / info["engine_seconds"], rel=0.01)
+    assert (
+        info["engine_startup_seconds"] > 1
+        and info["engine_seconds"] > 0
+        and 0 <= info["pipeline_seconds"] < stats["seconds"]
+    )
+    assert info["completion_tokens_per_s"] == pytest.approx(
+        info["usage"]["completion_tokens"] / info["engine_seconds"], rel=0.01
+    )
 
 
-def test_the_recorded_run_replays_offline_to_the_same_output(workspace: Path, resumed: dict[str, Any], tmp_path: Path) -> None:
+def test_the_recorded_run_replays_offline_to_the_same_output(
+    workspace: Path, resumed: dict[str, Any], tmp_path: Path
+) -> None:
     config = config_of(workspace)
     recorded = workspace / "recorded/demo.jsonl"
     assert len(read_jsonl(recorded)) == resumed["stats"]["records_in"] * 2
     engine = ReplayEngine(recorded.parent, model=config["engine"]["model"])
     out, dropped = tmp_path / "replayed.parquet", tmp_path / "dropped.jsonl"
-    stats = run_generate(workspace / "results/ingest/demo.parquet", out, dropped, engine, GenerateOptions.from_config(config), "demo")
+    stats = run_generate(
+        workspace / "results/ingest/demo.parquet", out, dropped, engine, GenerateOptions.from_config(config), "demo"
+    )
     assert pq.read_table(out).equals(pq.read_table(workspace / TARGET))
     assert read_jsonl(dropped) == read_jsonl(workspace / "results/generate/demo.dropped.jsonl")
     assert dict(stats.dropped) == resumed["stats"]["dropped"] and stats.kept == resumed["stats"]["kept"]

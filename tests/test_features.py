@@ -28,7 +28,15 @@ def code(text: str) -> str:
         # a function that reads stdin, called from the main guard, is still a stdin program
         "def main():\n    n = int(input())\n    print(n + 1)\n\nif __name__ == '__main__':\n    main()\n",
     ],
-    ids=["input", "sys.stdin", "sys.stdin.buffer", "open(0)", "open(/dev/stdin)", "from_sys_import_stdin", "main_reads_input"],
+    ids=[
+        "input",
+        "sys.stdin",
+        "sys.stdin.buffer",
+        "open(0)",
+        "open(/dev/stdin)",
+        "from_sys_import_stdin",
+        "main_reads_input",
+    ],
 )
 def test_stdin_readers_are_stdio_mode(source: str) -> None:
     a = analyze(source)
@@ -37,13 +45,15 @@ def test_stdin_readers_are_stdio_mode(source: str) -> None:
 
 
 def test_function_only_snippet_is_call_mode() -> None:
-    a = analyze(code('''
+    a = analyze(
+        code('''
         """Module docstring."""
         import math
 
         def hypot(a: float, b: float) -> float:
             return math.sqrt(a * a + b * b)
-    '''))
+    ''')
+    )
     assert (a.mode, a.entry_point, a.syntax_error) == ("call", "hypot", None)
     assert a.features == Features(
         parses=True,
@@ -57,25 +67,29 @@ def test_function_only_snippet_is_call_mode() -> None:
 
 
 def test_main_guard_only_snippet_is_call_mode() -> None:
-    a = analyze(code("""
+    a = analyze(
+        code("""
         def add(a, b):
             return a + b
 
         if __name__ == "__main__":
             print(add(1, 2))
-    """))
+    """)
+    )
     assert (a.mode, a.entry_point) == ("call", "add")
 
 
 def test_constant_assignments_keep_call_mode() -> None:
-    a = analyze(code("""
+    a = analyze(
+        code("""
         MOD = 10 ** 9 + 7
         LIMIT: int = 100
         PRIMES = [2, 3, 5, 7]
 
         def f(x):
             return x * LIMIT % MOD
-    """))
+    """)
+    )
     assert (a.mode, a.entry_point) == ("call", "f")
     assert a.features.top_level_statements == 4
 
@@ -100,7 +114,8 @@ def test_unused_stdin_import_does_not_make_stdio() -> None:
 
 
 def test_helper_called_by_another_function_is_not_the_entry_point() -> None:
-    a = analyze(code("""
+    a = analyze(
+        code("""
         def helper(x):
             return x * 2
 
@@ -109,16 +124,19 @@ def test_helper_called_by_another_function_is_not_the_entry_point() -> None:
 
         def gcd(a, b):
             return a if b == 0 else gcd(b, a % b)
-    """))
+    """)
+    )
     # solve and gcd are both roots (gcd only calls itself): the last one defined wins
     assert a.entry_point == "gcd"
-    a = analyze(code("""
+    a = analyze(
+        code("""
         def solve(a, b):
             return helper(a) + b
 
         def helper(x):
             return x * 2
-    """))
+    """)
+    )
     assert a.entry_point == "solve"  # helper is defined last but is called by solve
 
 
@@ -149,13 +167,15 @@ def test_nested_comprehension_inside_lambda_on_one_line() -> None:
 
 
 def test_nesting_across_lines_does_not_count() -> None:
-    a = analyze(code("""
+    a = analyze(
+        code("""
         def g(xs):
             return [
                 [y for y in x]
                 for x in xs
             ]
-    """))
+    """)
+    )
     assert a.features.one_line_nesting == 1
     # two separate comprehensions on one line are side by side, not nested
     assert analyze("print([a for a in 'x'], [b for b in 'y'], input())\n").features.one_line_nesting == 1

@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from semi_instruct.stages.ingest import SOURCE_FIELDS, IngestError, IngestOptions, normalize_row
-from semi_instruct.stages.ingest import run as run_ingest
 from semi_instruct.manifest import ManifestError, Shard, read_manifest
 from semi_instruct.pipeline import stage_schema
 from semi_instruct.stages.base import StageStats
+from semi_instruct.stages.ingest import SOURCE_FIELDS, IngestError, IngestOptions, normalize_row
+from semi_instruct.stages.ingest import run as run_ingest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIELDS = {f: f for f in SOURCE_FIELDS}
@@ -46,7 +46,9 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def ingest(tmp_path: Path, shard: Shard, options: IngestOptions | None = None, name: str = "out") -> tuple[StageStats, list[dict], list[dict]]:
+def ingest(
+    tmp_path: Path, shard: Shard, options: IngestOptions | None = None, name: str = "out"
+) -> tuple[StageStats, list[dict], list[dict]]:
     """Run ingest and check what every run must satisfy: accounting, schema, dropped == drops."""
     out, dropped_path = tmp_path / f"{name}.parquet", tmp_path / f"{name}.dropped.jsonl"
     stats = run_ingest(shard, options or IngestOptions(), out, dropped_path)
@@ -80,7 +82,11 @@ def test_jsonl_with_manifest_field_overrides_and_source_license_defaults(tmp_pat
         [
             {"pid": "p1", "solution": "n = int(input())\nprint(n * 2)\n", "question": "Double n.", "source": "atcoder"},
             {"solution": "def add(a, b):\n    return a + b\n", "license": "mit"},
-            {"pid": 7, "solution": "import sys\nprint(sys.stdin.read().upper())", "tests": [{"input": "ab", "output": "AB"}, {"input": [1, 2]}]},
+            {
+                "pid": 7,
+                "solution": "import sys\nprint(sys.stdin.read().upper())",
+                "tests": [{"input": "ab", "output": "AB"}, {"input": [1, 2]}],
+            },
         ],
     )
     manifest = tmp_path / "manifest.tsv"
@@ -126,7 +132,12 @@ def test_parquet_with_config_mapping_and_per_shard_override(tmp_path: Path) -> N
     pq.write_table(
         pa.table(
             {
-                "solution": ["print(input()[::-1])", "#include <cstdio>\nint main() {}", None, "print(input().upper())"],
+                "solution": [
+                    "print(input()[::-1])",
+                    "#include <cstdio>\nint main() {}",
+                    None,
+                    "print(input().upper())",
+                ],
                 "question": ["Reverse a string.", None, "no code", None],
                 "lang": ["Python 3", "C++", None, None],
                 "tests": ['{"inputs": ["ab\\n"], "outputs": ["ba\\n"]}', None, None, ""],
@@ -147,8 +158,24 @@ def test_parquet_with_config_mapping_and_per_shard_override(tmp_path: Path) -> N
         (3, None, "python", None),
     ]
     assert dropped == [
-        {"shard": "pq", "row": 1, "id": None, "stage": "ingest", "reason": "not_python", "detail": "row 1: language is 'C++'", "code_preview": "#include <cstdio>\nint main() {}"},
-        {"shard": "pq", "row": 2, "id": None, "stage": "ingest", "reason": "missing_code", "detail": "row 2: no code in column 'solution'", "code_preview": None},
+        {
+            "shard": "pq",
+            "row": 1,
+            "id": None,
+            "stage": "ingest",
+            "reason": "not_python",
+            "detail": "row 1: language is 'C++'",
+            "code_preview": "#include <cstdio>\nint main() {}",
+        },
+        {
+            "shard": "pq",
+            "row": 2,
+            "id": None,
+            "stage": "ingest",
+            "reason": "missing_code",
+            "detail": "row 2: no code in column 'solution'",
+            "code_preview": None,
+        },
     ]
 
 
@@ -188,14 +215,21 @@ def test_datasets_save_to_disk_dataset_and_dataset_dict_split(tmp_path: Path) ->
     fields = {"code": "solution", "statement": "question"}
 
     stats, rows, dropped = ingest(tmp_path, Shard("saved", str(single), fields=fields), name="single")
-    assert [(r["id"], r["statement"], r["mode"]) for r in rows] == [(sha16("print(int(input()) * 3)"), "Triple.", "stdio")]
+    assert [(r["id"], r["statement"], r["mode"]) for r in rows] == [
+        (sha16("print(int(input()) * 3)"), "Triple.", "stdio")
+    ]
     assert [(q["row"], q["reason"]) for q in dropped] == [(1, "no_input_interface")]
 
     both = tmp_path / "saved_dict"
     datasets.DatasetDict(
         {
             "train": datasets.Dataset.from_list([{"solution": "print(input())", "question": "echo"}]),
-            "test": datasets.Dataset.from_list([{"solution": "print(input()[0])", "question": "first"}, {"solution": "print(input()[-1])", "question": "last"}]),
+            "test": datasets.Dataset.from_list(
+                [
+                    {"solution": "print(input()[0])", "question": "first"},
+                    {"solution": "print(input()[-1])", "question": "last"},
+                ]
+            ),
         }
     ).save_to_disk(str(both))
     stats, rows, dropped = ingest(tmp_path, Shard("saved_test", str(both), split="test", fields=fields), name="dict")
@@ -228,10 +262,42 @@ def test_exact_dedup_ignores_formatting_and_comments_and_duplicate_ids(tmp_path:
     assert [r["id"] for r in rows] == ["a", sha16(third + "  "), "9"]
     assert dict(stats.dropped) == {"duplicate": 2, "duplicate_id": 2}
     assert dropped == [
-        {"shard": "d", "row": 1, "id": "b", "stage": "ingest", "reason": "duplicate", "detail": "row 1: same normalized code as 'a'", "code_preview": same_reformatted},
-        {"shard": "d", "row": 2, "id": "a", "stage": "ingest", "reason": "duplicate_id", "detail": "row 2: id 'a' already used in this shard", "code_preview": third},
-        {"shard": "d", "row": 4, "id": sha16(third), "stage": "ingest", "reason": "duplicate", "detail": f"row 4: same normalized code as {sha16(third + '  ')!r}", "code_preview": third},
-        {"shard": "d", "row": 6, "id": "9", "stage": "ingest", "reason": "duplicate_id", "detail": "row 6: id '9' already used in this shard", "code_preview": "print(input() * 10)"},
+        {
+            "shard": "d",
+            "row": 1,
+            "id": "b",
+            "stage": "ingest",
+            "reason": "duplicate",
+            "detail": "row 1: same normalized code as 'a'",
+            "code_preview": same_reformatted,
+        },
+        {
+            "shard": "d",
+            "row": 2,
+            "id": "a",
+            "stage": "ingest",
+            "reason": "duplicate_id",
+            "detail": "row 2: id 'a' already used in this shard",
+            "code_preview": third,
+        },
+        {
+            "shard": "d",
+            "row": 4,
+            "id": sha16(third),
+            "stage": "ingest",
+            "reason": "duplicate",
+            "detail": f"row 4: same normalized code as {sha16(third + '  ')!r}",
+            "code_preview": third,
+        },
+        {
+            "shard": "d",
+            "row": 6,
+            "id": "9",
+            "stage": "ingest",
+            "reason": "duplicate_id",
+            "detail": "row 6: id '9' already used in this shard",
+            "code_preview": "print(input() * 10)",
+        },
     ]
     assert rows[0]["code_hash"] == code_hash(same_reformatted)
 
@@ -247,32 +313,108 @@ WIDE_LINE = "print(input() + '" + "y" * 60 + "')"
 
 # (case id, the bad line, IngestOptions overrides, reason, exact detail or a regex it must fully match)
 MALFORMED = [
-    ("truncated_json", b'{"code": "print(1)",', {}, "bad_json", "row 1 (line 2): Expecting property name enclosed in double quotes at column 21"),
+    (
+        "truncated_json",
+        b'{"code": "print(1)",',
+        {},
+        "bad_json",
+        "row 1 (line 2): Expecting property name enclosed in double quotes at column 21",
+    ),
     ("json_array", b'["print(input())"]', {}, "bad_json", "row 1 (line 2): expected a JSON object, got list"),
     ("json_string", b'"print(input())"', {}, "bad_json", "row 1 (line 2): expected a JSON object, got str"),
-    ("non_utf8", b'{"code": "print(\xff)"}', {}, "bad_encoding", "row 1 (line 2): not UTF-8 (invalid start byte at byte 16)"),
+    (
+        "non_utf8",
+        b'{"code": "print(\xff)"}',
+        {},
+        "bad_encoding",
+        "row 1 (line 2): not UTF-8 (invalid start byte at byte 16)",
+    ),
     ("missing_code", {"statement": "no code"}, {}, "missing_code", "row 1: no code in column 'code'"),
     ("null_code", {"code": None}, {}, "missing_code", "row 1: no code in column 'code'"),
     ("empty_code", {"code": " \n\t"}, {}, "missing_code", "row 1: no code in column 'code'"),
     ("code_int", {"code": 42}, {}, "bad_type", "row 1: field 'code': expected a string, got int"),
-    ("statement_list", {"code": "print(input())", "statement": ["a", "b"]}, {}, "bad_type", "row 1: field 'statement': expected a string, got list"),
-    ("tests_int", {"code": "print(input())", "tests": 3}, {}, "bad_type", "row 1: field 'tests': expected a list of {input, output}, got int"),
-    ("tests_item_no_input", {"code": "print(input())", "tests": [{"output": "1"}]}, {}, "bad_type", "row 1: field 'tests'[0]: expected an object with `input` (and `output`)"),
-    ("tests_text_not_json", {"code": "print(input())", "tests": "oops"}, {}, "bad_type", "row 1: field 'tests': string is not JSON (Expecting value)"),
-    ("tests_count_mismatch", {"code": "print(input())", "tests": {"inputs": ["1\n", "2\n"], "outputs": ["1\n"]}}, {}, "bad_type", "row 1: field 'tests': 2 inputs but 1 outputs"),
-    ("id_list", {"id": ["x"], "code": "print(input())"}, {}, "bad_type", "row 1: field 'id': expected a string or integer, got list"),
-    ("python2_print", {"code": "n = int(input())\nprint n"}, {}, "syntax_error", re.compile(r"row 1: SyntaxError: .+ \(line 2\)")),
+    (
+        "statement_list",
+        {"code": "print(input())", "statement": ["a", "b"]},
+        {},
+        "bad_type",
+        "row 1: field 'statement': expected a string, got list",
+    ),
+    (
+        "tests_int",
+        {"code": "print(input())", "tests": 3},
+        {},
+        "bad_type",
+        "row 1: field 'tests': expected a list of {input, output}, got int",
+    ),
+    (
+        "tests_item_no_input",
+        {"code": "print(input())", "tests": [{"output": "1"}]},
+        {},
+        "bad_type",
+        "row 1: field 'tests'[0]: expected an object with `input` (and `output`)",
+    ),
+    (
+        "tests_text_not_json",
+        {"code": "print(input())", "tests": "oops"},
+        {},
+        "bad_type",
+        "row 1: field 'tests': string is not JSON (Expecting value)",
+    ),
+    (
+        "tests_count_mismatch",
+        {"code": "print(input())", "tests": {"inputs": ["1\n", "2\n"], "outputs": ["1\n"]}},
+        {},
+        "bad_type",
+        "row 1: field 'tests': 2 inputs but 1 outputs",
+    ),
+    (
+        "id_list",
+        {"id": ["x"], "code": "print(input())"},
+        {},
+        "bad_type",
+        "row 1: field 'id': expected a string or integer, got list",
+    ),
+    (
+        "python2_print",
+        {"code": "n = int(input())\nprint n"},
+        {},
+        "syntax_error",
+        re.compile(r"row 1: SyntaxError: .+ \(line 2\)"),
+    ),
     ("nul_byte", {"code": "print(input())\x00"}, {}, "syntax_error", re.compile(r"row 1: \w+Error: .*null bytes.*")),
     ("cpp", {"code": "int main() { return 0; }", "language": "cpp"}, {}, "not_python", "row 1: language is 'cpp'"),
-    ("no_input_interface", {"code": "x = 6 * 7\nprint(x)\n"}, {}, "no_input_interface", "row 1: reads no stdin and defines no callable function: nothing to test"),
-    ("over_max_code_bytes", {"code": LONG_CODE}, {"max_code_bytes": 64}, "too_large", f"row 1: code is {len(LONG_CODE)} bytes > max_code_bytes 64"),
+    (
+        "no_input_interface",
+        {"code": "x = 6 * 7\nprint(x)\n"},
+        {},
+        "no_input_interface",
+        "row 1: reads no stdin and defines no callable function: nothing to test",
+    ),
+    (
+        "over_max_code_bytes",
+        {"code": LONG_CODE},
+        {"max_code_bytes": 64},
+        "too_large",
+        f"row 1: code is {len(LONG_CODE)} bytes > max_code_bytes 64",
+    ),
     ("over_max_lines", {"code": MANY_LINES}, {"max_lines": 6}, "too_large", "row 1: 7 lines > max_lines 6"),
-    ("over_max_line_chars", {"code": WIDE_LINE}, {"max_line_chars": 50}, "too_large", f"row 1: a line of {len(WIDE_LINE)} characters > max_line_chars 50"),
+    (
+        "over_max_line_chars",
+        {"code": WIDE_LINE},
+        {"max_line_chars": 50},
+        "too_large",
+        f"row 1: a line of {len(WIDE_LINE)} characters > max_line_chars 50",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("bad", "overrides", "reason", "detail"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
-def test_malformed_row_is_quarantined_with_reason_and_line(tmp_path: Path, bad: Any, overrides: dict, reason: str, detail: Any) -> None:
+@pytest.mark.parametrize(
+    ("bad", "overrides", "reason", "detail"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
+def test_malformed_row_is_quarantined_with_reason_and_line(
+    tmp_path: Path, bad: Any, overrides: dict, reason: str, detail: Any
+) -> None:
     raw = write_jsonl(tmp_path / "bad.jsonl", [GOOD_BEFORE, bad, GOOD_AFTER])
 
     stats, rows, dropped = ingest(tmp_path, Shard("s", str(raw)), IngestOptions(**overrides))
@@ -301,13 +443,17 @@ def test_blank_lines_are_skipped_but_count_in_line_numbers(tmp_path: Path) -> No
 def test_oversized_jsonl_line_is_skipped_without_being_read_whole(tmp_path: Path) -> None:
     limit = 1024
     huge = b'{"code": "print(input())  # ' + b"z" * (8 << 20) + b'"}'
-    at_limit = json.dumps({"code": "print(input() + 'k')  # " + "p" * limit}).encode()[:limit - 2] + b'"}'
+    at_limit = json.dumps({"code": "print(input() + 'k')  # " + "p" * limit}).encode()[: limit - 2] + b'"}'
     over_limit = b'{"code": "print(input()) # ' + b"q" * limit + b'"}'
     assert len(at_limit) == limit and len(over_limit) > limit
-    raw = write_jsonl(tmp_path / "huge.jsonl", [GOOD_BEFORE, huge, GOOD_AFTER, at_limit, over_limit, {"code": "print(input() * 4)"}])
+    raw = write_jsonl(
+        tmp_path / "huge.jsonl", [GOOD_BEFORE, huge, GOOD_AFTER, at_limit, over_limit, {"code": "print(input() * 4)"}]
+    )
     warm = write_jsonl(tmp_path / "warm.jsonl", [GOOD_BEFORE])
     options = IngestOptions(max_row_bytes=limit)
-    run_ingest(Shard("warm", str(warm)), options, tmp_path / "warm.parquet", tmp_path / "warm.dropped.jsonl")  # lazy imports
+    run_ingest(
+        Shard("warm", str(warm)), options, tmp_path / "warm.parquet", tmp_path / "warm.dropped.jsonl"
+    )  # lazy imports
 
     tracemalloc.start()
     try:
@@ -319,8 +465,24 @@ def test_oversized_jsonl_line_is_skipped_without_being_read_whole(tmp_path: Path
     assert peak < 4 << 20, f"peak {peak} bytes: the 8 MiB line was held in memory"
     assert [r["row"] for r in rows] == [0, 2, 3, 5]  # the rows after the huge line still ingest
     assert dropped == [
-        {"shard": "h", "row": 1, "id": None, "stage": "ingest", "reason": "too_large", "detail": f"row 1 (line 2): {len(huge) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
-        {"shard": "h", "row": 4, "id": None, "stage": "ingest", "reason": "too_large", "detail": f"row 4 (line 5): {len(over_limit) + 1} bytes > max_row_bytes {limit}", "code_preview": None},
+        {
+            "shard": "h",
+            "row": 1,
+            "id": None,
+            "stage": "ingest",
+            "reason": "too_large",
+            "detail": f"row 1 (line 2): {len(huge) + 1} bytes > max_row_bytes {limit}",
+            "code_preview": None,
+        },
+        {
+            "shard": "h",
+            "row": 4,
+            "id": None,
+            "stage": "ingest",
+            "reason": "too_large",
+            "detail": f"row 4 (line 5): {len(over_limit) + 1} bytes > max_row_bytes {limit}",
+            "code_preview": None,
+        },
     ]
 
 
@@ -378,7 +540,9 @@ def test_datasets_dirs_that_cannot_be_loaded_raise_naming_them(tmp_path: Path) -
 
     saved = tmp_path / "saved"
     datasets.DatasetDict({"train": datasets.Dataset.from_list([{"code": "print(input())"}])}).save_to_disk(str(saved))
-    with pytest.raises(IngestError, match=f"^cannot load dataset {re.escape(repr(str(saved)))} \\(split 'validation'\\): KeyError"):
+    with pytest.raises(
+        IngestError, match=f"^cannot load dataset {re.escape(repr(str(saved)))} \\(split 'validation'\\): KeyError"
+    ):
         ingest(tmp_path, Shard("v", str(saved), split="validation"))
 
     no_code = tmp_path / "no_code_ds"
@@ -435,7 +599,15 @@ def test_100k_row_shard_streams_in_bounded_memory(tmp_path: Path) -> None:
     hold_all_kib = per_row * rows / 1024
 
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-c", STREAM_SCRIPT, str(tmp_path)], check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", STREAM_SCRIPT, str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
 
@@ -479,17 +651,42 @@ def test_manifest_reads_columns_and_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("shard\tfile\n", "{path}:1: header must contain `shard` and `path` (optional: format, split, subset, source, license, fields); got ['shard', 'file'], unknown columns ['file']"),
-        ("# comment\nshard\n", "{path}:2: header must contain `shard` and `path` (optional: format, split, subset, source, license, fields); got ['shard']"),
+        (
+            "shard\tfile\n",
+            "{path}:1: header must contain `shard` and `path` (optional: format, split, subset, source, license, fields); got ['shard', 'file'], unknown columns ['file']",
+        ),
+        (
+            "# comment\nshard\n",
+            "{path}:2: header must contain `shard` and `path` (optional: format, split, subset, source, license, fields); got ['shard']",
+        ),
         ("shard\tpath\na\tx.jsonl\n# note\n\na\ty.jsonl\n", "{path}:5: duplicate shard name 'a'"),
         ("shard\tpath\n# note\nbad name\tx.jsonl\n", "{path}:3: shard name 'bad name' must match ^[A-Za-z0-9_.-]+$"),
-        ("shard\tpath\tformat\n# one\n# two\nok\tx.jsonl\tcsv\n", "{path}:4: format 'csv' is not one of ('jsonl', 'parquet', 'hf', 'auto')"),
-        ("shard\tpath\tfields\nok\tx.jsonl\tcode=solution;statement\n", "{path}:2: bad field override 'statement'; expected `ourfield=sourcecolumn`"),
-        ("shard\tpath\tfields\nok\tx.jsonl\t=solution\n", "{path}:2: bad field override '=solution'; expected `ourfield=sourcecolumn`"),
+        (
+            "shard\tpath\tformat\n# one\n# two\nok\tx.jsonl\tcsv\n",
+            "{path}:4: format 'csv' is not one of ('jsonl', 'parquet', 'hf', 'auto')",
+        ),
+        (
+            "shard\tpath\tfields\nok\tx.jsonl\tcode=solution;statement\n",
+            "{path}:2: bad field override 'statement'; expected `ourfield=sourcecolumn`",
+        ),
+        (
+            "shard\tpath\tfields\nok\tx.jsonl\t=solution\n",
+            "{path}:2: bad field override '=solution'; expected `ourfield=sourcecolumn`",
+        ),
         ("shard\tpath\nok\t \n", "{path}:2: empty path"),
         ("shard\tpath\n# nothing yet\n", "{path}: no shards listed"),
     ],
-    ids=["bad_header", "header_after_comment", "duplicate", "bad_name", "bad_format", "bad_field", "empty_field_key", "empty_path", "no_shards"],
+    ids=[
+        "bad_header",
+        "header_after_comment",
+        "duplicate",
+        "bad_name",
+        "bad_format",
+        "bad_field",
+        "empty_field_key",
+        "empty_path",
+        "no_shards",
+    ],
 )
 def test_manifest_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     path = _manifest(tmp_path, text)
@@ -499,5 +696,8 @@ def test_manifest_errors_name_file_and_line(tmp_path: Path, text: str, message: 
 
 
 def test_missing_manifest_is_a_manifest_error(tmp_path: Path) -> None:
-    with pytest.raises(ManifestError, match=f"^cannot read shard manifest {re.escape(str(tmp_path / 'nope.tsv'))}: No such file or directory$"):
+    with pytest.raises(
+        ManifestError,
+        match=f"^cannot read shard manifest {re.escape(str(tmp_path / 'nope.tsv'))}: No such file or directory$",
+    ):
         read_manifest(tmp_path / "nope.tsv")

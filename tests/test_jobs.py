@@ -63,7 +63,15 @@ def test_a_job_outside_the_workflow_says_so(tmp_path: Path, monkeypatch: pytest.
 
 
 # A complete, valid command line for `scripts/stage.py select` and `validate` (same files).
-JOB_ARGS = {"--shard": "s", "--settings": "{}", "--log": "x.log", "--samples": "a", "--parquet": "b", "--dropped": "c", "--stats": "d"}
+JOB_ARGS = {
+    "--shard": "s",
+    "--settings": "{}",
+    "--log": "x.log",
+    "--samples": "a",
+    "--parquet": "b",
+    "--dropped": "c",
+    "--stats": "d",
+}
 
 
 def argv(rule: str, without: str = "", **replaced: str) -> list[str]:
@@ -84,7 +92,9 @@ def argv(rule: str, without: str = "", **replaced: str) -> list[str]:
     ],
 )
 def test_a_rule_and_its_stage_cannot_disagree_silently(args: list[str], message: str) -> None:
-    done = subprocess.run([sys.executable, REPO / "scripts/stage.py", *args], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, REPO / "scripts/stage.py", *args], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode != 0 and message in done.stderr, done.stderr
 
 

@@ -8,11 +8,11 @@ from collections import Counter
 
 import pytest
 
-from semi_instruct.text.parse import ParseFailure, Rewrite, parse_inputs, parse_rewrite
 from semi_instruct.pipeline import stage
+from semi_instruct.text.parse import ParseFailure, Rewrite, parse_inputs, parse_rewrite
 
 INSTRUCTION = "Write a function `add_one(n: int) -> int` that returns n plus one.\n\nExample: `add_one(1)` returns `2`."
-SOLUTION = "def add_one(n: int) -> int:\n    \"\"\"Return n + 1.\"\"\"\n    return n + 1\n"
+SOLUTION = 'def add_one(n: int) -> int:\n    """Return n + 1."""\n    return n + 1\n'
 ADAPTER = "n = int(input())\nprint(add_one(n))\n"
 
 
@@ -20,7 +20,12 @@ def fenced(code: str, lang: str = "python") -> str:
     return f"```{lang}\n{code.rstrip(chr(10))}\n```"
 
 
-def markdown(instruction: str | None = INSTRUCTION, solution: str | None = SOLUTION, entry: str | None = "add_one", adapter: str | None = ADAPTER) -> str:
+def markdown(
+    instruction: str | None = INSTRUCTION,
+    solution: str | None = SOLUTION,
+    entry: str | None = "add_one",
+    adapter: str | None = ADAPTER,
+) -> str:
     parts = ["Here is the rewrite you asked for."]
     if instruction is not None:
         parts.append(f"## Instruction\n{instruction}")
@@ -104,7 +109,7 @@ def test_entry_point_in_a_code_fence() -> None:
 
 
 def test_helpers_are_allowed_with_a_named_entry_point() -> None:
-    solution = "def _double(x: int) -> int:\n    return 2 * x\n\n\ndef add_one(n: int) -> int:\n    \"\"\"n + 1.\"\"\"\n    return _double(n) // 2 + 1\n"
+    solution = 'def _double(x: int) -> int:\n    return 2 * x\n\n\ndef add_one(n: int) -> int:\n    """n + 1."""\n    return _double(n) // 2 + 1\n'
     rewrite = parse_rewrite(markdown(solution=solution), "call")
     assert (rewrite.solution, rewrite.entry_point) == (solution, "add_one")
 
@@ -133,29 +138,165 @@ TWO_FUNCTIONS = "def f(x):\n    return x\n\n\ndef g(x):\n    return f(x) + 1\n"
 FAILURES = [
     ("empty", "", "call", "empty_response", ""),
     ("whitespace", "  \n\t\n", "stdio", "empty_response", ""),
-    ("prose_only", "I am sorry, I cannot rewrite this program.", "call", "bad_format", "no Solution section and no JSON object"),
-    ("json_non_string", json.dumps(_json_answer(entry_point=["add_one"])), "call", "bad_format", "JSON answer with non-string fields"),
-    ("solution_without_code", markdown(solution=None).replace("## Entry point", "## Solution\nJust add one.\n\n## Entry point"), "call", "no_solution_code", "the Solution section has no python code block"),
-    ("solution_in_cpp", markdown(solution=None).replace("## Entry point", "## Solution\n```cpp\nint add_one(int n) { return n + 1; }\n```\n\n## Entry point"), "call", "no_solution_code", "the Solution section has no python code block"),
-    ("no_instruction_section", markdown(instruction=None), "call", "no_instruction", "instruction missing or shorter than 20 characters"),
-    ("short_instruction", markdown(instruction="Add one."), "call", "no_instruction", "instruction missing or shorter than 20 characters"),
-    ("refers_to_given_code", markdown(instruction="Rewrite the given code as a function that adds one."), "call", "instruction_not_self_contained", "the instruction refers to the original code"),
-    ("refers_to_program_above", markdown(instruction="Do exactly what the program above does, but as a function."), "call", "instruction_not_self_contained", "the instruction refers to the original code"),
-    ("solution_syntax", markdown(solution="def add_one(n):\n    return n +\n"), "call", "solution_syntax_error", re.compile(r"line 2: .+")),
-    ("no_entry_point", markdown(solution=TWO_FUNCTIONS, entry=None), "call", "no_entry_point", "no entry point named; top-level functions: ['f', 'g']"),
-    ("entry_point_not_defined", markdown(entry="add_two"), "call", "entry_point_not_defined", "'add_two' is not a top-level function of the solution (['add_one'])"),
-    ("entry_point_nested", markdown(solution="def outer(n):\n    def inner(m):\n        return m + 1\n    return inner(n)\n", entry="inner"), "call", "entry_point_not_defined", "'inner' is not a top-level function of the solution (['outer'])"),
-    ("print_in_solution", markdown(solution="def add_one(n):\n    print(n + 1)\n"), "call", "io_in_solution", "the solution function uses print()"),
-    ("input_in_solution", markdown(solution="def add_one():\n    return int(input()) + 1\n"), "stdio", "io_in_solution", "the solution function uses input()"),
-    ("stdin_in_solution", markdown(solution="import sys\n\ndef add_one():\n    return int(sys.stdin.readline()) + 1\n"), "stdio", "io_in_solution", "the solution function uses sys.stdin"),
-    ("open_in_solution", markdown(solution="def add_one(path):\n    return int(open(path).read()) + 1\n"), "call", "io_in_solution", "the solution function uses open()"),
-    ("untyped_parameter", markdown(solution="def add_one(n, m: int = 1) -> int:\n    \"\"\"Add.\"\"\"\n    return n + m\n"), "call", "untyped_signature", "add_one: no type hint for n"),
-    ("untyped_return", markdown(solution="def add_one(n: int, *rest):\n    \"\"\"Add.\"\"\"\n    return n + 1\n"), "call", "untyped_signature", "add_one: no type hint for rest, return"),
-    ("no_docstring", markdown(solution="def add_one(n: int) -> int:\n    return n + 1\n"), "call", "no_docstring", "add_one has no docstring"),
+    (
+        "prose_only",
+        "I am sorry, I cannot rewrite this program.",
+        "call",
+        "bad_format",
+        "no Solution section and no JSON object",
+    ),
+    (
+        "json_non_string",
+        json.dumps(_json_answer(entry_point=["add_one"])),
+        "call",
+        "bad_format",
+        "JSON answer with non-string fields",
+    ),
+    (
+        "solution_without_code",
+        markdown(solution=None).replace("## Entry point", "## Solution\nJust add one.\n\n## Entry point"),
+        "call",
+        "no_solution_code",
+        "the Solution section has no python code block",
+    ),
+    (
+        "solution_in_cpp",
+        markdown(solution=None).replace(
+            "## Entry point", "## Solution\n```cpp\nint add_one(int n) { return n + 1; }\n```\n\n## Entry point"
+        ),
+        "call",
+        "no_solution_code",
+        "the Solution section has no python code block",
+    ),
+    (
+        "no_instruction_section",
+        markdown(instruction=None),
+        "call",
+        "no_instruction",
+        "instruction missing or shorter than 20 characters",
+    ),
+    (
+        "short_instruction",
+        markdown(instruction="Add one."),
+        "call",
+        "no_instruction",
+        "instruction missing or shorter than 20 characters",
+    ),
+    (
+        "refers_to_given_code",
+        markdown(instruction="Rewrite the given code as a function that adds one."),
+        "call",
+        "instruction_not_self_contained",
+        "the instruction refers to the original code",
+    ),
+    (
+        "refers_to_program_above",
+        markdown(instruction="Do exactly what the program above does, but as a function."),
+        "call",
+        "instruction_not_self_contained",
+        "the instruction refers to the original code",
+    ),
+    (
+        "solution_syntax",
+        markdown(solution="def add_one(n):\n    return n +\n"),
+        "call",
+        "solution_syntax_error",
+        re.compile(r"line 2: .+"),
+    ),
+    (
+        "no_entry_point",
+        markdown(solution=TWO_FUNCTIONS, entry=None),
+        "call",
+        "no_entry_point",
+        "no entry point named; top-level functions: ['f', 'g']",
+    ),
+    (
+        "entry_point_not_defined",
+        markdown(entry="add_two"),
+        "call",
+        "entry_point_not_defined",
+        "'add_two' is not a top-level function of the solution (['add_one'])",
+    ),
+    (
+        "entry_point_nested",
+        markdown(
+            solution="def outer(n):\n    def inner(m):\n        return m + 1\n    return inner(n)\n", entry="inner"
+        ),
+        "call",
+        "entry_point_not_defined",
+        "'inner' is not a top-level function of the solution (['outer'])",
+    ),
+    (
+        "print_in_solution",
+        markdown(solution="def add_one(n):\n    print(n + 1)\n"),
+        "call",
+        "io_in_solution",
+        "the solution function uses print()",
+    ),
+    (
+        "input_in_solution",
+        markdown(solution="def add_one():\n    return int(input()) + 1\n"),
+        "stdio",
+        "io_in_solution",
+        "the solution function uses input()",
+    ),
+    (
+        "stdin_in_solution",
+        markdown(solution="import sys\n\ndef add_one():\n    return int(sys.stdin.readline()) + 1\n"),
+        "stdio",
+        "io_in_solution",
+        "the solution function uses sys.stdin",
+    ),
+    (
+        "open_in_solution",
+        markdown(solution="def add_one(path):\n    return int(open(path).read()) + 1\n"),
+        "call",
+        "io_in_solution",
+        "the solution function uses open()",
+    ),
+    (
+        "untyped_parameter",
+        markdown(solution='def add_one(n, m: int = 1) -> int:\n    """Add."""\n    return n + m\n'),
+        "call",
+        "untyped_signature",
+        "add_one: no type hint for n",
+    ),
+    (
+        "untyped_return",
+        markdown(solution='def add_one(n: int, *rest):\n    """Add."""\n    return n + 1\n'),
+        "call",
+        "untyped_signature",
+        "add_one: no type hint for rest, return",
+    ),
+    (
+        "no_docstring",
+        markdown(solution="def add_one(n: int) -> int:\n    return n + 1\n"),
+        "call",
+        "no_docstring",
+        "add_one has no docstring",
+    ),
     ("no_adapter", markdown(adapter=None), "stdio", "no_adapter", "a stdin program needs an adapter"),
-    ("adapter_without_code", markdown(adapter=None) + "\n## Adapter\nRead n and print add_one(n).\n", "stdio", "no_adapter", "a stdin program needs an adapter"),
-    ("adapter_syntax", markdown(adapter="print(add_one(int(input()))\n"), "stdio", "adapter_syntax_error", re.compile(r"line 1: .+")),
-    ("adapter_skips_solution", markdown(adapter="print(int(input()) + 1)\n"), "stdio", "adapter_skips_solution", "the adapter never calls 'add_one'"),
+    (
+        "adapter_without_code",
+        markdown(adapter=None) + "\n## Adapter\nRead n and print add_one(n).\n",
+        "stdio",
+        "no_adapter",
+        "a stdin program needs an adapter",
+    ),
+    (
+        "adapter_syntax",
+        markdown(adapter="print(add_one(int(input()))\n"),
+        "stdio",
+        "adapter_syntax_error",
+        re.compile(r"line 1: .+"),
+    ),
+    (
+        "adapter_skips_solution",
+        markdown(adapter="print(int(input()) + 1)\n"),
+        "stdio",
+        "adapter_skips_solution",
+        "the adapter never calls 'add_one'",
+    ),
 ]
 
 

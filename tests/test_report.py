@@ -43,7 +43,10 @@ def test_write_figures_draws_every_figure_reproducibly(tmp_path: Path) -> None:
         "difficulty": {"easy": 2, "hard": 1},
     }
     (tmp_path / "stats.json").write_text(json.dumps(summary))
-    pq.write_table(pa.table({"pass_rate": [1.0, 1.0, 0.0], "tests_passed": [10, 7, 5], "difficulty": ["easy", "easy", "hard"]}), tmp_path / "data.parquet")
+    pq.write_table(
+        pa.table({"pass_rate": [1.0, 1.0, 0.0], "tests_passed": [10, 7, 5], "difficulty": ["easy", "easy", "hard"]}),
+        tmp_path / "data.parquet",
+    )
     timings = [timing_file(tmp_path / "logs/ingest/a.timing.tsv", [1.5])]
     outputs = []
     for run in ("first", "second"):

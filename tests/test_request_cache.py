@@ -25,13 +25,17 @@ def request(user: str, n: int = 1) -> ChatRequest:
 
 
 def replay_file(path: Path, answers: dict[str, list[str]]) -> Path:
-    path.write_text("".join(json.dumps(fixture_entry(request(user), MODEL, texts)) + "\n" for user, texts in answers.items()))
+    path.write_text(
+        "".join(json.dumps(fixture_entry(request(user), MODEL, texts)) + "\n" for user, texts in answers.items())
+    )
     return path
 
 
 def cached_engine(tmp_path: Path, answers: dict[str, list[str]], revision: str | None = "r1") -> CachedEngine:
     def start() -> ReplayEngine:
-        return ReplayEngine(replay_file(tmp_path / f"replay-{len(answers)}.jsonl", answers), model=MODEL, revision=revision)
+        return ReplayEngine(
+            replay_file(tmp_path / f"replay-{len(answers)}.jsonl", answers), model=MODEL, revision=revision
+        )
 
     return CachedEngine(start, RequestCache(tmp_path / "cache.sqlite", MODEL, revision), "replay", MODEL, revision)
 
@@ -62,7 +66,11 @@ def test_a_second_run_is_answered_from_the_cache_alone(tmp_path: Path) -> None:
     first = cached_engine(tmp_path, ANSWERS)
     results = first.chat([request("a", n=2), request("b", n=1)], SAMPLING)
     assert [r.texts for r in results] == [["a0", "a1"], ["b0"]]
-    assert (first.usage["cached_candidates"], first.usage["generated_candidates"], first.usage["candidates"]) == (0, 3, 3)
+    assert (first.usage["cached_candidates"], first.usage["generated_candidates"], first.usage["candidates"]) == (
+        0,
+        3,
+        3,
+    )
     first.close()
 
     # The second run's engine cannot even start: every answer must come from the cache.
@@ -73,7 +81,11 @@ def test_a_second_run_is_answered_from_the_cache_alone(tmp_path: Path) -> None:
     again = second.chat([request("b", n=1), request("a", n=2)], SAMPLING)
     assert [r.texts for r in again] == [["b0"], ["a0", "a1"]]
     assert [r.finish_reasons for r in again] == [["replay"], ["replay", "replay"]]
-    assert (second.usage["cached_candidates"], second.usage["generated_candidates"], second.usage["candidates"]) == (3, 0, 0)
+    assert (second.usage["cached_candidates"], second.usage["generated_candidates"], second.usage["candidates"]) == (
+        3,
+        0,
+        0,
+    )
     assert second.startup_seconds == 0.0
     second.close()
 
@@ -111,7 +123,9 @@ def test_each_result_is_committed_before_the_caller_sees_it(tmp_path: Path) -> N
     engine.chat([request("a", n=3), request("b", n=2)], SAMPLING, on_result)
     assert seen == [(0, 3), (1, 5)]
     with sqlite3.connect(tmp_path / "cache.sqlite") as db:
-        rows = db.execute("SELECT candidate, text, finish_reason, tag FROM candidates ORDER BY tag, candidate").fetchall()
+        rows = db.execute(
+            "SELECT candidate, text, finish_reason, tag FROM candidates ORDER BY tag, candidate"
+        ).fetchall()
     assert rows == [(0, "a0", "replay", "a/rewrite"), (1, "a1", "replay", "a/rewrite"), (2, "a2", "replay", "a/rewrite"),
                     (0, "b0", "replay", "b/rewrite"), (1, "b1", "replay", "b/rewrite")]  # fmt: skip
 
@@ -121,17 +135,35 @@ def test_a_corrupt_cache_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(EngineError) as err:
         RequestCache(path, MODEL, None)
-    assert str(err.value) == f"request cache {path}: file is not a database (delete the file to start this shard's cache afresh)"
+    assert (
+        str(err.value)
+        == f"request cache {path}: file is not a database (delete the file to start this shard's cache afresh)"
+    )
 
 
 def test_make_engine_caches_real_engines_per_shard_but_not_replay(tmp_path: Path) -> None:
     from semi_instruct.config import validate_config
 
     replay = replay_file(tmp_path / "r.jsonl", ANSWERS)
-    config = validate_config({"manifest": "m.tsv", "engine": {"kind": "replay", "model": MODEL, "replay_file": str(replay), "cache_dir": str(tmp_path / "cache")}})
+    config = validate_config(
+        {
+            "manifest": "m.tsv",
+            "engine": {
+                "kind": "replay",
+                "model": MODEL,
+                "replay_file": str(replay),
+                "cache_dir": str(tmp_path / "cache"),
+            },
+        }
+    )
     engine = make_engine(config["engine"], shard="s1")
     assert isinstance(engine, ReplayEngine)  # replaying is already offline: nothing to cache
-    config = validate_config({"manifest": "m.tsv", "engine": {"kind": "openai", "model": MODEL, "revision": "r1", "cache_dir": str(tmp_path / "cache")}})
+    config = validate_config(
+        {
+            "manifest": "m.tsv",
+            "engine": {"kind": "openai", "model": MODEL, "revision": "r1", "cache_dir": str(tmp_path / "cache")},
+        }
+    )
     engine = make_engine(config["engine"], shard="s1")
     assert isinstance(engine, CachedEngine) and (engine.kind, engine.model, engine.revision) == ("openai", MODEL, "r1")
     assert engine.cache.path == tmp_path / "cache/org_model-7b@r1/s1.sqlite" and engine.cache.path.exists()

@@ -20,13 +20,13 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from workspace import REPO, SNAKEMAKE, make_workspace, read_jsonl, split_demo_into_two_shards
 
 from semi_instruct.config import leaf_keys, load_config
 from semi_instruct.engines.base import ChatResult
 from semi_instruct.engines.cache import RequestCache, cache_path
 from semi_instruct.pipeline import NAMES
 from semi_instruct.stages.generate import GenerateOptions, build_requests
-from workspace import REPO, SNAKEMAKE, make_workspace, read_jsonl, split_demo_into_two_shards
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +147,14 @@ ENGINE_KEYS: dict[str, dict[str, tuple[Any, str | None]]] = {
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, KEY_VAR: "not-a-real-key"}
-    proc = subprocess.run([SNAKEMAKE, "--profile", "profiles/local", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [SNAKEMAKE, "--profile", "profiles/local", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc
 
@@ -174,7 +181,10 @@ def from_stage(first: str | None, shards: int = 1) -> dict[str, int]:
     if first is None:
         return {}
     later = NAMES[NAMES.index(first) :]
-    return {name: shards if name in ("ingest", "generate", "validate", "select") else 1 for name in later} | {"plots": 1, "all": 1}
+    return {name: shards if name in ("ingest", "generate", "validate", "select") else 1 for name in later} | {
+        "plots": 1,
+        "all": 1,
+    }
 
 
 def override(config: dict[str, Any], key: str, value: Any, workdir: Path) -> dict[str, Any]:
@@ -193,7 +203,9 @@ def override(config: dict[str, Any], key: str, value: Any, workdir: Path) -> dic
 
 
 def check_keys(workdir: Path, base: dict[str, Any], table: dict[str, tuple[Any, str | None]]) -> None:
-    (workdir / "mine.jsonl").write_text(json.dumps({"task_id": "m/0", "text": "Reverse a string.", "code": "def r(s):\n    return s[::-1]\n"}) + "\n")
+    (workdir / "mine.jsonl").write_text(
+        json.dumps({"task_id": "m/0", "text": "Reverse a string.", "code": "def r(s):\n    return s[::-1]\n"}) + "\n"
+    )
 
     def dry_run(item: tuple[str, tuple[Any, str | None]]) -> tuple[str, dict[str, int], dict[str, int]]:
         key, (value, first) = item
@@ -230,12 +242,20 @@ def fill_request_cache(workdir: Path, config: dict[str, Any]) -> None:
     options = GenerateOptions.from_config(config)
     recorded = {entry["key"]: entry["responses"] for entry in read_jsonl(workdir / "data/demo/replay.jsonl")}
     engine = config["engine"]
-    cache = RequestCache(cache_path(workdir / engine["cache_dir"], engine["model"], engine["revision"], "demo"), engine["model"], engine["revision"])
+    cache = RequestCache(
+        cache_path(workdir / engine["cache_dir"], engine["model"], engine["revision"], "demo"),
+        engine["model"],
+        engine["revision"],
+    )
     try:
         for record in pq.read_table(workdir / "results/ingest/demo.parquet").to_pylist():
             for request in build_requests(record, options):
                 texts = recorded[request.key][: request.n]
-                cache.put(cache.request_key(request, options.sampling), request, ChatResult(texts=texts, finish_reasons=["stop"] * len(texts)))
+                cache.put(
+                    cache.request_key(request, options.sampling),
+                    request,
+                    ChatResult(texts=texts, finish_reasons=["stop"] * len(texts)),
+                )
     finally:
         cache.close()
 
@@ -271,12 +291,19 @@ def test_editing_one_shards_manifest_row_reruns_that_shard_only(tmp_path: Path) 
     snakemake(workdir)
     licences = {row["source_id"]: row["license"] for row in read_jsonl(workdir / "results/final/data.jsonl")}
     b_ids = {json.loads(line)["id"] for line in (workdir / "data/demo/b.jsonl").read_text().splitlines()}
-    assert {licences[i] for i in licences if i in b_ids} == {"GPL-3.0"} and {licences[i] for i in licences if i not in b_ids} == {"Apache-2.0"}
+    assert {licences[i] for i in licences if i in b_ids} == {"GPL-3.0"} and {
+        licences[i] for i in licences if i not in b_ids
+    } == {"Apache-2.0"}
     assert "| semi-instruct demo | GPL-3.0 |" in (workdir / "results/final/README.md").read_text()
 
 
 def test_an_old_section_name_fails_at_parse_time_naming_the_new_one(demo: Path) -> None:
     (demo / "old.yaml").write_text("generation:\n  candidates: 3\n")
-    proc = subprocess.run([SNAKEMAKE, "-n", "--configfile", "old.yaml"], cwd=demo, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--configfile", "old.yaml"], cwd=demo, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode != 0
-    assert "config section `generation` is now `generate` (every section is named after its stage)" in proc.stdout + proc.stderr
+    assert (
+        "config section `generation` is now `generate` (every section is named after its stage)"
+        in proc.stdout + proc.stderr
+    )

@@ -35,7 +35,9 @@ def one(runner: Executor, code: str, stdin: str = "", limits: Limits = FAST) -> 
     return stdio(runner, code, [stdin], limits)[0]
 
 
-def call(runner: Executor, code: str, args: list[list[Any]], entry: str = "f", limits: Limits = FAST) -> list[RunResult]:
+def call(
+    runner: Executor, code: str, args: list[list[Any]], entry: str = "f", limits: Limits = FAST
+) -> list[RunResult]:
     return runner.run(Program("call", textwrap.dedent(code), entry), [json.dumps(a) for a in args], limits)
 
 
@@ -100,21 +102,30 @@ exit(int(os.environ.get("PYTHONHASHSEED", "9")) + 4)
 """
 
 
-@pytest.mark.parametrize("code", [
-    FIDELITY_PROBE,
-    "def f(:\n    pass\n",
-    "import sys\nsys.exit('bye')\n",
-    "def g():\n    return 1 / 0\ng()\n",
-    "import sys\nsys.stdout.close()\n",
-    "raise SystemExit(True)\n",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        FIDELITY_PROBE,
+        "def f(:\n    pass\n",
+        "import sys\nsys.exit('bye')\n",
+        "def g():\n    return 1 / 0\ng()\n",
+        "import sys\nsys.stdout.close()\n",
+        "raise SystemExit(True)\n",
+    ],
+)
 def test_behaves_like_a_fresh_interpreter(runner: Executor, code: str, tmp_path: Any) -> None:
     """Same stdout, stderr and exit status as `python3 prog.py` (apart from the script's path)."""
     stdin = "first line\r\nsecond\nrest\n"
     prog = tmp_path / "prog.py"
     prog.write_text(code)
-    naive = subprocess.run(["/usr/bin/python3", str(prog)], input=stdin.encode(), capture_output=True,
-                           env={"PYTHONHASHSEED": "0", "LANG": "C.UTF-8"}, cwd=tmp_path, check=False)
+    naive = subprocess.run(
+        ["/usr/bin/python3", str(prog)],
+        input=stdin.encode(),
+        capture_output=True,
+        env={"PYTHONHASHSEED": "0", "LANG": "C.UTF-8"},
+        cwd=tmp_path,
+        check=False,
+    )
     (r,) = runner.run(Program("stdio", code), [stdin], FAST)
     assert r.stdout == naive.stdout.decode()
     assert r.stderr == naive.stderr.decode().replace(str(prog), "/tmp/prog.py")
@@ -166,29 +177,35 @@ def test_call_mode_exact_json(runner: Executor) -> None:
     assert bad_entry.status == "error" and "AttributeError" in bad_entry.stderr
 
 
-@pytest.mark.parametrize("code", [
-    "import sys\ndef f():\n    sys.exit(0)",
-    "import os\ndef f():\n    print('ALL PASSED'); os._exit(0)",
-    "import sys\nsys.exit(0)\ndef f():\n    return 1",
-    "def f():\n    raise SystemExit",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys\ndef f():\n    sys.exit(0)",
+        "import os\ndef f():\n    print('ALL PASSED'); os._exit(0)",
+        "import sys\nsys.exit(0)\ndef f():\n    return 1",
+        "def f():\n    raise SystemExit",
+    ],
+)
 def test_call_mode_exit_before_return_is_error(runner: Executor, code: str) -> None:
     (r,) = call(runner, code, [[]])
     assert r.status == "error" and r.returned is None and r.output("call") is None
     assert "ended before returning" in r.stderr
 
 
-@pytest.mark.parametrize("ret, why", [
-    ("{1, 2}", "set"),
-    ("float('nan')", "non-finite float nan"),
-    ("[1, float('inf')]", "non-finite float inf"),
-    ("{1: 'a'}", "dict key of type int"),
-    ("type('MyInt', (int,), {'__eq__': lambda s, o: True})(3)", "MyInt"),
-    ("type('Str', (str,), {'__eq__': lambda s, o: True})('x')", "Str"),
-    ("object()", "object"),
-    ("10 ** 5000", "ValueError"),
-    ("(lambda a: a.append(a) or a)([])", "RecursionError"),
-])
+@pytest.mark.parametrize(
+    "ret, why",
+    [
+        ("{1, 2}", "set"),
+        ("float('nan')", "non-finite float nan"),
+        ("[1, float('inf')]", "non-finite float inf"),
+        ("{1: 'a'}", "dict key of type int"),
+        ("type('MyInt', (int,), {'__eq__': lambda s, o: True})(3)", "MyInt"),
+        ("type('Str', (str,), {'__eq__': lambda s, o: True})('x')", "Str"),
+        ("object()", "object"),
+        ("10 ** 5000", "ValueError"),
+        ("(lambda a: a.append(a) or a)([])", "RecursionError"),
+    ],
+)
 def test_call_mode_unserialisable_return_is_error(runner: Executor, ret: str, why: str) -> None:
     (r,) = call(runner, f"def f():\n    return {ret}", [[]])
     assert r.status == "error" and r.returned is None
@@ -197,8 +214,12 @@ def test_call_mode_unserialisable_return_is_error(runner: Executor, ret: str, wh
 
 def test_return_channel_must_hold_exactly_one_value() -> None:
     assert decode_return(b"\0\0\0\0\0\0\0\x02[]") == []
-    for raw, why in [(b"", "ended before returning"), (b"\0\0\0\0\0\0\0\x01" + b"12", "something besides"),
-                     (b"\0\0\0\0\0\0\0\x03NaN", "non-finite"), (b"\0\0\0\0\0\0\0\x02{]", "unserialisable")]:
+    for raw, why in [
+        (b"", "ended before returning"),
+        (b"\0\0\0\0\0\0\0\x01" + b"12", "something besides"),
+        (b"\0\0\0\0\0\0\0\x03NaN", "non-finite"),
+        (b"\0\0\0\0\0\0\0\x02{]", "unserialisable"),
+    ]:
         with pytest.raises(ValueError, match=why):
             decode_return(raw)
 
@@ -282,8 +303,12 @@ def test_leftover_processes_do_not_hold_up_the_case(runner: Executor) -> None:
         os._exit(0)
     print("parent done", len([p for p in os.listdir("/proc") if p.isdigit()]) >= 3)
     """
-    rs = stdio(runner, code + "print(len([p for p in os.listdir('/proc') if p.isdigit()]))\n", ["", ""],
-               Limits(timeout_s=5.0, max_output_bytes=1 << 16))
+    rs = stdio(
+        runner,
+        code + "print(len([p for p in os.listdir('/proc') if p.isdigit()]))\n",
+        ["", ""],
+        Limits(timeout_s=5.0, max_output_bytes=1 << 16),
+    )
     assert [r.status for r in rs] == ["ok", "ok"]  # not held up until the timeout
     # Each case starts alone with PID 1: the previous case's daemons are gone.
     assert all(r.stdout is not None and r.stdout.startswith("parent done True\n") for r in rs)

@@ -58,9 +58,12 @@ class Attack:
 ATTACKS: dict[str, Attack] = {}
 
 
-def attack(name: str, code: str, inputs: list[Any] | None = None, **options: Any) -> Callable[[Callable[..., None]], None]:
+def attack(
+    name: str, code: str, inputs: list[Any] | None = None, **options: Any
+) -> Callable[[Callable[..., None]], None]:
     def register(check: Callable[[list[dict[str, Any]], Battery], None]) -> None:
         ATTACKS[name] = Attack(textwrap.dedent(code), [""] if inputs is None else inputs, check, **options)
+
     return register
 
 
@@ -75,42 +78,58 @@ def stdout_json(result: dict[str, Any]) -> Any:
 
 # --- time ---------------------------------------------------------------------------------------------------
 
+
 @attack("infinite_loop", "while True:\n    pass\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000  # killed at its limit (headroom: a loaded host)
+    assert (
+        statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000
+    )  # killed at its limit (headroom: a loaded host)
 
 
 @attack("sleep_forever", "import time\ntime.sleep(10 ** 6)\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000  # killed at its limit (headroom: a loaded host)
+    assert (
+        statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000
+    )  # killed at its limit (headroom: a loaded host)
 
 
-@attack("sigterm_ignoring_loop", """
+@attack(
+    "sigterm_ignoring_loop",
+    """
     import signal
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU):
         signal.signal(s, signal.SIG_IGN)
     while True:
         pass
-""", timeout_s=1.0)
+""",
+    timeout_s=1.0,
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"] and rs[0]["exit_code"] == -9
 
 
-@attack("threads_that_never_finish", """
+@attack(
+    "threads_that_never_finish",
+    """
     import threading, time
     def forever():
         while True:
             time.sleep(0.01)
     threading.Thread(target=forever).start()
     print("main done")
-""", timeout_s=1.0)
+""",
+    timeout_s=1.0,
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"]  # like `python3 prog.py`: the interpreter waits for the thread
 
 
 # --- processes ----------------------------------------------------------------------------------------------
 
-@attack("fork_bomb", """
+
+@attack(
+    "fork_bomb",
+    """
     import os
     if input() == "bomb":
         while True:
@@ -119,12 +138,17 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             except OSError:
                 pass
     print("alive", len([p for p in os.listdir("/proc") if p.isdigit()]))
-""", inputs=["bomb", "after"], timeout_s=1.0)
+""",
+    inputs=["bomb", "after"],
+    timeout_s=1.0,
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout", "ok"] and rs[1]["stdout"] == "alive 2\n"
 
 
-@attack("daemon_outliving_the_timeout", f"""
+@attack(
+    "daemon_outliving_the_timeout",
+    f"""
     import os
     if os.fork() == 0:
         os.setsid()
@@ -133,26 +157,33 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         os._exit(0)
     while True:
         pass
-""", timeout_s=1.0)
+""",
+    timeout_s=1.0,
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["timeout"] and b.host["daemons_left"] == []
 
 
-@attack("sleeping_children", f"""
+@attack(
+    "sleeping_children",
+    f"""
     import os, subprocess
     subprocess.Popen(["sleep", "{DAEMON_MARK}"])
     subprocess.Popen(["sleep", "{DAEMON_MARK}"], start_new_session=True)
     if os.fork() == 0:
         os.execv("/usr/bin/sleep", ["sleep", "{DAEMON_MARK}"])
     print("parent done")
-""")
+""",
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     # The case ends when its process does; whatever it left is killed, not waited for.
     assert statuses(rs) == ["ok"] and rs[0]["stdout"] == "parent done\n" and rs[0]["wall_ms"] < 4000
     assert b.host["daemons_left"] == []
 
 
-@attack("kill_the_parent_and_everyone", """
+@attack(
+    "kill_the_parent_and_everyone",
+    """
     import os, signal
     for pid, sig in [(1, signal.SIGKILL), (1, signal.SIGTERM), (1, signal.SIGINT), (os.getppid(), signal.SIGKILL),
                      (-1, signal.SIGKILL), (-1, signal.SIGSTOP)]:
@@ -161,19 +192,24 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         except OSError:
             pass
     print("survived", input())
-""", inputs=["first", "second"])
+""",
+    inputs=["first", "second"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert [(r["status"], r["stdout"]) for r in rs] == [("ok", "survived first\n"), ("ok", "survived second\n")]
 
 
 # --- memory, output, files ----------------------------------------------------------------------------------
 
+
 @attack("memory_bomb", "x = bytearray(2 << 30)\nprint(len(x))\n")
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["memory"] and "MemoryError" in rs[0]["stderr"]
 
 
-@attack("memory_spread_over_children", """
+@attack(
+    "memory_spread_over_children",
+    """
     import os
     done_r, done_w = os.pipe()  # each child closes its end once its block is allocated (or it died)
     go_r, go_w = os.pipe()  # closed by the parent when all are: every block is held at the same time
@@ -192,12 +228,16 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     os.read(done_r, 1)  # end of file: no child is still allocating
     os.close(go_w)
     print(sum(os.waitpid(pid, 0)[1] == 0 for pid in children))
-""", timeout_s=15.0)  # ~3 s; reclaim at the cgroup limit is slow on a loaded machine
+""",
+    timeout_s=15.0,
+)  # ~3 s; reclaim at the cgroup limit is slow on a loaded machine
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     survivors = int(stdout_json(rs[0]))
     if not b.host["cgroup"]:
-        pytest.skip("no cgroup for this identity (unprivileged): memory is bounded per process only, as "
-                    "`semi-instruct sandbox doctor` reports")
+        pytest.skip(
+            "no cgroup for this identity (unprivileged): memory is bounded per process only, as "
+            "`semi-instruct sandbox doctor` reports"
+        )
     assert survivors <= 2  # the per-sandbox cgroup (256 + 128 MiB) OOM-killed the rest
 
 
@@ -211,7 +251,9 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["output_limit"] and rs[0]["stdout"] == "y" * (1 << 20)
 
 
-@attack("fill_files", """
+@attack(
+    "fill_files",
+    """
     import errno, json
     written = {}
     for path in ["/tmp/huge", "/dev/shm/huge"]:
@@ -224,12 +266,15 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         except OSError as e:
             written[path] = [n, errno.errorcode[e.errno]]
     print(json.dumps(written))
-""")
+""",
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert stdout_json(rs[0]) == {"/tmp/huge": [32 << 20, "EFBIG"], "/dev/shm/huge": [16 << 20, "ENOSPC"]}
 
 
-@attack("fd_exhaustion", """
+@attack(
+    "fd_exhaustion",
+    """
     import os
     fds = []
     if input() == "exhaust":
@@ -240,12 +285,16 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             print(len(fds), e.strerror)
     else:
         print("fine")
-""", inputs=["exhaust", "after"])
+""",
+    inputs=["exhaust", "after"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert [r["stdout"] for r in rs] == ["253 Too many open files\n", "fine\n"]  # 256 minus stdin/out/err
 
 
-@attack("deep_recursion", """
+@attack(
+    "deep_recursion",
+    """
     import sys
     how = input()
     if how == "c-stack":  # recursion through C (map) grows the real stack, past its 8 MiB limit
@@ -256,7 +305,9 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         down = lambda n: down(n + 1)
         down(0)
     print("fine")
-""", inputs=["c-stack", "python", "after"])
+""",
+    inputs=["c-stack", "python", "after"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert (rs[0]["status"], rs[0]["exit_code"]) == ("error", -11)  # stack overflow: SIGSEGV, a plain error
     assert rs[1]["status"] == "error" and "RecursionError" in rs[1]["stderr"]
@@ -265,7 +316,10 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
 
 # --- network and host access ---------------------------------------------------------------------------------
 
-@attack("network", """
+
+@attack(
+    "network",
+    """
     import errno, json, os, socket
     port, abstract = input().split()
     out = {}
@@ -289,17 +343,26 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     out["host_sockets_visible"] = [p for p in ["/run/dbus/system_bus_socket", "/run/systemd/private", "/var/run/docker.sock",
                                                "/run/user", "/tmp/.X11-unix"] if os.path.exists(p)]
     print(json.dumps(out))
-""", inputs=["{port} {abstract}"])
+""",
+    inputs=["{port} {abstract}"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert stdout_json(rs[0]) == {
-        "tcp_to_host_loopback": "ECONNREFUSED", "route_to_outside": "ENETUNREACH", "dns": "gaierror",
-        "host_abstract_unix_socket": "ECONNREFUSED", "vsock": "EAFNOSUPPORT", "packet": "EAFNOSUPPORT",
-        "interfaces": ["lo"], "host_sockets_visible": [],
+        "tcp_to_host_loopback": "ECONNREFUSED",
+        "route_to_outside": "ENETUNREACH",
+        "dns": "gaierror",
+        "host_abstract_unix_socket": "ECONNREFUSED",
+        "vsock": "EAFNOSUPPORT",
+        "packet": "EAFNOSUPPORT",
+        "interfaces": ["lo"],
+        "host_sockets_visible": [],
     }
     assert b.host["tcp_connections"] == 0 and b.host["unix_connections"] == 0
 
 
-@attack("read_host_secrets", """
+@attack(
+    "read_host_secrets",
+    """
     import json, os
     project = input()
     denied, read = [], []
@@ -318,7 +381,9 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             pass
     print(json.dumps({"read": read, "pids": sorted(p for p in os.listdir("/proc") if p.isdigit()) == sorted(["1", str(os.getpid())]),
                       "environ": sorted(os.environ), "all_environs": environs}))
-""", inputs=["{project}"])
+""",
+    inputs=["{project}"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     view = stdout_json(rs[0])
     assert view["read"] == [] and view["pids"] is True  # host processes (host /proc) are not visible
@@ -326,7 +391,9 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert SECRET not in rs[0]["stdout"] and "1" not in view["all_environs"]  # PID 1 (the harness) is unreadable
 
 
-@attack("write_outside_tmp", """
+@attack(
+    "write_outside_tmp",
+    """
     import os
     project = input()
     for path in [project + "/pwned", "/work/pwned", "/root/pwned", "/pwned", "/usr/pwned", "/usr/bin/python3",
@@ -337,18 +404,24 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         except OSError:
             pass
     print("done")
-""", inputs=["{project}"])
+""",
+    inputs=["{project}"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert (rs[0]["status"], rs[0]["stdout"]) == ("ok", "done\n")
     assert not (REPO / "pwned").exists()
 
 
-@attack("rm_rf_home", """
+@attack(
+    "rm_rf_home",
+    """
     import os
     if input() == "rm":
         os.system("rm -rf ~ /usr/bin /etc 2>/dev/null")
     print(os.environ["HOME"], os.path.exists("/usr/bin/python3"), sorted(os.listdir("/tmp")))
-""", inputs=["rm", "after"])
+""",
+    inputs=["rm", "after"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert [r["stdout"] for r in rs] == ["/tmp True []\n", "/tmp True ['prog.py']\n"]
     assert os.path.exists("/usr/bin/python3")
@@ -356,7 +429,10 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
 
 # --- privileges ----------------------------------------------------------------------------------------------
 
-@attack("escalate", """
+
+@attack(
+    "escalate",
+    """
     import ctypes, errno, json, os, platform, resource
     libc = ctypes.CDLL(None, use_errno=True)
     nr = {"x86_64": {"process_vm_readv": 310, "keyctl": 250, "io_uring_setup": 425},
@@ -390,18 +466,31 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             pass
     out["raised_rlimits"] = raised
     print(json.dumps(out))
-""")
+""",
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert stdout_json(rs[0]) == {
-        "uid": True, "ptrace_attach_1": "EPERM", "ptrace_traceme": "EPERM", "process_vm_readv": "EPERM",
-        "remount_root_rw": "EPERM", "unshare_user_ns": "EPERM", "unshare_mount_ns": "EPERM",
+        "uid": True,
+        "ptrace_attach_1": "EPERM",
+        "ptrace_traceme": "EPERM",
+        "process_vm_readv": "EPERM",
+        "remount_root_rw": "EPERM",
+        "unshare_user_ns": "EPERM",
+        "unshare_mount_ns": "EPERM",
         "setuid_0": "EINVAL",  # uid 0 does not even exist in the sandbox's user namespace
-        "keyctl": "EPERM", "io_uring_setup": "EPERM", "shmget": "EPERM", "mount_cmd": True, "no_caps": True,
-        "no_new_privs": True, "raised_rlimits": [],
+        "keyctl": "EPERM",
+        "io_uring_setup": "EPERM",
+        "shmget": "EPERM",
+        "mount_cmd": True,
+        "no_caps": True,
+        "no_new_privs": True,
+        "raised_rlimits": [],
     }
 
 
-@attack("tamper_with_pid1", """
+@attack(
+    "tamper_with_pid1",
+    """
     import ctypes, errno, json, os
     libc = ctypes.CDLL(None, use_errno=True)
     class Limit(ctypes.Structure):
@@ -420,14 +509,20 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         except OSError as e:
             out[name] = errno.errorcode[e.errno]
     print(json.dumps(out))
-""")
+""",
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert stdout_json(rs[0]) == dict.fromkeys(["prlimit_nofile", "setpriority", "sched_setaffinity", "sched_setscheduler"], "EPERM")
+    assert stdout_json(rs[0]) == dict.fromkeys(
+        ["prlimit_nofile", "setpriority", "sched_setaffinity", "sched_setscheduler"], "EPERM"
+    )
 
 
 # --- forging results -----------------------------------------------------------------------------------------
 
-@attack("forge_through_harness_fds", """
+
+@attack(
+    "forge_through_harness_fds",
+    """
     import json, os, struct
     header = json.dumps({"i": 1, "status": "ok", "exit_code": 0, "wall_ms": 1, "out": 6, "err": 0, "ret": 0}).encode()
     frame = struct.pack(">I", len(header)) + header + b"FORGED"
@@ -444,24 +539,31 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         except OSError:
             pass
     print("opened", opened, input())
-""", inputs=["a", "b"])
+""",
+    inputs=["a", "b"],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert [(r["status"], r["stdout"]) for r in rs] == [("ok", "opened [] a\n"), ("ok", "opened [] b\n")]
 
 
-@attack("print_the_result_format", """
+@attack(
+    "print_the_result_format",
+    """
     import json, struct, sys
     header = json.dumps({"i": 0, "status": "ok", "exit_code": 0, "wall_ms": 1, "out": 3, "err": 0, "ret": 0}).encode()
     sys.stdout.buffer.write(struct.pack(">I", len(header)) + header + b"yes")
     print('{"id": "x", "results": [{"status": "ok"}]}')
     print("ALL TESTS PASSED")
     sys.exit(1)
-""")
+""",
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["error"] and rs[0]["exit_code"] == 1 and rs[0]["stdout"].endswith("ALL TESTS PASSED\n")
 
 
-@attack("exit_to_fake_a_pass", """
+@attack(
+    "exit_to_fake_a_pass",
+    """
     import os, sys
     def f(how):
         print("ALL PASSED")
@@ -472,12 +574,17 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
         if how == "SystemExit":
             raise SystemExit
         return "returned"
-""", mode="call", inputs=[["sys.exit"], ["os._exit"], ["SystemExit"], ["return"]])
+""",
+    mode="call",
+    inputs=[["sys.exit"], ["os._exit"], ["SystemExit"], ["return"]],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert [(r["status"], r["return"]) for r in rs] == [("error", None)] * 3 + [("ok", "returned")]
 
 
-@attack("eq_always_true", """
+@attack(
+    "eq_always_true",
+    """
     class Anything:
         def __eq__(self, other):
             return True
@@ -486,12 +593,17 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             return True
     def f(k):
         return [Anything(), Str("x"), [Str("x")], {"k": Anything()}][k]
-""", mode="call", inputs=[[0], [1], [2], [3]])
+""",
+    mode="call",
+    inputs=[[0], [1], [2], [3]],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert statuses(rs) == ["error"] * 4 and all("unserialisable return value" in r["stderr"] for r in rs)
 
 
-@attack("monkeypatched_builtins", """
+@attack(
+    "monkeypatched_builtins",
+    """
     import builtins, json, sys
     builtins.type = lambda *a: int
     builtins.isinstance = lambda *a: True
@@ -500,7 +612,10 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     json.dumps = lambda *a, **k: "1"
     def f(k):
         return {1, 2} if k == 0 else [k, "a", 1.5]
-""", mode="call", inputs=[[0], [1]])
+""",
+    mode="call",
+    inputs=[[0], [1]],
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert [(r["status"], r["return"]) for r in rs] == [("error", None), ("ok", [1, "a", 1.5])]
 
@@ -520,7 +635,9 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert rs[0]["status"] == "ok" and rs[0]["return"].startswith("<<TOKEN:")
 
 
-@attack("leftovers_planted", f"""
+@attack(
+    "leftovers_planted",
+    f"""
     import os, subprocess
     open("/tmp/planted", "w").write("x")
     open("/dev/shm/planted", "w").write("x")
@@ -528,12 +645,15 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     os.symlink("/usr", "/tmp/link")
     subprocess.Popen(["sleep", "{DAEMON_MARK}"], start_new_session=True)
     print("planted")
-""")
+""",
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert (rs[0]["status"], rs[0]["stdout"]) == ("ok", "planted\n")
 
 
-@attack("later_program_finds_nothing", """
+@attack(
+    "later_program_finds_nothing",
+    """
     import json, os, re
     own = "<<TOKEN:" + "".join(chr(65 + b % 26) for b in os.urandom(32)) + ">>"  # shows the scan works
     pattern = re.compile(rb"<<TOKEN:[A-Z]{32}>>")
@@ -551,7 +671,9 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
                 pass
     print(json.dumps({"own": own, "found": sorted(found), "tmp": sorted(os.listdir("/tmp")),
                       "shm": os.listdir("/dev/shm"), "pids": len([p for p in os.listdir("/proc") if p.isdigit()])}))
-""", timeout_s=10.0)
+""",
+    timeout_s=10.0,
+)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
     view = stdout_json(rs[0])
     planted = {b.results["oracle_output_planted"][0]["stdout"].strip(), b.results["oracle_return_planted"][0]["return"]}
@@ -560,6 +682,7 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
 
 
 # --- verdicts on awkward but honest programs -----------------------------------------------------------------
+
 
 @attack("input_with_no_stdin", "print(input())\n")
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
@@ -605,16 +728,25 @@ def run_battery(identity: str, workdir: Path) -> Battery:
     unix.bind("\0" + abstract)
     unix.listen()
     context = {"port": tcp.getsockname()[1], "abstract": abstract, "project": str(REPO)}
-    cases = "".join(json.dumps(c).replace("{port}", str(context["port"])).replace("{abstract}", abstract)
-                    .replace("{project}", str(REPO)) + "\n" for c in _cases())
+    cases = "".join(
+        json.dumps(c)
+        .replace("{port}", str(context["port"]))
+        .replace("{abstract}", abstract)
+        .replace("{project}", str(REPO))
+        + "\n"
+        for c in _cases()
+    )
     if identity == "caller":
         source, python, prefix = REPO, sys.executable, []
     else:  # a private copy the unprivileged uid can read, run with the system interpreter
         import pyseccomp
 
         source = workdir / "src"
-        shutil.copytree(REPO / "semi_instruct" / "sandbox", source / "semi_instruct" / "sandbox",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO / "semi_instruct" / "sandbox",
+            source / "semi_instruct" / "sandbox",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         shutil.copy(REPO / "semi_instruct" / "__init__.py", source / "semi_instruct")
         shutil.copy(pyseccomp.__file__, source)
         python = "/usr/bin/python3"
@@ -624,9 +756,14 @@ def run_battery(identity: str, workdir: Path) -> Battery:
         for path in [workdir, *workdir.rglob("*")]:
             os.chown(path, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
     env = {"PATH": "/usr/bin:/bin", "SEMI_SECRET": SECRET, "HOME": str(workdir)}
-    proc = subprocess.run([*prefix, python, "-c", DRIVER, str(source), str(workdir / "cases.jsonl"),
-                           str(workdir / "results.jsonl")], env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    proc = subprocess.run(
+        [*prefix, python, "-c", DRIVER, str(source), str(workdir / "cases.jsonl"), str(workdir / "results.jsonl")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (workdir / "results.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == list(ATTACKS)

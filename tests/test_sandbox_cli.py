@@ -17,22 +17,44 @@ STDIO_KEYS = {"status", "stdout", "stderr", "exit_code", "wall_ms"}
 CALL_KEYS = {"status", "return", "stderr", "exit_code", "wall_ms"}
 
 
-def exec_cli(tmp_path: Path, lines: list[bytes | str | dict[str, Any]], *args: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+def exec_cli(
+    tmp_path: Path, lines: list[bytes | str | dict[str, Any]], *args: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     cases = tmp_path / "cases.jsonl"
-    cases.write_bytes(b"".join((line if isinstance(line, bytes) else (line if isinstance(line, str) else json.dumps(line)).encode()) + b"\n"
-                               for line in lines))
+    cases.write_bytes(
+        b"".join(
+            (line if isinstance(line, bytes) else (line if isinstance(line, str) else json.dumps(line)).encode())
+            + b"\n"
+            for line in lines
+        )
+    )
     out = tmp_path / "results.jsonl"
-    proc = subprocess.run([CLI, "exec", "--in", str(cases), "--out", str(out), *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    proc = subprocess.run(
+        [CLI, "exec", "--in", str(cases), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     records = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
     return proc, records
 
 
 def test_exec_contract(tmp_path: Path) -> None:
     lines: list[bytes | str | dict[str, Any]] = [
-        {"id": "slow-first", "mode": "stdio", "code": "import time; time.sleep(0.5); print(input()[::-1])", "inputs": ["abc", "xy"]},
-        {"id": "call", "mode": "call", "code": "def f(a, b=1):\n    return {'sum': a + b, 'args': [a, b]}", "entry_point": "f",
-         "inputs": [[1, 2], [10], ["x", "y"], [1, "y"]]},
+        {
+            "id": "slow-first",
+            "mode": "stdio",
+            "code": "import time; time.sleep(0.5); print(input()[::-1])",
+            "inputs": ["abc", "xy"],
+        },
+        {
+            "id": "call",
+            "mode": "call",
+            "code": "def f(a, b=1):\n    return {'sum': a + b, 'args': [a, b]}",
+            "entry_point": "f",
+            "inputs": [[1, 2], [10], ["x", "y"], [1, "y"]],
+        },
         "not json",
         "",
         b'{"id": "\xff", "mode": "stdio", "code": "", "inputs": []}',
@@ -45,10 +67,22 @@ def test_exec_contract(tmp_path: Path) -> None:
         {"id": "t", "mode": "stdio", "code": "", "inputs": [""], "timeout_s": 0},
         {"id": "k", "mode": "stdio", "code": "", "inputs": [""], "expected": "7"},
         {"id": "timeout", "mode": "stdio", "code": "import time; time.sleep(5)", "inputs": [""], "timeout_s": 0.3},
-        {"id": "memory", "mode": "stdio", "code": "x = bytearray(200 << 20); print('fits')", "inputs": [""], "memory_mb": 64},
+        {
+            "id": "memory",
+            "mode": "stdio",
+            "code": "x = bytearray(200 << 20); print('fits')",
+            "inputs": [""],
+            "memory_mb": 64,
+        },
         {"id": "default-memory", "mode": "stdio", "code": "x = bytearray(200 << 20); print('fits')", "inputs": [""]},
         {"id": "no-inputs", "mode": "stdio", "code": "print(1)", "inputs": []},
-        {"id": "exit", "mode": "call", "code": "import sys\ndef f():\n    sys.exit(0)", "entry_point": "f", "inputs": [[]]},
+        {
+            "id": "exit",
+            "mode": "call",
+            "code": "import sys\ndef f():\n    sys.exit(0)",
+            "entry_point": "f",
+            "inputs": [[]],
+        },
     ]
     t0 = time.monotonic()
     proc, records = exec_cli(tmp_path, lines, "--workers", "3", "--timeout", "2")
@@ -61,7 +95,7 @@ def test_exec_contract(tmp_path: Path) -> None:
         5: errors[5],
         6: "expected a JSON object, got list",
         7: '"id" must be a string',
-        8: "\"mode\" must be \"stdio\" or \"call\", got 'shell'",
+        8: '"mode" must be "stdio" or "call", got \'shell\'',
         9: 'call mode needs "entry_point" (a function name)',
         10: 'stdio "inputs" must be strings (stdin text)',
         11: 'call "inputs" must be lists of arguments',
@@ -69,15 +103,29 @@ def test_exec_contract(tmp_path: Path) -> None:
         13: "unknown keys ['expected']",
     }
     assert errors[5].startswith("not UTF-8: ")
-    assert [r.get("id", r.get("line")) for r in records] == ["slow-first", "call", *range(3, 14), "timeout", "memory",
-                                                             "default-memory", "no-inputs", "exit"]
+    assert [r.get("id", r.get("line")) for r in records] == [
+        "slow-first",
+        "call",
+        *range(3, 14),
+        "timeout",
+        "memory",
+        "default-memory",
+        "no-inputs",
+        "exit",
+    ]
     by_id = {r["id"]: r["results"] for r in records if "id" in r}
     assert all(set(x) == STDIO_KEYS for x in by_id["slow-first"] + by_id["timeout"] + by_id["memory"])
     assert all(set(x) == CALL_KEYS for x in by_id["call"] + by_id["exit"])
-    assert [(x["status"], x["stdout"], x["exit_code"]) for x in by_id["slow-first"]] == [("ok", "cba\n", 0), ("ok", "yx\n", 0)]
+    assert [(x["status"], x["stdout"], x["exit_code"]) for x in by_id["slow-first"]] == [
+        ("ok", "cba\n", 0),
+        ("ok", "yx\n", 0),
+    ]
     assert [(x["status"], x["return"]) for x in by_id["call"]] == [
-        ("ok", {"sum": 3, "args": [1, 2]}), ("ok", {"sum": 11, "args": [10, 1]}), ("ok", {"sum": "xy", "args": ["x", "y"]}),
-        ("error", None)]
+        ("ok", {"sum": 3, "args": [1, 2]}),
+        ("ok", {"sum": 11, "args": [10, 1]}),
+        ("ok", {"sum": "xy", "args": ["x", "y"]}),
+        ("error", None),
+    ]
     assert "TypeError" in by_id["call"][3]["stderr"]
     assert by_id["timeout"][0]["status"] == "timeout" and 300 <= by_id["timeout"][0]["wall_ms"] < 5000
     assert [by_id[k][0]["status"] for k in ("memory", "default-memory")] == ["memory", "ok"]
@@ -85,18 +133,38 @@ def test_exec_contract(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 120
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["--in", "/nonexistent/cases.jsonl", "--out", "{tmp}/r.jsonl"], 1, "cannot read input file /nonexistent/cases.jsonl: No such file or directory"),
-    (["--in", "{tmp}", "--out", "{tmp}/r.jsonl"], 1, "cannot read input file {tmp}: Is a directory"),
-    (["--in", "{tmp}/cases.jsonl", "--out", "/nonexistent/r.jsonl"], 1, "cannot write output file /nonexistent/r.jsonl: No such file or directory"),
-    (["--in", "{tmp}/cases.jsonl", "--out", "{tmp}/r.jsonl", "--workers", "0"], 2, "argument --workers: must be positive: '0'"),
-    (["--in", "{tmp}/cases.jsonl", "--out", "{tmp}/r.jsonl", "--timeout", "soon"], 2, "argument --timeout: not a number: 'soon'"),
-    (["--out", "{tmp}/r.jsonl"], 2, "the following arguments are required: --in"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (
+            ["--in", "/nonexistent/cases.jsonl", "--out", "{tmp}/r.jsonl"],
+            1,
+            "cannot read input file /nonexistent/cases.jsonl: No such file or directory",
+        ),
+        (["--in", "{tmp}", "--out", "{tmp}/r.jsonl"], 1, "cannot read input file {tmp}: Is a directory"),
+        (
+            ["--in", "{tmp}/cases.jsonl", "--out", "/nonexistent/r.jsonl"],
+            1,
+            "cannot write output file /nonexistent/r.jsonl: No such file or directory",
+        ),
+        (
+            ["--in", "{tmp}/cases.jsonl", "--out", "{tmp}/r.jsonl", "--workers", "0"],
+            2,
+            "argument --workers: must be positive: '0'",
+        ),
+        (
+            ["--in", "{tmp}/cases.jsonl", "--out", "{tmp}/r.jsonl", "--timeout", "soon"],
+            2,
+            "argument --timeout: not a number: 'soon'",
+        ),
+        (["--out", "{tmp}/r.jsonl"], 2, "the following arguments are required: --in"),
+    ],
+)
 def test_exec_refuses_unusable_arguments(tmp_path: Path, args: list[str], code: int, message: str) -> None:
     (tmp_path / "cases.jsonl").write_text('{"id": "a", "mode": "stdio", "code": "print(1)", "inputs": [""]}\n')
-    proc = subprocess.run([CLI, "exec", *(a.format(tmp=tmp_path) for a in args)], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [CLI, "exec", *(a.format(tmp=tmp_path) for a in args)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == code and message.format(tmp=tmp_path) in proc.stderr
     assert not (tmp_path / "r.jsonl").exists() or code == 0
 
@@ -105,8 +173,9 @@ def test_exec_streams_input_and_output(tmp_path: Path) -> None:
     fifo = tmp_path / "cases.fifo"
     os.mkfifo(fifo)
     out = tmp_path / "results.jsonl"
-    proc = subprocess.Popen([CLI, "exec", "--in", str(fifo), "--out", str(out), "--workers", "1"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [CLI, "exec", "--in", str(fifo), "--out", str(out), "--workers", "1"], stderr=subprocess.PIPE, text=True
+    )
     line = '{"id": "%s", "mode": "stdio", "code": "print(input())", "inputs": ["%s"]}\n'
     with open(fifo, "w") as writer:
         writer.write(line % ("first", "1"))
@@ -127,9 +196,14 @@ def _peak_rss_kb(tmp_path: Path, lines: int) -> int:
     padding = "#" + "x" * 20_000 + "\n"
     with cases.open("w") as f:
         for i in range(lines):
-            f.write(json.dumps({"id": str(i), "mode": "stdio", "code": padding + "print(input())", "inputs": [str(i)]}) + "\n")
-    proc = subprocess.Popen([CLI, "exec", "--in", str(cases), "--out", str(tmp_path / "r.jsonl"), "--workers", "2"],
-                            stderr=subprocess.DEVNULL)
+            f.write(
+                json.dumps({"id": str(i), "mode": "stdio", "code": padding + "print(input())", "inputs": [str(i)]})
+                + "\n"
+            )
+    proc = subprocess.Popen(
+        [CLI, "exec", "--in", str(cases), "--out", str(tmp_path / "r.jsonl"), "--workers", "2"],
+        stderr=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0
@@ -147,15 +221,33 @@ def test_doctor_reports_protections() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     verdicts = {line[6:26].strip(): line[:5].strip() for line in lines[1:-1]}
-    minimum = ["unprivileged uid", "user namespace", "network namespace", "capabilities", "no_new_privs", "seccomp",
-               "environment", "case view", "seccomp in cases", "filesystem", "rlimits per case", "oom_score_adj"]
+    minimum = [
+        "unprivileged uid",
+        "user namespace",
+        "network namespace",
+        "capabilities",
+        "no_new_privs",
+        "seccomp",
+        "environment",
+        "case view",
+        "seccomp in cases",
+        "filesystem",
+        "rlimits per case",
+        "oom_score_adj",
+    ]
     assert {k: verdicts[k] for k in minimum} == dict.fromkeys(minimum, "ok")
     assert verdicts["cgroup memory/pids"] == ("ok" if os.geteuid() == 0 else "warn")
     assert lines[-1].startswith("minimum set available")
 
 
 def test_doctor_fails_loudly_without_a_usable_interpreter() -> None:
-    proc = subprocess.run([CLI, "sandbox", "doctor", "--python", "/nonexistent/python3"], capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert proc.returncode == 1 and "FAIL  sandbox start: a sandbox with /nonexistent/python3 did not start" in proc.stdout
-
+    proc = subprocess.run(
+        [CLI, "sandbox", "doctor", "--python", "/nonexistent/python3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (
+        proc.returncode == 1 and "FAIL  sandbox start: a sandbox with /nonexistent/python3 did not start" in proc.stdout
+    )

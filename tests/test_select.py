@@ -12,9 +12,18 @@ import pytest
 
 from semi_instruct.io import ParquetSink, read_jsonl
 from semi_instruct.pipeline import stage, stage_schema
-from semi_instruct.stages.select import SelectOptions, difficulty, run as run_select, select_sample
+from semi_instruct.stages.select import SelectOptions, difficulty, select_sample
+from semi_instruct.stages.select import run as run_select
 
-FEATURES = {"parses": True, "reads_stdin": True, "top_level_statements": 2, "num_functions": 0, "line_count": 2, "longest_line": 16, "one_line_nesting": 0}
+FEATURES = {
+    "parses": True,
+    "reads_stdin": True,
+    "top_level_statements": 2,
+    "num_functions": 0,
+    "line_count": 2,
+    "longest_line": 16,
+    "one_line_nesting": 0,
+}
 
 
 def candidate(index: int, solution: str | None) -> dict[str, Any]:
@@ -29,7 +38,9 @@ def candidate(index: int, solution: str | None) -> dict[str, Any]:
     }
 
 
-def record(verdicts: dict[int, list[str]], solutions: dict[int, str | None], tests: int | None = None, rid: str = "s1") -> dict[str, Any]:
+def record(
+    verdicts: dict[int, list[str]], solutions: dict[int, str | None], tests: int | None = None, rid: str = "s1"
+) -> dict[str, Any]:
     """A validate-stage row: `verdicts` per parsed candidate index, `solutions` for every candidate (None = unparseable)."""
     tests = tests if tests is not None else len(next(iter(verdicts.values()), []))
     return {
@@ -53,7 +64,8 @@ def record(verdicts: dict[int, list[str]], solutions: dict[int, str | None], tes
         "oracle_tests": [{"input": f"{i}\n", "output": f"{i + 1}\n"} for i in range(tests)],
         "source_tests_reproduced": None,
         "candidate_verdicts": [
-            {"index": i, "passed": v.count("pass"), "verdicts": v, "function_tests": [], "function_tests_ok": None} for i, v in verdicts.items()
+            {"index": i, "passed": v.count("pass"), "verdicts": v, "function_tests": [], "function_tests_ok": None}
+            for i, v in verdicts.items()
         ],
     }
 
@@ -115,7 +127,9 @@ def test_difficulty_bins_are_configurable() -> None:
     ],
 )
 def test_drop_reason_is_named_after_the_best_candidates_failures(best_verdicts: list[str], reason: str) -> None:
-    rec = record({0: best_verdicts, 1: ["error"] * len(best_verdicts)}, {0: "def f(x): return 1\n", 1: "def f(x): return 2\n"})
+    rec = record(
+        {0: best_verdicts, 1: ["error"] * len(best_verdicts)}, {0: "def f(x): return 1\n", 1: "def f(x): return 2\n"}
+    )
     row, got_reason, detail = select_sample(rec, SelectOptions())
     assert row is None
     assert got_reason == reason and reason in stage("select").drops
@@ -129,7 +143,10 @@ def test_no_verdicts_is_no_valid_candidate() -> None:
 
 
 def test_min_pass_fraction_below_one_keeps_partial_matches() -> None:
-    rec = record({0: ["pass", "pass", "pass", "wrong_answer", "timeout"], 1: ["pass"] + ["error"] * 4}, {0: "def f(x): 1\n", 1: "def f(x): 2\n"})
+    rec = record(
+        {0: ["pass", "pass", "pass", "wrong_answer", "timeout"], 1: ["pass"] + ["error"] * 4},
+        {0: "def f(x): 1\n", 1: "def f(x): 2\n"},
+    )
     assert select_sample(rec, SelectOptions())[1] == "wrong_answer"  # default: every test must pass
     row, reason, _ = select_sample(rec, SelectOptions(min_pass_fraction=0.6))  # needs 3 of 5
     assert reason == "" and row is not None
@@ -180,7 +197,21 @@ def test_run_select_writes_rows_drops_and_stats(tmp_path: Path) -> None:
         "adapter": "print(f(input()))\n", "function_tests": [],
     }  # fmt: skip
     assert list(read_jsonl(dropped)) == [
-        {"id": "slow", "stage": "select", "reason": "candidate_timeout", "detail": "best candidate 0 passed 1/3 tests: ['pass', 'timeout', 'timeout']",
-         "shard": "sh", "candidate_verdicts": [{"index": 0, "passed": 1, "verdicts": ["pass", "timeout", "timeout"], "function_tests": [], "function_tests_ok": None}]},
+        {
+            "id": "slow",
+            "stage": "select",
+            "reason": "candidate_timeout",
+            "detail": "best candidate 0 passed 1/3 tests: ['pass', 'timeout', 'timeout']",
+            "shard": "sh",
+            "candidate_verdicts": [
+                {
+                    "index": 0,
+                    "passed": 1,
+                    "verdicts": ["pass", "timeout", "timeout"],
+                    "function_tests": [],
+                    "function_tests_ok": None,
+                }
+            ],
+        },
     ]
     assert json.loads(json.dumps(stats.to_dict()))["kept"] == 2

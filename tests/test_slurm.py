@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from slurm_cluster import SlurmCluster, missing_reason
 from workspace import SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
 

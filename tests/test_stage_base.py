@@ -8,14 +8,23 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from selected_rows import selected_row, write_selected
 
 from semi_instruct.pipeline import STAGES, stage_schema
 from semi_instruct.stages.base import AccountingError, StageJob, StageStats
-from selected_rows import selected_row, write_selected
 
 
 def rows(n: int) -> list[dict]:
-    return [selected_row(f"r{i}", f"print(int(input()) + {i})\n", f"Add {i}.", f"def solve(x: int) -> int:\n    return x + {i}\n", row=i) for i in range(n)]
+    return [
+        selected_row(
+            f"r{i}",
+            f"print(int(input()) + {i})\n",
+            f"Add {i}.",
+            f"def solve(x: int) -> int:\n    return x + {i}\n",
+            row=i,
+        )
+        for i in range(n)
+    ]
 
 
 def test_keep_and_drop_write_the_records_the_dropped_log_and_the_stats(tmp_path: Path) -> None:
@@ -35,8 +44,22 @@ def test_keep_and_drop_write_the_records_the_dropped_log_and_the_stats(tmp_path:
     assert pq.read_schema(out) == stage_schema("dedup")
     # one dropped-row format for every stage: id, stage, reason, detail, shard, then the stage's extras
     assert [json.loads(line) for line in dropped.read_text().splitlines()] == [
-        {"id": "r1", "stage": "dedup", "reason": "near_duplicate_code", "detail": "r1 is like r0", "shard": "s", "similarity": 0.9},
-        {"id": "r2", "stage": "dedup", "reason": "near_duplicate_code", "detail": "r2 is like r0", "shard": "s", "similarity": 0.9},
+        {
+            "id": "r1",
+            "stage": "dedup",
+            "reason": "near_duplicate_code",
+            "detail": "r1 is like r0",
+            "shard": "s",
+            "similarity": 0.9,
+        },
+        {
+            "id": "r2",
+            "stage": "dedup",
+            "reason": "near_duplicate_code",
+            "detail": "r2 is like r0",
+            "shard": "s",
+            "similarity": 0.9,
+        },
     ]
     written = json.loads(stats.read_text())
     assert {k: written[k] for k in ("stage", "shard", "records_in", "kept", "dropped", "details", "settings", "info")} == {
@@ -56,8 +79,12 @@ def test_a_raw_row_without_a_record_is_dropped_under_the_jobs_shard(tmp_path: Pa
 
 
 def test_a_reason_the_pipeline_does_not_document_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"^select: drop reason 'flaky' is not documented for this stage in semi_instruct/pipeline.py$"):
-        with StageJob("select", "a", out=tmp_path / "o.parquet", dropped=tmp_path / "d.jsonl", stats=tmp_path / "s.json") as job:
+    with pytest.raises(
+        ValueError, match=r"^select: drop reason 'flaky' is not documented for this stage in semi_instruct/pipeline.py$"
+    ):
+        with StageJob(
+            "select", "a", out=tmp_path / "o.parquet", dropped=tmp_path / "d.jsonl", stats=tmp_path / "s.json"
+        ) as job:
             job.drop({"id": "x"}, "flaky", "")
     assert list(tmp_path.iterdir()) == []  # a failed job leaves no output behind
 
@@ -76,7 +103,9 @@ def test_a_job_that_loses_a_record_fails_and_writes_nothing(tmp_path: Path) -> N
 
 def test_an_error_inside_the_job_leaves_no_output(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="engine died"):
-        with StageJob("generate", "a", out=tmp_path / "o.parquet", dropped=tmp_path / "d.jsonl", stats=tmp_path / "s.json"):
+        with StageJob(
+            "generate", "a", out=tmp_path / "o.parquet", dropped=tmp_path / "d.jsonl", stats=tmp_path / "s.json"
+        ):
             raise RuntimeError("engine died")
     assert list(tmp_path.iterdir()) == []
 
@@ -85,5 +114,8 @@ def test_every_stage_is_known_to_the_base_and_has_its_reasons_documented() -> No
     for stage in STAGES:
         StageJob(stage.name, "a", dropped=None, stats=None)
         assert all(text.strip() for text in [*stage.drops.values(), *stage.rejects.values()]), stage.name
-    with pytest.raises(ValueError, match=r"^unknown stage 'validation'; the stages are ingest, generate, validate, select, decontaminate, dedup, export$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^unknown stage 'validation'; the stages are ingest, generate, validate, select, decontaminate, dedup, export$",
+    ):
         StageJob("validation", "a", dropped=None, stats=None)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from semi_instruct.text.compare import CompareOptions
 from semi_instruct.sandbox import Limits, Runner, make_runner
 from semi_instruct.stages.select import SelectOptions, select_sample
 from semi_instruct.stages.validate import ValidateOptions, validate_sample
+from semi_instruct.text.compare import CompareOptions
 
 OPTIONS = ValidateOptions(limits=Limits(timeout_s=3.0, memory_mb=256), min_tests=3)
 
@@ -33,15 +33,40 @@ def runner() -> Runner:
     return make_runner()
 
 
-def record(candidates: list[dict[str, Any]], code: str = ORIGINAL, inputs: list[str] = INPUTS, mode: str = "stdio", entry_point: str | None = None) -> dict[str, Any]:
-    return {"id": "s", "code": code, "mode": mode, "original_entry_point": entry_point, "inputs": inputs, "tests": None, "candidates": candidates}
+def record(
+    candidates: list[dict[str, Any]],
+    code: str = ORIGINAL,
+    inputs: list[str] = INPUTS,
+    mode: str = "stdio",
+    entry_point: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": "s",
+        "code": code,
+        "mode": mode,
+        "original_entry_point": entry_point,
+        "inputs": inputs,
+        "tests": None,
+        "candidates": candidates,
+    }
 
 
-def candidate(index: int, solution_code: str, adapter: str | None = ADAPTER, entry_point: str = "triangle") -> dict[str, Any]:
-    return {"index": index, "instruction": "Compute the triangular number and parity.", "solution": solution_code, "entry_point": entry_point, "adapter": adapter, "error": None}
+def candidate(
+    index: int, solution_code: str, adapter: str | None = ADAPTER, entry_point: str = "triangle"
+) -> dict[str, Any]:
+    return {
+        "index": index,
+        "instruction": "Compute the triangular number and parity.",
+        "solution": solution_code,
+        "entry_point": entry_point,
+        "adapter": adapter,
+        "error": None,
+    }
 
 
-def fate(rec: dict[str, Any], runner: Runner, options: ValidateOptions = OPTIONS, select: SelectOptions = SelectOptions()) -> tuple[str, dict[str, Any] | None]:
+def fate(
+    rec: dict[str, Any], runner: Runner, options: ValidateOptions = OPTIONS, select: SelectOptions = SelectOptions()
+) -> tuple[str, dict[str, Any] | None]:
     outcome = validate_sample(rec, runner, options)
     if outcome.row is None:
         return f"validate:{outcome.drop_reason}", None
@@ -57,7 +82,10 @@ def test_correct_rewrite_is_kept_with_tests_and_function_tests(runner: Runner) -
     assert row["oracle_tests"][3] == {"input": "7\n", "output": "28\nodd\n"}
     assert (row["tests_passed"], row["pass_rate"], row["difficulty"]) == (5, 1.0, "easy")
     # tuples are not exact JSON: the traced calls return tuples, so no assert can be emitted
-    assert row["candidate_verdicts"][0]["function_tests"] == [] and row["candidate_verdicts"][0]["function_tests_ok"] is None
+    assert (
+        row["candidate_verdicts"][0]["function_tests"] == []
+        and row["candidate_verdicts"][0]["function_tests_ok"] is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,12 +94,24 @@ def test_correct_rewrite_is_kept_with_tests_and_function_tests(runner: Runner) -
         # off by one on the edge input n = 0 only
         ("off_by_one_edge", "    return max(1, n * (n + 1) // 2), 'even' if n % 2 == 0 else 'odd'\n", ADAPTER, {0}),
         # wrong output format: both values on one line are the same tokens, so print a list instead
-        ("wrong_format", "    return n * (n + 1) // 2, 'even' if n % 2 == 0 else 'odd'\n", "print(list(triangle(int(input()))))\n", {0, 1, 2, 3, 4}),
+        (
+            "wrong_format",
+            "    return n * (n + 1) // 2, 'even' if n % 2 == 0 else 'odd'\n",
+            "print(list(triangle(int(input()))))\n",
+            {0, 1, 2, 3, 4},
+        ),
         # missing trailing output: the parity line is never printed
-        ("missing_trailing_line", "    return n * (n + 1) // 2, 'even' if n % 2 == 0 else 'odd'\n", "print(triangle(int(input()))[0])\n", {0, 1, 2, 3, 4}),
+        (
+            "missing_trailing_line",
+            "    return n * (n + 1) // 2, 'even' if n % 2 == 0 else 'odd'\n",
+            "print(triangle(int(input()))[0])\n",
+            {0, 1, 2, 3, 4},
+        ),
     ],
 )
-def test_subtly_wrong_rewrites_are_dropped(runner: Runner, name: str, body: str, adapter: str, failing_inputs: set[int]) -> None:
+def test_subtly_wrong_rewrites_are_dropped(
+    runner: Runner, name: str, body: str, adapter: str, failing_inputs: set[int]
+) -> None:
     result, row = fate(record([candidate(0, solution(body), adapter)]), runner)
     assert result == "select:wrong_answer", name
     assert row is not None
@@ -88,7 +128,9 @@ def test_best_of_two_candidates_and_pass_rate(runner: Runner) -> None:
 
 
 def test_crashing_candidate_is_named_after_its_failure(runner: Runner) -> None:
-    crashing = solution("    assert 10 // n\n    return n * (n + 1) // 2, 'even' if n % 2 == 0 else 'odd'\n")  # n = 0 crashes
+    crashing = solution(
+        "    assert 10 // n\n    return n * (n + 1) // 2, 'even' if n % 2 == 0 else 'odd'\n"
+    )  # n = 0 crashes
     result, row = fate(record([candidate(0, crashing)]), runner)
     assert result == "select:candidate_error"
     assert row is not None and row["candidate_verdicts"][0]["verdicts"] == ["error", "pass", "pass", "pass", "pass"]
@@ -119,12 +161,20 @@ def test_too_few_surviving_inputs_drop_the_sample(runner: Runner) -> None:
 
 
 FLOAT_ORIGINAL = "n = int(input())\nprint(1 / (n + 3))\n"
-FLOAT_SOLUTION = 'def inverse(n: int) -> float:\n    """1 / (n + 3), rounded to 9 decimals."""\n    return round(1 / (n + 3), 9)\n'
+FLOAT_SOLUTION = (
+    'def inverse(n: int) -> float:\n    """1 / (n + 3), rounded to 9 decimals."""\n    return round(1 / (n + 3), 9)\n'
+)
 
 
-@pytest.mark.parametrize(("comparator", "expected"), [("tokens", "select:wrong_answer"), ("exact", "select:wrong_answer"), ("float", "kept")])
-def test_float_outputs_compare_with_tolerance_only_when_configured(runner: Runner, comparator: str, expected: str) -> None:
-    options = ValidateOptions(limits=OPTIONS.limits, min_tests=3, compare=CompareOptions(comparator=comparator, rel_tol=1e-6))  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("comparator", "expected"), [("tokens", "select:wrong_answer"), ("exact", "select:wrong_answer"), ("float", "kept")]
+)
+def test_float_outputs_compare_with_tolerance_only_when_configured(
+    runner: Runner, comparator: str, expected: str
+) -> None:
+    options = ValidateOptions(
+        limits=OPTIONS.limits, min_tests=3, compare=CompareOptions(comparator=comparator, rel_tol=1e-6)
+    )  # type: ignore[arg-type]
     rec = record([candidate(0, FLOAT_SOLUTION, "print(inverse(int(input())))\n", "inverse")], code=FLOAT_ORIGINAL)
     assert fate(rec, runner, options)[0] == expected
 
@@ -135,16 +185,24 @@ CALL_INPUTS = [json.dumps([[1, 2, 3]]), json.dumps([[]]), json.dumps([[-5, 5, 10
 
 def test_call_mode_function_that_prints_the_right_answer_but_returns_wrong_is_caught(runner: Runner) -> None:
     liar = 'def total(xs: list[int]) -> int:\n    """Sum."""\n    print(sum(xs))\n    return 0\n'
-    rec = record([candidate(0, liar, None, "total")], code=CALL_ORIGINAL, inputs=CALL_INPUTS, mode="call", entry_point="total")
+    rec = record(
+        [candidate(0, liar, None, "total")], code=CALL_ORIGINAL, inputs=CALL_INPUTS, mode="call", entry_point="total"
+    )
     assert fate(rec, runner)[0] == "select:wrong_answer"
 
 
 def test_call_mode_function_tests_are_emitted_and_rerun(runner: Runner) -> None:
     good = 'def total(xs: list[int]) -> int:\n    """Sum of xs."""\n    return sum(xs)\n'
-    rec = record([candidate(0, good, None, "total")], code=CALL_ORIGINAL, inputs=CALL_INPUTS, mode="call", entry_point="total")
+    rec = record(
+        [candidate(0, good, None, "total")], code=CALL_ORIGINAL, inputs=CALL_INPUTS, mode="call", entry_point="total"
+    )
     result, row = fate(rec, runner)
     assert result == "kept" and row is not None
-    assert row["candidate_verdicts"][0]["function_tests"] == ["assert total([1, 2, 3]) == 6", "assert total([]) == 0", "assert total([-5, 5, 10]) == 10"]
+    assert row["candidate_verdicts"][0]["function_tests"] == [
+        "assert total([1, 2, 3]) == 6",
+        "assert total([]) == 0",
+        "assert total([-5, 5, 10]) == 10",
+    ]
     assert row["candidate_verdicts"][0]["function_tests_ok"] is True
 
 
@@ -152,7 +210,10 @@ def test_stdio_function_tests_capture_the_adapters_calls(runner: Runner) -> None
     listy = 'def triangle(n: int) -> list:\n    """Triangular number of n and its parity word."""\n    return [n * (n + 1) // 2, "even" if n % 2 == 0 else "odd"]\n'
     result, row = fate(record([candidate(0, listy)]), runner)
     assert result == "kept" and row is not None
-    assert row["candidate_verdicts"][0]["function_tests"][:2] == ["assert triangle(0) == [0, 'even']", "assert triangle(1) == [1, 'odd']"]
+    assert row["candidate_verdicts"][0]["function_tests"][:2] == [
+        "assert triangle(0) == [0, 'even']",
+        "assert triangle(1) == [1, 'odd']",
+    ]
     assert row["candidate_verdicts"][0]["function_tests_ok"] is True
 
 
@@ -160,5 +221,11 @@ def test_stateful_function_fails_its_emitted_tests_and_is_dropped(runner: Runner
     # Right answers only because the adapter calls it once per run; called again in one process the
     # hidden counter makes the emitted asserts fail.
     stateful = 'CALLS = [0]\n\ndef total(xs: list[int]) -> int:\n    """Sum of xs."""\n    CALLS[0] += 1\n    return sum(xs) * CALLS[0]\n'
-    rec = record([candidate(0, stateful, None, "total")], code=CALL_ORIGINAL, inputs=CALL_INPUTS, mode="call", entry_point="total")
+    rec = record(
+        [candidate(0, stateful, None, "total")],
+        code=CALL_ORIGINAL,
+        inputs=CALL_INPUTS,
+        mode="call",
+        entry_point="total",
+    )
     assert fate(rec, runner)[0] == "select:function_tests_failed"

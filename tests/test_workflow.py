@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from workspace import REPO, SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
 
 from semi_instruct.pipeline import NAMES
-from workspace import REPO, SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
@@ -23,7 +23,9 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
         timeout=timeout,
     )
     if proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -71,7 +73,9 @@ def test_demo_produces_loadable_dataset(demo: Path) -> None:
 
 
 def test_every_demo_record_is_accounted_for(demo: Path) -> None:
-    raw_ids = [json.loads(line)["id"] for line in (demo / "data/demo/shard.jsonl").read_text().splitlines() if line.strip()]
+    raw_ids = [
+        json.loads(line)["id"] for line in (demo / "data/demo/shard.jsonl").read_text().splitlines() if line.strip()
+    ]
     stats = json.loads((demo / "results/final/stats.json").read_text())
     assert stats["ingested"] == len(raw_ids)
     assert stats["ingested"] == stats["kept"] + stats["dropped"]
@@ -112,7 +116,9 @@ def test_card_describes_the_run(demo: Path) -> None:
     # cleanliness and diversity sections describe this run
     d = stats["diversity"]
     assert f"| instructions (words) | {d['instruction_distinct']['distinct_1']} |" in card
-    assert "before de-duplication, 21 samples in **20** clusters (1 with more than one member, the largest of 2;" in card
+    assert (
+        "before de-duplication, 21 samples in **20** clusters (1 with more than one member, the largest of 2;" in card
+    )
     assert "after, 20 samples in **20** clusters (one kept per cluster)" in card
     assert "| humaneval | 164 | 1 |" in card and "**1** sample dropped." in card
     assert "16 of the 20 samples have a statement and are in it; 4 have none" in card
@@ -121,15 +127,30 @@ def test_card_describes_the_run(demo: Path) -> None:
 def test_demo_contamination_and_duplicates_are_reported(demo: Path) -> None:
     final = demo / "results/final"
     assert read_jsonl(final / "contamination.jsonl") == [
-        {"benchmark": "humaneval", "item_id": "HumanEval/0", "sample_id": "demo/close-pair", "kind": "code_exact",
-         "field": "original_code", "overlap": "def close_pair", "shared_ngrams": 1},
+        {
+            "benchmark": "humaneval",
+            "item_id": "HumanEval/0",
+            "sample_id": "demo/close-pair",
+            "kind": "code_exact",
+            "field": "original_code",
+            "overlap": "def close_pair",
+            "shared_ngrams": 1,
+        },
     ]
     dropped = {d["id"]: d for d in read_jsonl(final / "dropped.jsonl")}
-    assert dropped["merge-ranges"]["detail"] == "code similarity 1.00 with demo/merge-intervals; cluster of 2 kept demo/merge-intervals (better ranked)"
+    assert (
+        dropped["merge-ranges"]["detail"]
+        == "code similarity 1.00 with demo/merge-intervals; cluster of 2 kept demo/merge-intervals (better ranked)"
+    )
     stats = json.loads((final / "stats.json").read_text())
     assert stats["diversity"]["minhash_clusters"] == {
-        "samples_before": 21, "clusters_before": 20, "samples_after": 20, "clusters_after": 20,
-        "duplicate_clusters": 1, "largest_cluster": 2, "links": {"exact": 0, "code": 2, "instruction": 0},
+        "samples_before": 21,
+        "clusters_before": 20,
+        "samples_after": 20,
+        "clusters_after": 20,
+        "duplicate_clusters": 1,
+        "largest_cluster": 2,
+        "links": {"exact": 0, "code": 2, "instruction": 0},
     }
     assert stats["contamination"] == {"benchmarks": {"humaneval": 164}, "hits": {"humaneval": 1}, "samples_dropped": 1}
 
@@ -141,13 +162,18 @@ def test_demo_ni_baseline_loads_by_file_and_by_config_name(demo: Path, tmp_path:
     semi = datasets.load_dataset(str(final), "default", split="train", cache_dir=str(tmp_path))  # cached by folder name
     ni = datasets.load_dataset("parquet", data_files=str(final / "ni.parquet"), split="train")
     assert datasets.load_dataset(str(final), "ni", split="train", cache_dir=str(tmp_path))["id"] == ni["id"]
-    shard = {json.loads(line)["id"]: json.loads(line) for line in (demo / "data/demo/shard.jsonl").read_text().splitlines()}
+    shard = {
+        json.loads(line)["id"]: json.loads(line) for line in (demo / "data/demo/shard.jsonl").read_text().splitlines()
+    }
     with_statement = [i for i in semi["id"] if shard[i.split("/", 1)[1]].get("statement")]
     assert ni["id"] == with_statement and len(ni["id"]) == 16
     for row in ni:
         original = shard[row["source_id"]]
         assert row["instruction"] == original["statement"] and row["response"] == original["code"]
-        assert row["messages"] == [{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": row["response"]}]
+        assert row["messages"] == [
+            {"role": "user", "content": row["instruction"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
 
 
 def test_snakemake_report_shows_the_figures(demo: Path) -> None:
@@ -158,7 +184,9 @@ def test_snakemake_report_shows_the_figures(demo: Path) -> None:
         assert f'"results/report/{figure}.png": {{"name": "{figure}.png"' in html
         assert (demo / f"results/report/{figure}.png").read_bytes().startswith(b"\x89PNG")
     assert "Records kept (blue) and dropped (orange) at each stage" in html  # a caption
-    assert "<span class=\\\"pre\\\">semi-instruct-demo</span>" in html  # the workflow description, rendered with the config
+    assert (
+        '<span class=\\"pre\\">semi-instruct-demo</span>' in html
+    )  # the workflow description, rendered with the config
 
 
 def test_nothing_to_do_after_a_complete_run(demo: Path) -> None:
@@ -176,12 +204,26 @@ def test_changing_one_shard_reruns_only_that_shard(tmp_path: Path) -> None:
     # Drop one record from shard b (same replayed prompts, different content).
     (workdir / "data/demo/b.jsonl").write_text("".join(lines[half:-1]))
     assert planned_jobs(workdir) == {
-        "ingest": 1, "generate": 1, "validate": 1, "select": 1, "decontaminate": 1, "dedup": 1, "export": 1, "plots": 1, "all": 1,
+        "ingest": 1,
+        "generate": 1,
+        "validate": 1,
+        "select": 1,
+        "decontaminate": 1,
+        "dedup": 1,
+        "export": 1,
+        "plots": 1,
+        "all": 1,
     }
     snakemake(workdir)
     changed = {p.relative_to(workdir / "results").as_posix() for p, t in before.items() if p.stat().st_mtime_ns != t}
     assert all("/a." not in c for c in changed), changed
-    assert {"ingest/b.parquet", "generate/b.parquet", "validate/b.parquet", "select/b.parquet", "final/data.parquet"} <= changed
+    assert {
+        "ingest/b.parquet",
+        "generate/b.parquet",
+        "validate/b.parquet",
+        "select/b.parquet",
+        "final/data.parquet",
+    } <= changed
     second = json.loads((workdir / "results/final/stats.json").read_text())
     assert second["ingested"] == first["ingested"] - 1
     assert planned_jobs(workdir) == {}
@@ -191,7 +233,9 @@ def test_unknown_replay_request_fails_the_generate_job(tmp_path: Path) -> None:
     workdir = make_workspace(tmp_path)
     shard = workdir / "data/demo/shard.jsonl"
     shard.write_text(shard.read_text() + json.dumps({"id": "new-one", "code": "print(int(input()) + 41)\n"}) + "\n")
-    proc = subprocess.run([SNAKEMAKE, "--profile", "profiles/local"], cwd=workdir, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [SNAKEMAKE, "--profile", "profiles/local"], cwd=workdir, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode != 0
     log = (workdir / "logs/generate/demo.log").read_text()
     assert "ReplayMiss" in log and "new-one/rewrite" in log and "replay.jsonl" in log
@@ -204,6 +248,8 @@ def test_lint_is_clean() -> None:
 
 
 def test_cli_lists_the_stage_commands() -> None:
-    out = subprocess.run([str(Path(sys.executable).with_name("semi-instruct")), "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("semi-instruct")), "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("ingest", "generate", "validate", "select", "decontaminate", "dedup", "export", "replay-build"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command

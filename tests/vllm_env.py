@@ -46,7 +46,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_vllm_venv()
     dest = tmp_path_factory.getbasetemp() / "tiny-model"
     if not (dest / "config.json").exists():
-        built = subprocess.run([VLLM_PYTHON, REPO / "tests/tiny_model.py", dest], env=VLLM_ENV, capture_output=True, text=True, timeout=300)
+        built = subprocess.run(
+            [VLLM_PYTHON, REPO / "tests/tiny_model.py", dest], env=VLLM_ENV, capture_output=True, text=True, timeout=300
+        )
         assert built.returncode == 0, f"building the tiny model failed:\n{built.stderr[-4000:]}"
     return dest
 
@@ -86,9 +88,21 @@ class VllmServer:
     """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1, started and stopped by PID (process group)."""
 
     def __init__(
-        self, model: Path, port: int, log: Path, max_model_len: int = 2048, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+        self,
+        model: Path,
+        port: int,
+        log: Path,
+        max_model_len: int = 2048,
+        extra_args: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
     ):
-        self.model, self.port, self.log, self.max_model_len, self.extra_args = model, port, log, max_model_len, extra_args
+        self.model, self.port, self.log, self.max_model_len, self.extra_args = (
+            model,
+            port,
+            log,
+            max_model_len,
+            extra_args,
+        )
         self.env = {**VLLM_ENV, **(extra_env or {})}
         self.process: subprocess.Popen | None = None
         self.base_url = f"http://127.0.0.1:{port}/v1"
@@ -101,11 +115,15 @@ class VllmServer:
             *self.extra_args,
         ]  # fmt: skip
         with open(self.log, "a") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"vLLM server exited with {self.process.returncode}:\n{self.log.read_text()[-4000:]}")
+                raise AssertionError(
+                    f"vLLM server exited with {self.process.returncode}:\n{self.log.read_text()[-4000:]}"
+                )
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
                     return

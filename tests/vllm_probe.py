@@ -35,7 +35,11 @@ def main(config_path: str, ingested: str, out: str) -> None:
 
     engine = make_engine(engine_config)
     batch = [
-        ChatRequest((("system", "You rewrite programs."), ("user", f"Program {i}:\nprint({i} * int(input()))")), n=3, tag=f"s{i}/rewrite")
+        ChatRequest(
+            (("system", "You rewrite programs."), ("user", f"Program {i}:\nprint({i} * int(input()))")),
+            n=3,
+            tag=f"s{i}/rewrite",
+        )
         for i in range(8)
     ]
     sampled = Sampling(temperature=0.9, top_p=0.95, max_tokens=24, seed=11)
@@ -45,7 +49,9 @@ def main(config_path: str, ingested: str, out: str) -> None:
     report["sampled"] = [dataclasses.asdict(r) for r in first]
     report["arrival"] = arrival
     report["sampled_again"] = [r.texts for r in engine.chat(batch, sampled)]
-    report["candidates_1_2_alone"] = engine.chat([dataclasses.replace(batch[0], n=2, first_candidate=1)], sampled)[0].texts
+    report["candidates_1_2_alone"] = engine.chat([dataclasses.replace(batch[0], n=2, first_candidate=1)], sampled)[
+        0
+    ].texts
 
     greedy_requests = [dataclasses.replace(r, n=1) for r in batch[:4]]
     greedy = Sampling(**GREEDY)
@@ -59,7 +65,9 @@ def main(config_path: str, ingested: str, out: str) -> None:
     options = GenerateOptions.from_config(config)
     shard_requests = [r for record in records for r in build_requests(record, options)]
     shard_sampling = options.sampling
-    report["shard_texts"] = {r.tag: res.texts for r, res in zip(shard_requests, engine.chat(shard_requests, shard_sampling))}
+    report["shard_texts"] = {
+        r.tag: res.texts for r, res in zip(shard_requests, engine.chat(shard_requests, shard_sampling), strict=True)
+    }
     engine.close()
 
     report["transformers_greedy"] = transformers_greedy(engine_config["model"], prompt_ids, GREEDY["max_tokens"])

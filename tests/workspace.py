@@ -10,7 +10,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "semi_instruct", "profiles", "envs", "report", "data/demo"]
+WORKFLOW_FILES = [
+    "Snakefile",
+    "config.yaml",
+    "rules",
+    "scripts",
+    "semi_instruct",
+    "profiles",
+    "envs",
+    "report",
+    "data/demo",
+]
 
 
 def make_workspace(dest: Path) -> Path:

@@ -91,13 +91,15 @@ class Engine(ABC):
         self.startup_seconds = 0.0  # model loading, part of the job's cost (behind the cache: on first miss)
 
     @abstractmethod
-    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+    def chat(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         """One result per request, in order, each with exactly `request.n` texts (or `refused`)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a hook: an engine without resources keeps it empty)
         """Release engine resources (GPU memory, server connections)."""
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -54,10 +54,14 @@ class RequestCache:
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a killed process
             self._db.execute(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise EngineError(f"request cache {self.path}: {exc} (delete the file to start this shard's cache afresh)") from exc
+            raise EngineError(
+                f"request cache {self.path}: {exc} (delete the file to start this shard's cache afresh)"
+            ) from exc
 
     def request_key(self, request: ChatRequest, sampling: Sampling) -> str:
-        payload = json.dumps({**self._identity, "prompt": request.key, "sampling": dataclasses.asdict(sampling)}, sort_keys=True)
+        payload = json.dumps(
+            {**self._identity, "prompt": request.key, "sampling": dataclasses.asdict(sampling)}, sort_keys=True
+        )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def get(self, key: str, request: ChatRequest) -> list[tuple[str, str]]:
@@ -113,20 +117,26 @@ class CachedEngine(Engine):
             self.startup_seconds += time.perf_counter() - started
         return self._inner
 
-    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+    def chat(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         results: list[ChatResult | None] = [None] * len(requests)
         keys = [self.cache.request_key(r, sampling) for r in requests]
-        cached = [self.cache.get(key, r) for key, r in zip(keys, requests)]
+        cached = [self.cache.get(key, r) for key, r in zip(keys, requests, strict=True)]
         missing: list[ChatRequest] = []
         origin: list[int] = []  # missing[j] completes requests[origin[j]]
-        for i, (request, have) in enumerate(zip(requests, cached)):
+        for i, (request, have) in enumerate(zip(requests, cached, strict=True)):
             self.usage["cached_candidates"] += len(have)
             if len(have) == request.n:
                 results[i] = hit = _merge(have, None)
                 if on_result:
                     on_result(i, hit)
             else:
-                missing.append(dataclasses.replace(request, n=request.n - len(have), first_candidate=request.first_candidate + len(have)))
+                missing.append(
+                    dataclasses.replace(
+                        request, n=request.n - len(have), first_candidate=request.first_candidate + len(have)
+                    )
+                )
                 origin.append(i)
         self.usage["generated_candidates"] += sum(r.n for r in missing)
 
@@ -142,7 +152,9 @@ class CachedEngine(Engine):
             self._engine().chat(missing, sampling, store)
         incomplete = [requests[i].tag or keys[i][:12] for i, r in enumerate(results) if r is None]
         if incomplete:
-            raise EngineError(f"engine {self.kind} returned no result for {len(incomplete)} requests (first: {incomplete[0]})")
+            raise EngineError(
+                f"engine {self.kind} returned no result for {len(incomplete)} requests (first: {incomplete[0]})"
+            )
         return results  # type: ignore[return-value]
 
     def close(self) -> None:

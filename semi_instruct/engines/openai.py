@@ -61,12 +61,16 @@ class OpenAIEngine(Engine):
         self.backoff_s = backoff_s
         self._in_flight = 0
 
-    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+    def chat(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         if not requests:
             return []
         return asyncio.run(self._chat_all(requests, sampling, on_result))
 
-    async def _chat_all(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None) -> list[ChatResult]:
+    async def _chat_all(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None
+    ) -> list[ChatResult]:
         results: list[ChatResult | None] = [None] * len(requests)
         slots = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
@@ -78,7 +82,9 @@ class OpenAIEngine(Engine):
             if on_result:
                 on_result(index, result)
 
-        async with httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=None, limits=limits) as client:
+        async with httpx.AsyncClient(
+            base_url=self.base_url, headers=self.headers, timeout=None, limits=limits
+        ) as client:
             try:
                 async with asyncio.TaskGroup() as group:
                     for index in range(len(requests)):
@@ -128,17 +134,24 @@ class OpenAIEngine(Engine):
                 message = response.text[:1000]
                 if response.status_code in (400, 413) and any(s in message.lower() for s in _CONTEXT_ERRORS):
                     return ChatResult(texts=[], refused=f"prompt_too_long: {message[:300]}")
-                raise EngineError(f"{self.base_url}/chat/completions answered HTTP {response.status_code} for {name}: {message}")
+                raise EngineError(
+                    f"{self.base_url}/chat/completions answered HTTP {response.status_code} for {name}: {message}"
+                )
             result, usage = self._parse(response, request, name)
             if aborted := unfinished(result):  # e.g. the server was stopped mid-request: ask again
                 self.usage["aborted"] += 1
                 problem = f"the server ended candidates with finish_reason {sorted(set(aborted))}"
                 continue
             self.usage.update(
-                requests=1, candidates=request.n, prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)
+                requests=1,
+                candidates=request.n,
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
             )
             return result
-        raise EngineError(f"{name}: no answer from {self.base_url} after {self.max_retries + 1} attempts (last: {problem})")
+        raise EngineError(
+            f"{name}: no answer from {self.base_url} after {self.max_retries + 1} attempts (last: {problem})"
+        )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S) * random.uniform(0.5, 1.0)
@@ -152,9 +165,13 @@ class OpenAIEngine(Engine):
             texts = [c["message"]["content"] or "" for c in choices]
             reasons = [c.get("finish_reason") or "unknown" for c in choices]
         except (ValueError, KeyError, TypeError) as exc:
-            raise EngineError(f"{self.base_url}: not a chat completion for {name} ({exc}): {response.text[:300]}") from exc
+            raise EngineError(
+                f"{self.base_url}: not a chat completion for {name} ({exc}): {response.text[:300]}"
+            ) from exc
         if len(texts) != request.n:
-            raise EngineError(f"{self.base_url} returned {len(texts)} choices for {name}, {request.n} were asked for (does the server support `n`?)")
+            raise EngineError(
+                f"{self.base_url} returned {len(texts)} choices for {name}, {request.n} were asked for (does the server support `n`?)"
+            )
         return ChatResult(texts=texts, finish_reasons=reasons), data.get("usage") or {}
 
 

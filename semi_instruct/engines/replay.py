@@ -11,7 +11,7 @@ and the file: a replay must never quietly return empty answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,9 @@ class ReplayEngine(Engine):
                 )
             self._entries[key] = entry
 
-    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+    def chat(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         missing = [r for r in requests if r.key not in self._entries]
         if missing:
             first = missing[0]
@@ -87,7 +89,9 @@ class ReplayEngine(Engine):
                     f"replay file {self.path}: {request.tag or request.key[:12]} has {len(recorded)} recorded "
                     f"responses, but {wanted} candidates were asked for (generation.candidates)"
                 )
-            result = ChatResult(texts=list(recorded[request.first_candidate : wanted]), finish_reasons=["replay"] * request.n)
+            result = ChatResult(
+                texts=list(recorded[request.first_candidate : wanted]), finish_reasons=["replay"] * request.n
+            )
             self.usage.update(requests=1, candidates=request.n)
             if on_result:
                 on_result(index, result)
@@ -107,10 +111,12 @@ class RecordingEngine(Engine):
         self.path = Path(path)
         self._entries: dict[str, dict[str, Any]] = {}
 
-    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+    def chat(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         results = self.inner.chat(requests, sampling, on_result)
         self.startup_seconds = self.inner.startup_seconds  # a cached engine starts its model lazily
-        for request, result in zip(requests, results):
+        for request, result in zip(requests, results, strict=True):
             if result.refused is None and request.first_candidate == 0:
                 self._entries[request.key] = fixture_entry(request, self.model, result.texts)
         return results
@@ -119,5 +125,6 @@ class RecordingEngine(Engine):
         self.inner.close()
         if self._entries:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self._entries.values()))
-
+            atomic_write_text(
+                self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self._entries.values())
+            )

@@ -70,12 +70,18 @@ class VllmEngine(Engine):
     def prompt_token_ids(self, request: ChatRequest) -> list[int]:
         """The request rendered with the model's chat template, as token ids (what the model sees)."""
         try:
-            text = self._tokenizer.apply_chat_template(request.as_openai_messages(), tokenize=False, add_generation_prompt=True)
+            text = self._tokenizer.apply_chat_template(
+                request.as_openai_messages(), tokenize=False, add_generation_prompt=True
+            )
         except ValueError as exc:  # e.g. a base model without a chat template
-            raise EngineError(f"model {self.model!r}: cannot render the chat prompt for {request.tag or request.key[:12]}: {exc}") from exc
+            raise EngineError(
+                f"model {self.model!r}: cannot render the chat prompt for {request.tag or request.key[:12]}: {exc}"
+            ) from exc
         return self._tokenizer.encode(text, add_special_tokens=False)  # the template already has any BOS
 
-    def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None) -> list[ChatResult]:
+    def chat(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
@@ -86,7 +92,8 @@ class VllmEngine(Engine):
             prompt_ids = self.prompt_token_ids(request)
             if len(prompt_ids) >= self.max_model_len:
                 refused = ChatResult(
-                    texts=[], refused=f"prompt_too_long: {len(prompt_ids)} prompt tokens, the model's context is {self.max_model_len}"
+                    texts=[],
+                    refused=f"prompt_too_long: {len(prompt_ids)} prompt tokens, the model's context is {self.max_model_len}",
                 )
                 results[index] = refused
                 if on_result:
@@ -121,7 +128,9 @@ class VllmEngine(Engine):
                     token_ids=[list(c.token_ids) for c in candidates],
                 )
                 if aborted := unfinished(result):  # never hand an incomplete candidate to the cache
-                    raise EngineError(f"vLLM ended request {request_id} with finish_reason {sorted(set(aborted))}; rerun the job to generate it again")
+                    raise EngineError(
+                        f"vLLM ended request {request_id} with finish_reason {sorted(set(aborted))}; rerun the job to generate it again"
+                    )
                 self.usage["completion_tokens"] += sum(len(ids) for ids in result.token_ids)
                 results[index] = result
                 if on_result:
@@ -140,7 +149,11 @@ _OOM_HINT = (
 
 def _explain_start_failure(exc: Exception, model: str, revision: str | None, gpus: int) -> str:
     cause = f"{type(exc).__name__}: {str(exc).rstrip('. ')}"
-    what = f"vLLM could not start model {model!r}" + (f" at revision {revision!r}" if revision else "") + f" on {gpus} GPU(s)"
+    what = (
+        f"vLLM could not start model {model!r}"
+        + (f" at revision {revision!r}" if revision else "")
+        + f" on {gpus} GPU(s)"
+    )
     lowered = cause.lower()
     if "out of memory" in lowered or "kv cache" in lowered or ("memory" in lowered and "available" in lowered):
         return f"{what}: not enough memory ({cause}). {_OOM_HINT}."

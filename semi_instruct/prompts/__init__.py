@@ -44,7 +44,7 @@ def load_template(kind: str, version: str) -> PromptTemplate:
     text = path.read_text(encoding="utf-8")
     parts = _MARKER.split(text)
     # parts = [preamble comment, role, body, role, body, ...]
-    turns = tuple((role, Template(body)) for role, body in zip(parts[1::2], parts[2::2]))
+    turns = tuple((role, Template(body)) for role, body in zip(parts[1::2], parts[2::2], strict=True))
     if not turns or turns[-1][0] != "user":
         raise PromptError(f"{path}: the last turn must be a user turn")
     return PromptTemplate(kind, version, turns)
@@ -71,7 +71,9 @@ def _contract(record: dict[str, Any]) -> str:
 def _input_format(record: dict[str, Any]) -> str:
     if record["mode"] == "stdio":
         return "Each test input is a string: the complete standard input of one run."
-    return f"Each test input is a JSON array: the positional arguments of one call of `{record['original_entry_point']}`."
+    return (
+        f"Each test input is a JSON array: the positional arguments of one call of `{record['original_entry_point']}`."
+    )
 
 
 Messages = tuple[tuple[str, str], ...]  # (role, content) pairs, system first

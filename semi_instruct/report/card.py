@@ -32,7 +32,10 @@ def _percent_table(counts: dict[str, int], what: str, top: int) -> str:
 def _diversity_section(d: dict[str, Any]) -> str:
     distinct = [
         [what, *(d[key][f"distinct_{n}"] for n in (1, 2, 3))]
-        for what, key in (("instructions (words)", "instruction_distinct"), ("solutions (canonical code tokens)", "code_distinct"))
+        for what, key in (
+            ("instructions (words)", "instruction_distinct"),
+            ("solutions (canonical code tokens)", "code_distinct"),
+        )
     ]
     c = d["minhash_clusters"]
     links = ", ".join(f"{k} {v}" for k, v in c["links"].items())
@@ -40,13 +43,16 @@ def _diversity_section(d: dict[str, Any]) -> str:
         [
             "## Diversity",
             "Distinct n-grams / all n-grams over the whole dataset (1.0 = nothing repeats; solutions with local "
-            "names renamed, so renaming adds nothing):\n\n" + _table(["text", "distinct-1", "distinct-2", "distinct-3"], distinct),
+            "names renamed, so renaming adds nothing):\n\n"
+            + _table(["text", "distinct-1", "distinct-2", "distinct-3"], distinct),
             f"MinHash clusters (exact and near-duplicates): before de-duplication, {c['samples_before']} samples in "
             f"**{c['clusters_before']}** clusters ({c['duplicate_clusters']} with more than one member, the largest of "
             f"{c['largest_cluster']}; samples with a duplicate link: {links}); after, {c['samples_after']} samples in "
             f"**{c['clusters_after']}** clusters (one kept per cluster).",
-            "### Solution code: AST node kinds\n" + (_percent_table(d["ast_node_kinds"], "node kind", 15) if d["ast_node_kinds"] else "None."),
-            "### Solution code: imported modules\n" + (_percent_table(d["imported_modules"], "module", 15) if d["imported_modules"] else "None imported."),
+            "### Solution code: AST node kinds\n"
+            + (_percent_table(d["ast_node_kinds"], "node kind", 15) if d["ast_node_kinds"] else "None."),
+            "### Solution code: imported modules\n"
+            + (_percent_table(d["imported_modules"], "module", 15) if d["imported_modules"] else "None imported."),
         ]
     )
 
@@ -90,7 +96,9 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
     }
     funnel_rows = [[f["stage"], f["records_in"], f["kept"], sum(f["dropped"].values())] for f in summary["funnel"]]
     reason_rows = [
-        [f["stage"], f"`{reason}`", count, describe(reason)] for f in summary["funnel"] for reason, count in f["dropped"].items()
+        [f["stage"], f"`{reason}`", count, describe(reason)]
+        for f in summary["funnel"]
+        for reason, count in f["dropped"].items()
     ]
     counters = [
         (f["stage"], group, key, count)
@@ -100,9 +108,13 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
         if group not in ("candidate_verdicts", "difficulty")
     ]
     # Counters keyed by a rejection reason reject one candidate or input; the others count outcomes.
-    detail_rows = [[stage, group, f"`{key}`", count, describe(key)] for stage, group, key, count in counters if is_reject(key)]
+    detail_rows = [
+        [stage, group, f"`{key}`", count, describe(key)] for stage, group, key, count in counters if is_reject(key)
+    ]
     outcome_rows = [[stage, group, f"`{key}`", count] for stage, group, key, count in counters if not is_reject(key)]
-    verdicts = next((f["details"].get("candidate_verdicts", {}) for f in summary["funnel"] if f["stage"] == "validate"), {})
+    verdicts = next(
+        (f["details"].get("candidate_verdicts", {}) for f in summary["funnel"] if f["stage"] == "validate"), {}
+    )
     provenance = summary["provenance"]
     sources = [[p["source"], p["license"], p["rows"]] for p in provenance["kept_by_source_and_license"]]
     shards = [[s["shard"], s.get("format", "?"), f"`{s.get('path', '?')}`", s["records"]] for s in provenance["shards"]]
@@ -128,11 +140,20 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
                 ["`entry_point`", "the solution's function name"],
                 ["`adapter`", "stdin programs: script that reads the original's input format and calls the function"],
                 ["`mode`", "`stdio` (original reads stdin) or `call` (original is a function)"],
-                ["`tests`", "`[{input, output}]`: inputs and the original's outputs (call mode: JSON arguments / return)"],
-                ["`function_tests`", "`assert` tests of the entry point, captured while the solution ran on the tests and re-run against the function alone"],
+                [
+                    "`tests`",
+                    "`[{input, output}]`: inputs and the original's outputs (call mode: JSON arguments / return)",
+                ],
+                [
+                    "`function_tests`",
+                    "`assert` tests of the entry point, captured while the solution ran on the tests and re-run against the function alone",
+                ],
                 ["`tests_passed`", "tests the kept solution passed (all of them)"],
                 ["`pass_rate`", "fraction of the model's candidates that passed every test (difficulty proxy)"],
-                ["`difficulty`", f"easy / medium / hard from `pass_rate` ({made['difficulty_bins']['easy']} easy, {made['difficulty_bins']['hard']} hard)"],
+                [
+                    "`difficulty`",
+                    f"easy / medium / hard from `pass_rate` ({made['difficulty_bins']['easy']} easy, {made['difficulty_bins']['hard']} hard)",
+                ],
                 ["`rank`", "global curriculum rank, 1 = easiest (highest pass rate, then most tests)"],
                 ["`source_id`, `original_code`, `statement`", "the natural record this pair was made from"],
                 ["`source`, `license`", "provenance of the original"],
@@ -146,26 +167,56 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
                 ["engine", made["engine"]],
                 ["model", f"`{made['model']}`" + (f" @ `{made['revision']}`" if made["revision"] else "")],
                 ["prompt version", f"`{made['prompt_version']}` (rewrite + test inputs)"],
-                ["sampling", f"{sampling['candidates']} candidates, temperature {sampling['temperature']}, top_p {sampling['top_p']}, max_tokens {sampling['max_tokens']}, seed {sampling['seed']}"],
+                [
+                    "sampling",
+                    f"{sampling['candidates']} candidates, temperature {sampling['temperature']}, top_p {sampling['top_p']}, max_tokens {sampling['max_tokens']}, seed {sampling['seed']}",
+                ],
                 ["test inputs asked per sample", made["num_inputs"]],
                 ["oracle", f"original run {made['oracle_runs']}× per input; failing or disagreeing inputs dropped"],
                 ["minimum surviving tests", made["min_tests"]],
-                ["comparator", f"`{made['comparator']}`" + (f" (rel {made['float_tolerance']['rel']}, abs {made['float_tolerance']['abs']})" if made["comparator"] == "float" else "")],
+                [
+                    "comparator",
+                    f"`{made['comparator']}`"
+                    + (
+                        f" (rel {made['float_tolerance']['rel']}, abs {made['float_tolerance']['abs']})"
+                        if made["comparator"] == "float"
+                        else ""
+                    ),
+                ],
                 ["keep rule", f"best candidate passes ≥ {made['min_pass_fraction']:.0%} of the tests"],
-                ["sandbox", f"bubblewrap, {made['sandbox']['timeout_s']} s, {made['sandbox']['memory_mb']} MB, unprivileged, no network"],
-                ["decontamination", f"{decontam['ngram']}-gram overlap (instruction/statement content words, code words), exact function match (≥ {decontam['exact_min_tokens']} tokens) against {benchmarks}"],
-                ["near-duplicates", f"MinHash LSH on {' and '.join(dedup['kinds'])}: Jaccard ≥ {dedup['threshold']}, {dedup['shingle_size']}-token shingles, {dedup['permutations']} permutations; best-ranked member of each cluster kept"],
+                [
+                    "sandbox",
+                    f"bubblewrap, {made['sandbox']['timeout_s']} s, {made['sandbox']['memory_mb']} MB, unprivileged, no network",
+                ],
+                [
+                    "decontamination",
+                    f"{decontam['ngram']}-gram overlap (instruction/statement content words, code words), exact function match (≥ {decontam['exact_min_tokens']} tokens) against {benchmarks}",
+                ],
+                [
+                    "near-duplicates",
+                    f"MinHash LSH on {' and '.join(dedup['kinds'])}: Jaccard ≥ {dedup['threshold']}, {dedup['shingle_size']}-token shingles, {dedup['permutations']} permutations; best-ranked member of each cluster kept",
+                ],
                 ["order", "easy → hard (curriculum)" if made["order"] == "curriculum" else "input order"],
             ],
         ),
         "## Funnel\n" + _table(["stage", "in", "kept", "dropped"], funnel_rows),
-        "### Drop reasons\n" + (_table(["stage", "reason", "records", "meaning"], reason_rows) if reason_rows else "Nothing was dropped."),
+        "### Drop reasons\n"
+        + (_table(["stage", "reason", "records", "meaning"], reason_rows) if reason_rows else "Nothing was dropped."),
         "### Rejected candidates and test inputs\nThese reject one candidate or one input, not a whole sample.\n\n"
         + (_table(["stage", "what", "reason", "count", "meaning"], detail_rows) if detail_rows else "None.")
-        + ("\n\nOther counts:\n\n" + _table(["stage", "what", "outcome", "count"], outcome_rows) if outcome_rows else ""),
+        + (
+            "\n\nOther counts:\n\n" + _table(["stage", "what", "outcome", "count"], outcome_rows)
+            if outcome_rows
+            else ""
+        ),
         "### Candidate verdicts on oracle tests\n"
         + (_table(["verdict", "count"], [[f"`{k}`", v] for k, v in verdicts.items()]) if verdicts else "None."),
-        "### Difficulty\n" + (_table(["difficulty", "pairs"], [[k, v] for k, v in summary["difficulty"].items()]) if summary["difficulty"] else "None."),
+        "### Difficulty\n"
+        + (
+            _table(["difficulty", "pairs"], [[k, v] for k, v in summary["difficulty"].items()])
+            if summary["difficulty"]
+            else "None."
+        ),
         _diversity_section(summary["diversity"]),
         _contamination_section(summary["contamination"], decontam),
         "## Natural-Instruct baseline (`ni` config)\n"
@@ -178,8 +229,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
         "## Provenance and licences\nInput shards:\n\n"
         + _table(["shard", "format", "path", "records"], shards)
         + "\n\nKept pairs by source and licence (the licence of each original applies to its pair; check it "
-        "before redistribution):\n\n"
-        + (_table(["source", "license", "pairs"], sources) if sources else "None."),
+        "before redistribution):\n\n" + (_table(["source", "license", "pairs"], sources) if sources else "None."),
         "## Load it\n```python\nfrom datasets import load_dataset\n\n"
         'ds = load_dataset("parquet", data_files="data.parquet", split="train")\n'
         'ni = load_dataset("parquet", data_files="ni.parquet", split="train")  # the NI baseline\n'

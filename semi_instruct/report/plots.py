@@ -100,15 +100,29 @@ def timing_figure(entries: Sequence[tuple[str, str, float]], path: str | Path) -
     _save(fig, path)
 
 
-def write_figures(stats_json: str | Path, data_parquet: str | Path, timings: Sequence[str | Path], out: dict[str, str]) -> None:
+def write_figures(
+    stats_json: str | Path, data_parquet: str | Path, timings: Sequence[str | Path], out: dict[str, str]
+) -> None:
     """Every figure in FIGURES, to the paths in `out` (keyed by figure name)."""
     summary = json.loads(Path(stats_json).read_text(encoding="utf-8"))
     table = pq.read_table(data_parquet, columns=["pass_rate", "tests_passed", "difficulty"])
     rates, passed = table.column("pass_rate").to_pylist(), table.column("tests_passed").to_pylist()
     funnel(summary, out["funnel"])
-    histogram(rates, [i / 10 for i in range(11)], "fraction of candidates that passed every test", "Pass rate", out["pass_rate"])
+    histogram(
+        rates,
+        [i / 10 for i in range(11)],
+        "fraction of candidates that passed every test",
+        "Pass rate",
+        out["pass_rate"],
+    )
     top = max(passed, default=0)
-    histogram(passed, [x - 0.5 for x in range(top + 2)], "tests passed by the kept solution", "Tests passed", out["tests_passed"])
+    histogram(
+        passed,
+        [x - 0.5 for x in range(top + 2)],
+        "tests passed by the kept solution",
+        "Tests passed",
+        out["tests_passed"],
+    )
     difficulty(summary["difficulty"], out["difficulty"])
     timing_figure(read_timings(timings), out["timings"])
 

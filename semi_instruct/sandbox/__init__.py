@@ -10,8 +10,9 @@ protections a host provides.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from semi_instruct.sandbox.executor import Executor
@@ -30,7 +31,9 @@ class Program:
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 5.0  # wall-clock limit per input (CPU time is capped at the same value, rounded up)
-    memory_mb: int = 512  # per process (address space beyond the pre-started interpreter); in total where a cgroup can be had
+    memory_mb: int = (
+        512  # per process (address space beyond the pre-started interpreter); in total where a cgroup can be had
+    )
     max_output_bytes: int = 1 << 20
     max_processes: int = 64
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from queue import Queue
 from typing import IO, Any
 
-from semi_instruct.sandbox import Limits, Program, RunResult, Runner
+from semi_instruct.sandbox import Limits, Program, Runner, RunResult
 
 IN_FLIGHT_PER_WORKER = 4  # jobs queued per worker: enough to keep workers busy, bounded memory
 
@@ -84,8 +84,12 @@ def parse_case(raw: bytes, defaults: Limits) -> Case:
     if type(memory_mb) is not int or not 1 <= memory_mb <= 1 << 20:
         raise ValueError(f'"memory_mb" must be a positive integer, got {memory_mb!r}')
     texts = inputs if mode == "stdio" else [json.dumps(args) for args in inputs]
-    limits = Limits(timeout_s=float(timeout_s), memory_mb=memory_mb, max_output_bytes=defaults.max_output_bytes,
-                    max_processes=defaults.max_processes)
+    limits = Limits(
+        timeout_s=float(timeout_s),
+        memory_mb=memory_mb,
+        max_output_bytes=defaults.max_output_bytes,
+        max_processes=defaults.max_processes,
+    )
     return Case(case_id, Program(mode, code, entry_point), texts, limits)
 
 

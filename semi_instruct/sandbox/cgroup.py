@@ -49,14 +49,19 @@ def detect() -> CgroupSupport:
     try:
         mounts = _v1_mounts()
         with open("/proc/self/cgroup", encoding="utf-8") as f:
-            own = {c: path for _, controllers, path in (line.rstrip("\n").split(":", 2) for line in f)
-                   for c in controllers.split(",")}
+            own = {
+                c: path
+                for _, controllers, path in (line.rstrip("\n").split(":", 2) for line in f)
+                for c in controllers.split(",")
+            }
     except OSError as exc:
         return CgroupSupport({}, f"cannot read cgroup information: {exc}")
     parents = {}
     for controller in CONTROLLERS:
         if controller not in mounts or controller not in own:
-            return CgroupSupport({}, f"no cgroup v1 `{controller}` hierarchy mounted (cgroup v2 delegation is not used)")
+            return CgroupSupport(
+                {}, f"no cgroup v1 `{controller}` hierarchy mounted (cgroup v2 delegation is not used)"
+            )
         root, mount_point = mounts[controller]
         directory = mount_point / os.path.relpath(own[controller], root)
         if not os.access(directory, os.W_OK):

@@ -14,8 +14,16 @@ from typing import IO, Any
 
 from semi_instruct.sandbox import Limits, Program, SandboxUnavailable
 from semi_instruct.sandbox.executor import (
-    ALLOWED_ENV, CGROUP_EXTRA_PIDS, CGROUP_HEADROOM, SHM_BYTES, TMP_BYTES, Executor, Host, Sandbox,
-    confinement_problems, detect_host,
+    ALLOWED_ENV,
+    CGROUP_EXTRA_PIDS,
+    CGROUP_HEADROOM,
+    SHM_BYTES,
+    TMP_BYTES,
+    Executor,
+    Host,
+    Sandbox,
+    confinement_problems,
+    detect_host,
 )
 
 PROBE = textwrap.dedent("""
@@ -65,50 +73,104 @@ def _mib(n: int) -> str:
 
 def _checks(host: Host, ready: dict[str, Any], probe: dict[str, Any] | None) -> list[tuple[str, bool | None, str]]:
     """(name, ok, detail); ok None = not part of the minimum set and unavailable."""
-    dropped = f"dropped from root by setpriv to uid {ready.get('uid')}" if host.drop_privileges else "the caller's own unprivileged uid"
+    dropped = (
+        f"dropped from root by setpriv to uid {ready.get('uid')}"
+        if host.drop_privileges
+        else "the caller's own unprivileged uid"
+    )
     caps_empty = all(int(v, 16) == 0 for v in ready.get("caps", {"x": "1"}).values())
     checks: list[tuple[str, bool | None, str]] = [
-        ("unprivileged uid", 0 not in (ready.get("uid"), ready.get("euid"), ready.get("gid")),
-         f"uid {ready.get('uid')}, gid {ready.get('gid')} ({dropped}), no supplementary groups" if not ready.get("groups")
-         else f"uid {ready.get('uid')}, groups {ready.get('groups')}"),
-        ("user namespace", ready.get("pid") == 1,
-         "own user, pid, mount, ipc, uts and cgroup namespaces; harness is PID 1; no nested user namespaces"),
+        (
+            "unprivileged uid",
+            0 not in (ready.get("uid"), ready.get("euid"), ready.get("gid")),
+            f"uid {ready.get('uid')}, gid {ready.get('gid')} ({dropped}), no supplementary groups"
+            if not ready.get("groups")
+            else f"uid {ready.get('uid')}, groups {ready.get('groups')}",
+        ),
+        (
+            "user namespace",
+            ready.get("pid") == 1,
+            "own user, pid, mount, ipc, uts and cgroup namespaces; harness is PID 1; no nested user namespaces",
+        ),
         ("network namespace", ready.get("interfaces") == ["lo"], f"interfaces {ready.get('interfaces')}"),
-        ("capabilities", caps_empty, "none (effective, permitted, bounding, ambient, inheritable all empty)"
-         if caps_empty else f"{ready.get('caps')}"),
+        (
+            "capabilities",
+            caps_empty,
+            "none (effective, permitted, bounding, ambient, inheritable all empty)"
+            if caps_empty
+            else f"{ready.get('caps')}",
+        ),
         ("no_new_privs", ready.get("no_new_privs") == "1", f"NoNewPrivs {ready.get('no_new_privs')}"),
-        ("seccomp", ready.get("seccomp") == "2",
-         "filter active (ptrace, process_vm_*, io_uring, keyrings, SysV IPC, mqueues, mount/unshare/setns, "
-         "bpf, vsock, ... denied)" if ready.get("seccomp") == "2" else f"not active: {host.seccomp_problem or 'mode ' + str(ready.get('seccomp'))}"),
+        (
+            "seccomp",
+            ready.get("seccomp") == "2",
+            "filter active (ptrace, process_vm_*, io_uring, keyrings, SysV IPC, mqueues, mount/unshare/setns, "
+            "bpf, vsock, ... denied)"
+            if ready.get("seccomp") == "2"
+            else f"not active: {host.seccomp_problem or 'mode ' + str(ready.get('seccomp'))}",
+        ),
         ("environment", not set(ready.get("environ", [])) - ALLOWED_ENV, "only " + " ".join(ready.get("environ", []))),
-        ("fork server", True, f"Python {ready.get('python')} pre-started as PID 1 with {ready.get('warm_modules')} "
-         "standard modules imported; each case runs in a fresh fork of it"),
+        (
+            "fork server",
+            True,
+            f"Python {ready.get('python')} pre-started as PID 1 with {ready.get('warm_modules')} "
+            "standard modules imported; each case runs in a fresh fork of it",
+        ),
     ]
     if probe is not None:
         r = probe["rlimits"]
         checks += [
-            ("case view", probe["uid"] == ready.get("uid") and len(probe["processes"]) <= 2,
-             f"a case sees processes {probe['processes']} (itself and PID 1)"),
-            ("seccomp in cases", probe["ptrace_denied"] and probe["unshare_denied"], "ptrace and unshare(CLONE_NEWUSER) denied"),
-            ("filesystem", len(probe["read_only"]) == 4 and probe["tmp_bytes"] == TMP_BYTES and probe["shm_bytes"] == SHM_BYTES
-             and len(probe["hidden"]) == 6,
-             f"read-only: {' '.join(probe['read_only'])}; /tmp {_mib(probe['tmp_bytes'])}, /dev/shm {_mib(probe['shm_bytes'])}; "
-             f"not visible: {' '.join(probe['hidden'])}"),
-            ("rlimits per case", all(v not in (-1, None) for v in r.values()) and r["CORE"] == 0,
-             f"CPU {r['CPU']} s, AS {_mib(r['AS'])} (memory_mb + the pre-started interpreter), NPROC {r['NPROC']}, "
-             f"NOFILE {r['NOFILE']}, FSIZE {_mib(r['FSIZE'])}, STACK {_mib(r['STACK'])}, CORE 0 "
-             f"(for timeout {PROBE_LIMITS.timeout_s:g} s, memory_mb {PROBE_LIMITS.memory_mb}, max_processes {PROBE_LIMITS.max_processes})"),
-            ("oom_score_adj", probe["oom_score_adj"] == 1000, f"{probe['oom_score_adj']} for cases: the kernel kills sandboxes first"),
+            (
+                "case view",
+                probe["uid"] == ready.get("uid") and len(probe["processes"]) <= 2,
+                f"a case sees processes {probe['processes']} (itself and PID 1)",
+            ),
+            (
+                "seccomp in cases",
+                probe["ptrace_denied"] and probe["unshare_denied"],
+                "ptrace and unshare(CLONE_NEWUSER) denied",
+            ),
+            (
+                "filesystem",
+                len(probe["read_only"]) == 4
+                and probe["tmp_bytes"] == TMP_BYTES
+                and probe["shm_bytes"] == SHM_BYTES
+                and len(probe["hidden"]) == 6,
+                f"read-only: {' '.join(probe['read_only'])}; /tmp {_mib(probe['tmp_bytes'])}, /dev/shm {_mib(probe['shm_bytes'])}; "
+                f"not visible: {' '.join(probe['hidden'])}",
+            ),
+            (
+                "rlimits per case",
+                all(v not in (-1, None) for v in r.values()) and r["CORE"] == 0,
+                f"CPU {r['CPU']} s, AS {_mib(r['AS'])} (memory_mb + the pre-started interpreter), NPROC {r['NPROC']}, "
+                f"NOFILE {r['NOFILE']}, FSIZE {_mib(r['FSIZE'])}, STACK {_mib(r['STACK'])}, CORE 0 "
+                f"(for timeout {PROBE_LIMITS.timeout_s:g} s, memory_mb {PROBE_LIMITS.memory_mb}, max_processes {PROBE_LIMITS.max_processes})",
+            ),
+            (
+                "oom_score_adj",
+                probe["oom_score_adj"] == 1000,
+                f"{probe['oom_score_adj']} for cases: the kernel kills sandboxes first",
+            ),
         ]
     if host.cgroups.available:
         memory = host.cgroups.parents["memory"]
-        checks.append(("cgroup memory/pids", bool(ready.get("oom_control")),
-                       f"cgroup v1 group per sandbox under {memory} and {host.cgroups.parents['pids']}: total memory "
-                       f"memory_mb + {_mib(CGROUP_HEADROOM)}, pids max_processes + {CGROUP_EXTRA_PIDS}"))
+        checks.append(
+            (
+                "cgroup memory/pids",
+                bool(ready.get("oom_control")),
+                f"cgroup v1 group per sandbox under {memory} and {host.cgroups.parents['pids']}: total memory "
+                f"memory_mb + {_mib(CGROUP_HEADROOM)}, pids max_processes + {CGROUP_EXTRA_PIDS}",
+            )
+        )
     else:
-        checks.append(("cgroup memory/pids", None,
-                       f"unavailable ({host.cgroups.reason}): memory is bounded per process only (RLIMIT_AS); "
-                       "a batch system's job cgroup is the backstop"))
+        checks.append(
+            (
+                "cgroup memory/pids",
+                None,
+                f"unavailable ({host.cgroups.reason}): memory is bounded per process only (RLIMIT_AS); "
+                "a batch system's job cgroup is the backstop",
+            )
+        )
     return checks
 
 

@@ -50,8 +50,13 @@ CGROUP_EXTRA_PIDS = 3  # bwrap, the harness, the case's first process
 START_TIMEOUT_S = 30.0
 FRAME_GRACE_S = 10.0  # beyond a case's timeout: fork, kill, clean-up on a loaded machine
 STATUSES = frozenset({"ok", "error", "timeout", "memory", "output_limit", "killed"})
-SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "MALLOC_ARENA_MAX": "2",
-               "HOME": "/tmp"}
+SANDBOX_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONHASHSEED": "0",
+    "MALLOC_ARENA_MAX": "2",
+    "HOME": "/tmp",
+}
 ALLOWED_ENV = set(SANDBOX_ENV) | {"PWD"}  # PWD: bwrap --chdir sets it
 HARNESS = Path(__file__).with_name("harness.py").read_text(encoding="utf-8")
 OOM_CONTROL = "/run/sandbox/memory.oom_control"  # where the harness looks for the cgroup's OOM counter
@@ -91,8 +96,9 @@ def detect_host() -> Host:
     if os.geteuid() == 0:  # bwrap as root keeps root's capabilities inside (pitfall 1)
         setpriv = shutil.which("setpriv") or shutil.which("setpriv", path="/usr/bin:/bin")
         if setpriv is None:
-            raise SandboxUnavailable(f"running as root but `setpriv` (util-linux) is missing to drop to uid "
-                                     f"{SANDBOX_UID}. " + INSTALL_HINT)
+            raise SandboxUnavailable(
+                f"running as root but `setpriv` (util-linux) is missing to drop to uid {SANDBOX_UID}. " + INSTALL_HINT
+            )
         drop = (setpriv, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--")
     try:
         seccomp, problem = build_filter(), ""
@@ -104,8 +110,12 @@ def detect_host() -> Host:
 def _bwrap_args(seccomp_fd: int | None, oom_control: Path | None) -> list[str]:
     args = [
         "--unshare-all",  # user, pid, net, ipc, uts, cgroup: no network but a private loopback
-        "--unshare-user", "--disable-userns",  # and no further user namespaces (needs both, pitfall 9)
-        "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--unshare-user",
+        "--disable-userns",  # and no further user namespaces (needs both, pitfall 9)
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
         "--as-pid-1",  # the harness is PID 1: no bwrap reaper holding our env (pitfall 3), kill(-1) works
         "--clearenv",
     ]
@@ -123,12 +133,28 @@ def _bwrap_args(seccomp_fd: int | None, oom_control: Path | None) -> list[str]:
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
     args += [
-        "--proc", "/proc", "--dev", "/dev",
-        "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-        "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
-        "--remount-ro", "/dev",  # --dev's tmpfs is unsized (pitfall 6); /dev/shm above stays writable
-        "--remount-ro", "/",  # bwrap's root is a writable, unsized tmpfs otherwise (pitfall 12)
-        "--chdir", "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(TMP_BYTES),
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "1777",
+        "--size",
+        str(SHM_BYTES),
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",  # --dev's tmpfs is unsized (pitfall 6); /dev/shm above stays writable
+        "--remount-ro",
+        "/",  # bwrap's root is a writable, unsized tmpfs otherwise (pitfall 12)
+        "--chdir",
+        "/tmp",
     ]
     return args
 
@@ -150,14 +176,28 @@ class Sandbox:
             seccomp_fd = os.memfd_create("sandbox-seccomp", 0)  # bwrap reads the filter from this fd
             os.write(seccomp_fd, host.seccomp)
             os.lseek(seccomp_fd, 0, os.SEEK_SET)
-        argv = [*prefix, *host.drop_privileges, host.bwrap,
-                *_bwrap_args(seccomp_fd, self.cgroup.oom_control if self.cgroup else None),
-                python, "-s", "-P", "-c", HARNESS]
+        argv = [
+            *prefix,
+            *host.drop_privileges,
+            host.bwrap,
+            *_bwrap_args(seccomp_fd, self.cgroup.oom_control if self.cgroup else None),
+            python,
+            "-s",
+            "-P",
+            "-c",
+            HARNESS,
+        ]
         try:
             # env={}: bwrap itself must not carry our environment into the sandbox (pitfall 3).
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env={}, start_new_session=True,
-                                         pass_fds=() if seccomp_fd is None else (seccomp_fd,))
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={},
+                start_new_session=True,
+                pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            )
         except OSError as exc:
             self._remove_cgroup()
             raise SandboxUnavailable(f"cannot start bubblewrap: {exc}. " + INSTALL_HINT) from exc
@@ -184,7 +224,7 @@ class Sandbox:
             os.write(self._ctl, struct.pack(">I", len(data)))
             view = memoryview(data)
             while view:  # the harness reads the whole job before running it, so this can't deadlock
-                view = view[os.write(self._ctl, view):]
+                view = view[os.write(self._ctl, view) :]
         except OSError as exc:
             raise SandboxLost(f"cannot send the job: {exc}; {self._death_note()}") from exc
 
@@ -217,11 +257,11 @@ class Sandbox:
             return header, []
         caps = {"out": limits.max_output_bytes, "err": HARNESS_STDERR_BYTES, "ret": limits.max_output_bytes + 8}
         sizes = [header.get(k) for k in caps]
-        if not all(type(s) is int and 0 <= s <= caps[k] for s, k in zip(sizes, caps)):
+        if not all(type(s) is int and 0 <= s <= caps[k] for s, k in zip(sizes, caps, strict=True)):
             raise SandboxLost(f"malformed frame sizes {sizes}")
         data = self._read(sum(sizes), deadline) if sum(sizes) else b""
         cuts = list(itertools.accumulate(sizes))
-        return header, [data[a:b] for a, b in zip([0, *cuts], cuts)]
+        return header, [data[a:b] for a, b in itertools.pairwise([0, *cuts])]
 
     def _death_note(self) -> str:
         try:
@@ -387,7 +427,9 @@ class Executor:
         pending = []
         for index, text in enumerate(inputs):
             if program.mode == "call" and not _is_json_array(text):
-                results[index] = RunResult(status="error", stderr="[sandbox] call-mode input must be a JSON array of arguments")
+                results[index] = RunResult(
+                    status="error", stderr="[sandbox] call-mode input must be a JSON array of arguments"
+                )
             else:
                 pending.append(index)
         while pending:
@@ -397,29 +439,46 @@ class Executor:
                 for index in pending:
                     results[index] = _killed(f"[sandbox] cannot start a sandbox: {exc}")
                 break
-            pending = pending[self._run_job(sandbox, program, inputs, pending, limits, results):]
+            pending = pending[self._run_job(sandbox, program, inputs, pending, limits, results) :]
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
-    def _run_job(self, sandbox: Sandbox, program: Program, inputs: Sequence[str], indices: list[int],
-                 limits: Limits, results: list[RunResult | None]) -> int:
+    def _run_job(
+        self,
+        sandbox: Sandbox,
+        program: Program,
+        inputs: Sequence[str],
+        indices: list[int],
+        limits: Limits,
+        results: list[RunResult | None],
+    ) -> int:
         """Run `indices` on `sandbox`; returns how many of them now have a result (a lost sandbox costs
         its in-flight case, which is reported `killed`)."""
         reported = 0
         try:
             if sandbox.cgroup is not None:
                 try:
-                    sandbox.cgroup.limit((limits.memory_mb << 20) + CGROUP_HEADROOM,
-                                         limits.max_processes + CGROUP_EXTRA_PIDS)
+                    sandbox.cgroup.limit(
+                        (limits.memory_mb << 20) + CGROUP_HEADROOM, limits.max_processes + CGROUP_EXTRA_PIDS
+                    )
                 except OSError as exc:
                     raise SandboxLost(f"cannot set the sandbox's cgroup limits: {exc}") from exc
-            sandbox.send({
-                "mode": program.mode, "code": program.code, "entry_point": program.entry_point,
-                "inputs": [inputs[i] for i in indices],
-                "limits": {"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb,
-                           "max_output_bytes": limits.max_output_bytes, "max_processes": limits.max_processes,
-                           "file_bytes": FILE_BYTES, "stderr_bytes": HARNESS_STDERR_BYTES},
-            })
+            sandbox.send(
+                {
+                    "mode": program.mode,
+                    "code": program.code,
+                    "entry_point": program.entry_point,
+                    "inputs": [inputs[i] for i in indices],
+                    "limits": {
+                        "timeout_s": limits.timeout_s,
+                        "memory_mb": limits.memory_mb,
+                        "max_output_bytes": limits.max_output_bytes,
+                        "max_processes": limits.max_processes,
+                        "file_bytes": FILE_BYTES,
+                        "stderr_bytes": HARNESS_STDERR_BYTES,
+                    },
+                }
+            )
             for position, index in enumerate(indices):
                 header, blobs = sandbox.frame(time.monotonic() + limits.timeout_s + FRAME_GRACE_S, limits)
                 if header.get("i") != position or header.get("status") not in STATUSES:
@@ -453,9 +512,13 @@ class Executor:
         stderr = err.decode("utf-8", "replace")
         if notes:
             note = "\n".join(notes)
-            stderr = (stderr[-max(0, STDERR_TAIL - len(note) - 1):] + "\n" + note).lstrip("\n")
+            stderr = (stderr[-max(0, STDERR_TAIL - len(note) - 1) :] + "\n" + note).lstrip("\n")
         return RunResult(
-            status=status, stdout=out.decode("utf-8", "replace"), returned=returned,
-            stderr=stderr[-STDERR_TAIL:], exit_code=header.get("exit_code"), wall_ms=float(header.get("wall_ms", 0.0)),
+            status=status,
+            stdout=out.decode("utf-8", "replace"),
+            returned=returned,
+            stderr=stderr[-STDERR_TAIL:],
+            exit_code=header.get("exit_code"),
+            wall_ms=float(header.get("wall_ms", 0.0)),
             extra={"cpu_ms": header.get("cpu_ms"), "maxrss_kb": header.get("maxrss_kb"), "sandbox": sandbox.serial},
         )

@@ -112,7 +112,7 @@ def oom_kills():
 def write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def read_exact(fd, n):
@@ -199,8 +199,19 @@ def finalize(status):
     return status
 
 
-def encode(v, _type=type, _int=int, _float=float, _str=str, _list=list, _tuple=tuple, _dict=dict,
-           _join=",".join, quote=encode_basestring_ascii, inf=float("inf")):
+def encode(
+    v,
+    _type=type,
+    _int=int,
+    _float=float,
+    _str=str,
+    _list=list,
+    _tuple=tuple,
+    _dict=dict,
+    _join=",".join,
+    quote=encode_basestring_ascii,
+    inf=float("inf"),
+):
     """Exact JSON of a return value. Only exact built-in types: a subclass could override __eq__ or
     __repr__ (pitfall 5). Builtins are bound at definition, so a program patching them changes nothing."""
     t = _type(v)
@@ -318,7 +329,7 @@ class Capture:
             half = self.size // 2  # keep the latest half (moved in place), read on behind it
             self.buf.move(0, half, half)
             self.n = half
-        got = os.readv(self.fd, [memoryview(self.buf)[self.n:]])
+        got = os.readv(self.fd, [memoryview(self.buf)[self.n :]])
         self.n += got
         self.used = max(self.used, self.n)
         self.total += got
@@ -373,7 +384,7 @@ def run_case(job, index, text, limits, out, err, ret):
         pass
     os.set_blocking(stdin_w, False)
     if stdin_data:
-        stdin_data = stdin_data[os.write(stdin_w, stdin_data):]
+        stdin_data = stdin_data[os.write(stdin_w, stdin_data) :]
     if not stdin_data:
         os.close(stdin_w)
         stdin_w = None
@@ -419,7 +430,7 @@ def run_case(job, index, text, limits, out, err, ret):
                 _exit(0)
             elif fd == stdin_w:
                 try:
-                    stdin_data = stdin_data[os.write(stdin_w, stdin_data[:PIPE_SIZE]):]
+                    stdin_data = stdin_data[os.write(stdin_w, stdin_data[:PIPE_SIZE]) :]
                 except (BrokenPipeError, BlockingIOError):
                     stdin_data = stdin_data[:0]
                 if not stdin_data:
@@ -446,9 +457,15 @@ def run_case(job, index, text, limits, out, err, ret):
     cpu_s = rusage.ru_utime + rusage.ru_stime
     status = classify(code, timed_out, over, err, cpu_s, limits["cpu_s"], oom_before)
     header = {
-        "i": index, "status": status, "exit_code": code, "wall_ms": round(wall_ms, 3),
-        "cpu_ms": round(cpu_s * 1000, 3), "maxrss_kb": rusage.ru_maxrss,
-        "out": min(out.n, out.size - 1), "err": err.n, "ret": 0 if ret is None else min(ret.n, ret.size - 1),
+        "i": index,
+        "status": status,
+        "exit_code": code,
+        "wall_ms": round(wall_ms, 3),
+        "cpu_ms": round(cpu_s * 1000, 3),
+        "maxrss_kb": rusage.ru_maxrss,
+        "out": min(out.n, out.size - 1),
+        "err": err.n,
+        "ret": 0 if ret is None else min(ret.n, ret.size - 1),
     }
     return header
 
@@ -456,8 +473,10 @@ def run_case(job, index, text, limits, out, err, ret):
 def run_job(job, pristine):
     lim = job["limits"]
     limits = {
-        "timeout_s": lim["timeout_s"], "cpu_s": max(1, math.ceil(lim["timeout_s"])),
-        "memory_bytes": lim["memory_mb"] << 20, "nproc": lim["max_processes"] + 1,  # + PID 1 itself
+        "timeout_s": lim["timeout_s"],
+        "cpu_s": max(1, math.ceil(lim["timeout_s"])),
+        "memory_bytes": lim["memory_mb"] << 20,
+        "nproc": lim["max_processes"] + 1,  # + PID 1 itself
         "file_bytes": lim["file_bytes"],
     }
     cap = lim["max_output_bytes"]
@@ -496,15 +515,24 @@ def run_job(job, pristine):
 def main():
     os.chdir(CASE_DIR)
     status = status_line("/proc/self/status")
-    send({
-        "ready": True, "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(), "euid": os.geteuid(),
-        "groups": os.getgroups(), "python": sys.version.split()[0],
-        "caps": {k: status[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
-        "no_new_privs": status.get("NoNewPrivs"), "seccomp": status.get("Seccomp"),
-        "interfaces": sorted(name for _, name in socket.if_nameindex()),
-        "environ": sorted(os.environ), "oom_control": oom_kills() is not None,
-        "warm_modules": sum(name in sys.modules for name in WARM_MODULES),
-    })
+    send(
+        {
+            "ready": True,
+            "pid": os.getpid(),
+            "uid": os.getuid(),
+            "gid": os.getgid(),
+            "euid": os.geteuid(),
+            "groups": os.getgroups(),
+            "python": sys.version.split()[0],
+            "caps": {k: status[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+            "no_new_privs": status.get("NoNewPrivs"),
+            "seccomp": status.get("Seccomp"),
+            "interfaces": sorted(name for _, name in socket.if_nameindex()),
+            "environ": sorted(os.environ),
+            "oom_control": oom_kills() is not None,
+            "warm_modules": sum(name in sys.modules for name in WARM_MODULES),
+        }
+    )
     pristine = supervisor_state()
     gc.freeze()  # children then never touch the warm objects' GC headers: fewer copy-on-write pages
     while True:

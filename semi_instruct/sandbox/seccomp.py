@@ -36,8 +36,14 @@ DENIED = (
 
 # (syscall, argument index) that must name the calling process itself (0), else EPERM.
 SELF_ONLY = (
-    ("sched_setaffinity", 0), ("sched_setscheduler", 0), ("sched_setparam", 0), ("sched_setattr", 0),
-    ("setpriority", 1), ("ioprio_set", 1), ("migrate_pages", 0), ("move_pages", 0),
+    ("sched_setaffinity", 0),
+    ("sched_setscheduler", 0),
+    ("sched_setparam", 0),
+    ("sched_setattr", 0),
+    ("setpriority", 1),
+    ("ioprio_set", 1),
+    ("migrate_pages", 0),
+    ("move_pages", 0),
 )
 
 AF_NETLINK = 16  # families above it (packet, vsock, bluetooth, alg, xdp, ...) are denied

@@ -153,7 +153,9 @@ class StageJob:
             self._dropped = JsonlSink(dropped)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is None:
             try:
                 self.stats.seconds = time.perf_counter() - self._started
@@ -209,7 +211,9 @@ class StageJob:
         was wrong. `record` gives the id and shard (None for a raw row that could not be decoded);
         `extra` fields are added to the dropped-records log (e.g. ingest's raw `row`)."""
         if reason not in self._stage.drops:
-            raise ValueError(f"{self.name}: drop reason {reason!r} is not documented for this stage in semi_instruct/pipeline.py")
+            raise ValueError(
+                f"{self.name}: drop reason {reason!r} is not documented for this stage in semi_instruct/pipeline.py"
+            )
         self.stats.dropped[reason] += 1
         if self._dropped is not None:
             record = record or {}

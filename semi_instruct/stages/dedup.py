@@ -32,7 +32,11 @@ if TYPE_CHECKING:
 # (view of a sample, the kind of duplicate a match on it means); checked in this order.
 VIEWS = (("original_code", "code"), ("response", "code"), ("instruction", "instruction"))
 KINDS = ("code", "instruction")
-_REASONS = {"exact": "duplicate_across_shards", "code": "near_duplicate_code", "instruction": "near_duplicate_instruction"}
+_REASONS = {
+    "exact": "duplicate_across_shards",
+    "code": "near_duplicate_code",
+    "instruction": "near_duplicate_instruction",
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,13 @@ class DedupOptions:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DedupOptions:
         d = config["dedup"]
-        return cls(threshold=d["threshold"], shingle_size=d["shingle_size"], permutations=d["permutations"], seed=d["seed"], kinds=tuple(d["kinds"]))
+        return cls(
+            threshold=d["threshold"],
+            shingle_size=d["shingle_size"],
+            permutations=d["permutations"],
+            seed=d["seed"],
+            kinds=tuple(d["kinds"]),
+        )
 
 
 def shingles(tokens: Sequence[str], size: int) -> set[str]:
@@ -159,7 +169,9 @@ def cluster_sizes(clusters: _Clusters) -> list[int]:
     return sorted((len(g) for g in clusters.groups().values()), reverse=True)
 
 
-def run(samples: str | Path, out: str | Path, dropped: str | Path, options: DedupOptions, stats: str | Path | None = None) -> StageStats:
+def run(
+    samples: str | Path, out: str | Path, dropped: str | Path, options: DedupOptions, stats: str | Path | None = None
+) -> StageStats:
     rows = read_views(samples)
     samples_found, clusters = find_duplicates(rows, options)
     keep = [False] * len(rows)
@@ -186,8 +198,13 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, options: Dedu
             else:
                 job.drop(record, *drops[i])
         sizes = cluster_sizes(clusters)
-        job.settings = {"threshold": options.threshold, "shingle_size": options.shingle_size, "permutations": options.permutations,
-                        "seed": options.seed, "kinds": list(options.kinds)}
+        job.settings = {
+            "threshold": options.threshold,
+            "shingle_size": options.shingle_size,
+            "permutations": options.permutations,
+            "seed": options.seed,
+            "kinds": list(options.kinds),
+        }
         job.info = {
             "samples_before": len(rows),
             "clusters_before": len(sizes),

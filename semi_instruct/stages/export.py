@@ -20,7 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from semi_instruct.io import JsonlSink, atomic_path, atomic_write_text, read_jsonl
-from semi_instruct.pipeline import EXPORT_SCHEMA, NAMES, NI_EXPORT_SCHEMA, PER_SHARD_STAGES, WHOLE_DATASET_STAGES, rank_key
+from semi_instruct.pipeline import (
+    EXPORT_SCHEMA,
+    NAMES,
+    NI_EXPORT_SCHEMA,
+    PER_SHARD_STAGES,
+    WHOLE_DATASET_STAGES,
+    rank_key,
+)
 from semi_instruct.report.card import render_card
 from semi_instruct.stages.base import AccountingError, StageJob, StageStats
 from semi_instruct.text.diversity import diversity
@@ -100,7 +107,9 @@ def merge_stats(stats: Sequence[StageStats]) -> dict[str, Any]:
     for stage in PER_SHARD_STAGES[1:]:
         for s in by_stage[stage]:
             if kept_by_shard.get(s.shard) != s.records_in:
-                raise AccountingError(f"{stage}/{s.shard}: {s.records_in} records in, but the previous stage kept {kept_by_shard.get(s.shard)}")
+                raise AccountingError(
+                    f"{stage}/{s.shard}: {s.records_in} records in, but the previous stage kept {kept_by_shard.get(s.shard)}"
+                )
         kept_by_shard = {s.shard: s.kept for s in by_stage[stage]}
     previous, kept = PER_SHARD_STAGES[-1], sum(kept_by_shard.values())
     for stage in WHOLE_DATASET_STAGES:
@@ -131,7 +140,9 @@ def merge_stats(stats: Sequence[StageStats]) -> dict[str, Any]:
     kept = funnel[-1]["kept"]
     total_dropped = sum(sum(f["dropped"].values()) for f in funnel)
     if ingested != kept + total_dropped:
-        raise AccountingError(f"{ingested} records ingested, but {kept} kept + {total_dropped} dropped = {kept + total_dropped}")
+        raise AccountingError(
+            f"{ingested} records ingested, but {kept} kept + {total_dropped} dropped = {kept + total_dropped}"
+        )
     return {"ingested": ingested, "kept": kept, "dropped": total_dropped, "funnel": funnel}
 
 
@@ -208,13 +219,28 @@ def run(
     return summary
 
 
-def job(settings: Mapping[str, Any], samples: str, stage_stats: Sequence[str], stage_dropped: Sequence[str], hits: str, **outputs: str) -> dict[str, Any]:
+def job(
+    settings: Mapping[str, Any],
+    samples: str,
+    stage_stats: Sequence[str],
+    stage_dropped: Sequence[str],
+    hits: str,
+    **outputs: str,
+) -> dict[str, Any]:
     """The export rule's job: `outputs` are the rule's outputs, one per name in OUTPUTS."""
     return run(samples, stage_stats, stage_dropped, hits, outputs, ExportOptions.from_config(settings))
 
 
 def _clusters(dedup_info: dict[str, Any]) -> dict[str, Any]:
-    keys = ("samples_before", "clusters_before", "samples_after", "clusters_after", "duplicate_clusters", "largest_cluster", "links")
+    keys = (
+        "samples_before",
+        "clusters_before",
+        "samples_after",
+        "clusters_after",
+        "duplicate_clusters",
+        "largest_cluster",
+        "links",
+    )
     return {k: dedup_info[k] for k in keys}
 
 
@@ -249,7 +275,10 @@ def made_with(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "oracle_runs": v["oracle_runs"],
         "min_tests": v["min_tests"],
         "min_pass_fraction": s["min_pass_fraction"],
-        "difficulty_bins": {"easy": f"pass_rate >= {s['easy_pass_rate']}", "hard": f"pass_rate < {s['hard_pass_rate']}"},
+        "difficulty_bins": {
+            "easy": f"pass_rate >= {s['easy_pass_rate']}",
+            "hard": f"pass_rate < {s['hard_pass_rate']}",
+        },
         "sandbox": v["sandbox"],
         "decontaminate": {k: decontaminate[k] for k in ("ngram", "exact_min_tokens")},
         "dedup": {k: dedup[k] for k in ("threshold", "shingle_size", "permutations", "kinds")},
@@ -261,5 +290,7 @@ def _provenance(rows: list[dict[str, Any]], stats: Sequence[StageStats]) -> dict
     kept = Counter((r["source"] or "unknown", r["license"] or "unknown") for r in rows)
     return {
         "shards": [{"shard": s.shard, **s.info, "records": s.records_in} for s in stats if s.stage == "ingest"],
-        "kept_by_source_and_license": [{"source": src, "license": lic, "rows": n} for (src, lic), n in kept.most_common()],
+        "kept_by_source_and_license": [
+            {"source": src, "license": lic, "rows": n} for (src, lic), n in kept.most_common()
+        ],
     }

@@ -36,7 +36,9 @@ class GenerateOptions:
             candidates=g["candidates"],
             num_inputs=g["num_inputs"],
             max_input_chars=g["max_input_chars"],
-            sampling=Sampling(temperature=g["temperature"], top_p=g["top_p"], max_tokens=g["max_tokens"], seed=g["seed"]),
+            sampling=Sampling(
+                temperature=g["temperature"], top_p=g["top_p"], max_tokens=g["max_tokens"], seed=g["seed"]
+            ),
             batch_size=g["batch_size"],
         )
 
@@ -65,10 +67,28 @@ def _candidates(texts: list[str], mode: str, rejected: Counter[str]) -> list[dic
     for index, text in enumerate(texts):
         try:
             r = parse_rewrite(text, mode)
-            out.append({"index": index, "instruction": r.instruction, "solution": r.solution, "entry_point": r.entry_point, "adapter": r.adapter, "error": None})
+            out.append(
+                {
+                    "index": index,
+                    "instruction": r.instruction,
+                    "solution": r.solution,
+                    "entry_point": r.entry_point,
+                    "adapter": r.adapter,
+                    "error": None,
+                }
+            )
         except ParseFailure as failure:
             rejected[failure.reason] += 1
-            out.append({"index": index, "instruction": None, "solution": None, "entry_point": None, "adapter": None, "error": str(failure)})
+            out.append(
+                {
+                    "index": index,
+                    "instruction": None,
+                    "solution": None,
+                    "entry_point": None,
+                    "adapter": None,
+                    "error": str(failure),
+                }
+            )
     return out
 
 
@@ -93,7 +113,15 @@ def _json_or_text(text: str) -> Any:
         return text  # not an argument list: counted as input_wrong_type
 
 
-def run(samples: str | Path, out: str | Path, dropped: str | Path, engine: Engine, options: GenerateOptions, shard: str, stats: str | Path | None = None) -> StageStats:
+def run(
+    samples: str | Path,
+    out: str | Path,
+    dropped: str | Path,
+    engine: Engine,
+    options: GenerateOptions,
+    shard: str,
+    stats: str | Path | None = None,
+) -> StageStats:
     rejected: Counter[str] = Counter()
     input_drops: Counter[str] = Counter()
     started_job = time.perf_counter()
@@ -123,7 +151,15 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, engine: Engin
                 elif not inputs:
                     job.drop(record, "no_test_inputs", "no usable test input was generated")
                 else:
-                    job.keep({**record, "model": engine.model, "prompt_version": options.prompt_version, "candidates": candidates, "inputs": inputs})
+                    job.keep(
+                        {
+                            **record,
+                            "model": engine.model,
+                            "prompt_version": options.prompt_version,
+                            "candidates": candidates,
+                            "inputs": inputs,
+                        }
+                    )
         job.counts("candidates_rejected", rejected)
         job.counts("inputs_rejected", input_drops)
         pipeline_seconds = time.perf_counter() - started_job - engine_seconds - lazy_startup
@@ -134,13 +170,17 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, engine: Engin
             "engine_startup_seconds": round(engine.startup_seconds, 3),
             "engine_seconds": round(engine_seconds, 3),
             "pipeline_seconds": round(pipeline_seconds, 3),
-            "completion_tokens_per_s": round(engine.usage["completion_tokens"] / engine_seconds, 1) if engine_seconds else 0.0,
+            "completion_tokens_per_s": round(engine.usage["completion_tokens"] / engine_seconds, 1)
+            if engine_seconds
+            else 0.0,
             "usage": dict(sorted(engine.usage.items())),
         }
     return job.stats
 
 
-def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None, gpus: int = 0) -> StageStats:
+def job(
+    settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None, gpus: int = 0
+) -> StageStats:
     """The generate rule's job. `gpus`: the job's GPU count (the rule's `resources: gpu`), vLLM's
     tensor-parallel size."""
     engine_config = settings["engine"]
@@ -158,7 +198,9 @@ def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dro
     return result
 
 
-def replay_fixture(records: Iterable[dict[str, Any]], answers: Mapping[str, Mapping[str, Any]], model: str, options: GenerateOptions) -> list[dict[str, Any]]:
+def replay_fixture(
+    records: Iterable[dict[str, Any]], answers: Mapping[str, Mapping[str, Any]], model: str, options: GenerateOptions
+) -> list[dict[str, Any]]:
     """Replay entries (engines/replay.py) for the exact requests this stage will send for `records`
     (ingested samples), from hand-written answers `{id: {rewrite: [text, ...], inputs: text}}`."""
     from semi_instruct.engines.replay import fixture_entry
@@ -170,7 +212,9 @@ def replay_fixture(records: Iterable[dict[str, Any]], answers: Mapping[str, Mapp
             raise EngineError(f"no answers for sample {record['id']!r}: add it to the answers file")
         rewrites, inputs = answer.get("rewrite"), answer.get("inputs")
         if not isinstance(rewrites, list) or len(rewrites) < options.candidates or not isinstance(inputs, str):
-            raise EngineError(f"answers for {record['id']!r}: need `rewrite` (a list of >= {options.candidates} texts) and `inputs` (a text)")
+            raise EngineError(
+                f"answers for {record['id']!r}: need `rewrite` (a list of >= {options.candidates} texts) and `inputs` (a text)"
+            )
         rewrite_request, inputs_request = build_requests(record, options)
         entries.append(fixture_entry(rewrite_request, model, list(rewrites)))
         entries.append(fixture_entry(inputs_request, model, [inputs]))

@@ -86,22 +86,36 @@ def _iter_jsonl(path: Path, max_row_bytes: int) -> Iterator[RawRow]:
                     size += len(chunk)
                     if chunk.endswith(b"\n"):
                         break
-                yield RawRow(lineno - 1, None, ("too_large", f"row {lineno - 1} (line {lineno}): {size} bytes > max_row_bytes {max_row_bytes}"))
+                yield RawRow(
+                    lineno - 1,
+                    None,
+                    ("too_large", f"row {lineno - 1} (line {lineno}): {size} bytes > max_row_bytes {max_row_bytes}"),
+                )
                 continue
             if not line.strip():
                 continue
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield RawRow(lineno - 1, None, ("bad_encoding", f"row {lineno - 1} (line {lineno}): not UTF-8 ({exc.reason} at byte {exc.start})"))
+                yield RawRow(
+                    lineno - 1,
+                    None,
+                    ("bad_encoding", f"row {lineno - 1} (line {lineno}): not UTF-8 ({exc.reason} at byte {exc.start})"),
+                )
                 continue
             try:
                 obj = json.loads(text.rstrip("\r\n"))  # else a truncated line reports "column 1"
             except json.JSONDecodeError as exc:
-                yield RawRow(lineno - 1, None, ("bad_json", f"row {lineno - 1} (line {lineno}): {exc.msg} at column {exc.colno}"))
+                yield RawRow(
+                    lineno - 1, None, ("bad_json", f"row {lineno - 1} (line {lineno}): {exc.msg} at column {exc.colno}")
+                )
                 continue
             if not isinstance(obj, dict):
-                yield RawRow(lineno - 1, None, ("bad_json", f"row {lineno - 1} (line {lineno}): expected a JSON object, got {type(obj).__name__}"))
+                yield RawRow(
+                    lineno - 1,
+                    None,
+                    ("bad_json", f"row {lineno - 1} (line {lineno}): expected a JSON object, got {type(obj).__name__}"),
+                )
                 continue
             yield RawRow(lineno - 1, obj)
 
@@ -206,8 +220,10 @@ def _normalize_tests(value: Any, name: str) -> list[dict[str, str]] | None:
             raise _BadRow("bad_type", f"field {name!r}: string is not JSON ({exc.msg})") from exc
     if isinstance(value, dict) and isinstance(value.get("inputs"), list) and isinstance(value.get("outputs"), list):
         if len(value["inputs"]) != len(value["outputs"]):
-            raise _BadRow("bad_type", f"field {name!r}: {len(value['inputs'])} inputs but {len(value['outputs'])} outputs")
-        value = [{"input": i, "output": o} for i, o in zip(value["inputs"], value["outputs"])]
+            raise _BadRow(
+                "bad_type", f"field {name!r}: {len(value['inputs'])} inputs but {len(value['outputs'])} outputs"
+            )
+        value = [{"input": i, "output": o} for i, o in zip(value["inputs"], value["outputs"], strict=True)]
     if not isinstance(value, list):
         raise _BadRow("bad_type", f"field {name!r}: expected a list of {{input, output}}, got {type(value).__name__}")
     tests = []
@@ -215,7 +231,9 @@ def _normalize_tests(value: Any, name: str) -> list[dict[str, str]] | None:
         if not isinstance(item, dict) or "input" not in item:
             raise _BadRow("bad_type", f"field {name!r}[{i}]: expected an object with `input` (and `output`)")
         output = item.get("output")
-        tests.append({"input": _as_text(item["input"], name), "output": None if output is None else _as_text(output, name)})
+        tests.append(
+            {"input": _as_text(item["input"], name), "output": None if output is None else _as_text(output, name)}
+        )
     return tests
 
 
@@ -228,7 +246,9 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def normalize_row(raw: dict[str, Any], fields: dict[str, str], shard: Shard, row: int, options: IngestOptions) -> dict[str, Any]:
+def normalize_row(
+    raw: dict[str, Any], fields: dict[str, str], shard: Shard, row: int, options: IngestOptions
+) -> dict[str, Any]:
     """Map source columns to our record and compute features; raises _BadRow with the quarantine reason."""
     get = lambda name: raw.get(fields[name]) if name in fields else None  # noqa: E731
     code = get("code")
@@ -272,7 +292,9 @@ def normalize_row(raw: dict[str, Any], fields: dict[str, str], shard: Shard, row
     }
 
 
-def run(shard: Shard, options: IngestOptions, out: str | Path, dropped: str | Path, stats: str | Path | None = None) -> StageStats:
+def run(
+    shard: Shard, options: IngestOptions, out: str | Path, dropped: str | Path, stats: str | Path | None = None
+) -> StageStats:
     """Ingest one shard: records to `out`, every unusable row to `dropped` with its reason."""
     fields = {**options.fields, **shard.fields}
     seen_hashes: dict[str, str] = {}
@@ -289,7 +311,9 @@ def run(shard: Shard, options: IngestOptions, out: str | Path, dropped: str | Pa
                 record = normalize_row(raw.data, fields, shard, raw.row, options)
             except _BadRow as bad:
                 record_id = raw.data.get(fields.get("id", "id"))
-                job.drop({"id": record_id}, bad.reason, f"row {raw.row}: {bad.detail}", row=raw.row, code_preview=preview)
+                job.drop(
+                    {"id": record_id}, bad.reason, f"row {raw.row}: {bad.detail}", row=raw.row, code_preview=preview
+                )
                 continue
             if record["id"] in seen_ids:
                 detail = f"row {raw.row}: id {record['id']!r} already used in this shard"

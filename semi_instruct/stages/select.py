@@ -29,7 +29,11 @@ class SelectOptions:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SelectOptions:
         s = config["select"]
-        return cls(min_pass_fraction=s["min_pass_fraction"], easy_pass_rate=s["easy_pass_rate"], hard_pass_rate=s["hard_pass_rate"])
+        return cls(
+            min_pass_fraction=s["min_pass_fraction"],
+            easy_pass_rate=s["easy_pass_rate"],
+            hard_pass_rate=s["hard_pass_rate"],
+        )
 
 
 def difficulty(pass_rate: float, options: SelectOptions) -> str:
@@ -55,14 +59,20 @@ def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[
         return None, "no_valid_candidate", "no candidate reached validation"
     solution_len = {c["index"]: len(c["solution"] or "") for c in record["candidates"]}
     # Most tests passed; then emitted function tests not failing; then the shortest solution.
-    best = max(verdicts, key=lambda v: (v["passed"], v.get("function_tests_ok") is not False, -solution_len[v["index"]]))
+    best = max(
+        verdicts, key=lambda v: (v["passed"], v.get("function_tests_ok") is not False, -solution_len[v["index"]])
+    )
     # The epsilon absorbs float error: 0.55 * 100 is 55.00000000000001, which must still need 55 tests.
     needed = max(1, math.ceil(options.min_pass_fraction * total - 1e-9))
     if best["passed"] < needed:
         reason = _failure_reason(best["verdicts"])
         return None, reason, f"best candidate {best['index']} passed {best['passed']}/{total} tests: {best['verdicts']}"
     if best.get("function_tests_ok") is False:
-        return None, "function_tests_failed", f"candidate {best['index']}'s emitted function tests fail when run alone: {best['function_tests']}"
+        return (
+            None,
+            "function_tests_failed",
+            f"candidate {best['index']}'s emitted function tests fail when run alone: {best['function_tests']}",
+        )
     pass_rate = sum(v["passed"] == total for v in verdicts) / len(record["candidates"])
     chosen = next(c for c in record["candidates"] if c["index"] == best["index"])
     row = {
@@ -80,7 +90,14 @@ def select_sample(record: dict[str, Any], options: SelectOptions) -> tuple[dict[
     return row, "", ""
 
 
-def run(samples: str | Path, out: str | Path, dropped: str | Path, options: SelectOptions, shard: str, stats: str | Path | None = None) -> StageStats:
+def run(
+    samples: str | Path,
+    out: str | Path,
+    dropped: str | Path,
+    options: SelectOptions,
+    shard: str,
+    stats: str | Path | None = None,
+) -> StageStats:
     difficulties: Counter[str] = Counter()
     with StageJob("select", shard, out=out, dropped=dropped, stats=stats) as job:
         for record in job.read(samples):
@@ -95,6 +112,8 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, options: Sele
     return job.stats
 
 
-def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None) -> StageStats:
+def job(
+    settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None
+) -> StageStats:
     """The select rule's job."""
     return run(samples, parquet, dropped, SelectOptions.from_config(settings), shard, stats)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semi_instruct.sandbox import Limits, Program, RunResult, Runner, make_runner
+from semi_instruct.sandbox import Limits, Program, Runner, RunResult, make_runner
 from semi_instruct.stages.base import StageJob, StageStats
 from semi_instruct.text import function_tests as ft
 from semi_instruct.text.compare import CompareOptions, outputs_match
@@ -83,7 +83,9 @@ def _verdict(mode: str, expected: str, result: RunResult, compare: CompareOption
     return "pass" if outputs_match(mode, expected, result.output(mode), compare) else "wrong_answer"
 
 
-def oracle_tests(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> tuple[list[dict[str, str]], Counter[str]]:
+def oracle_tests(
+    record: dict[str, Any], runner: Runner, options: ValidateOptions
+) -> tuple[list[dict[str, str]], Counter[str]]:
     """Surviving (input, output) pairs of the original, and why the others were dropped."""
     mode, inputs = record["mode"], list(record["inputs"])
     original = Program(mode, record["code"], record["original_entry_point"])
@@ -106,7 +108,9 @@ def oracle_tests(record: dict[str, Any], runner: Runner, options: ValidateOption
     return tests, drops
 
 
-def _source_tests_reproduced(record: dict[str, Any], tests: list[dict[str, str]], compare: CompareOptions) -> float | None:
+def _source_tests_reproduced(
+    record: dict[str, Any], tests: list[dict[str, str]], compare: CompareOptions
+) -> float | None:
     """Of the expected outputs the record came with, the fraction the original reproduces (a data-quality
     signal for the card; a mismatch does not block, since several answers may be valid)."""
     produced = {t["input"]: t["output"] for t in tests}
@@ -130,7 +134,9 @@ def _canonical_json(text: str) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _function_tests(mode: str, candidate: dict[str, Any], tests: list[dict[str, str]], runner: Runner, options: ValidateOptions) -> tuple[list[str], bool | None]:
+def _function_tests(
+    mode: str, candidate: dict[str, Any], tests: list[dict[str, str]], runner: Runner, options: ValidateOptions
+) -> tuple[list[str], bool | None]:
     """Emit `assert` tests for a fully correct candidate from its own traced calls (exact values, so a
     float tolerance in the comparator can't make them fail) and run them against its solution alone."""
     entry = candidate["entry_point"]
@@ -141,9 +147,10 @@ def _function_tests(mode: str, candidate: dict[str, Any], tests: list[dict[str, 
     results = runner.run(program, given, options.limits)
     calls = [
         call
-        for t, r in zip(tests, results)
+        for t, r in zip(tests, results, strict=True)
         # stdin programs: only calls from runs that printed what the oracle printed
-        if r.status == "ok" and (mode == "call" or outputs_match("stdio", t["output"], r.returned["stdout"], options.compare))
+        if r.status == "ok"
+        and (mode == "call" or outputs_match("stdio", t["output"], r.returned["stdout"], options.compare))
         for call in r.returned["calls"]
     ]
     asserts = ft.asserts_from_calls(entry, calls)
@@ -166,7 +173,7 @@ def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOpt
         if candidate["error"]:
             continue
         results = runner.run(candidate_program(mode, candidate), inputs, options.limits)
-        per_input = [_verdict(mode, t["output"], r, options.compare) for t, r in zip(tests, results)]
+        per_input = [_verdict(mode, t["output"], r, options.compare) for t, r in zip(tests, results, strict=True)]
         function_tests, function_tests_ok = [], None
         if per_input.count("pass") == len(tests):
             function_tests, function_tests_ok = _function_tests(mode, candidate, tests, runner, options)
@@ -188,25 +195,40 @@ def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOpt
     return SampleOutcome(row, input_drops=input_drops, source_tests_reproduced=reproduced)
 
 
-def run(samples: str | Path, out: str | Path, dropped: str | Path, runner: Runner, options: ValidateOptions, shard: str, stats: str | Path | None = None) -> StageStats:
+def run(
+    samples: str | Path,
+    out: str | Path,
+    dropped: str | Path,
+    runner: Runner,
+    options: ValidateOptions,
+    shard: str,
+    stats: str | Path | None = None,
+) -> StageStats:
     input_drops: Counter[str] = Counter()
     verdict_counts: Counter[str] = Counter()
     # Samples that came with expected outputs: does the original reproduce them? (data quality, not a filter)
     source_tests: Counter[str] = Counter()
     function_tests: Counter[str] = Counter()  # per fully correct candidate: did its emitted asserts hold?
-    with StageJob("validate", shard, out=out, dropped=dropped, stats=stats) as job, ThreadPoolExecutor(options.workers) as pool:
+    with (
+        StageJob("validate", shard, out=out, dropped=dropped, stats=stats) as job,
+        ThreadPoolExecutor(options.workers) as pool,
+    ):
         for records in job.read_batches(samples):
-            for record, outcome in zip(records, pool.map(lambda r: validate_sample(r, runner, options), records)):
+            for record, outcome in zip(records, pool.map(lambda r: validate_sample(r, runner, options), records), strict=True):
                 input_drops.update(outcome.input_drops)
                 if outcome.source_tests_reproduced is not None:
-                    source_tests["all_reproduced" if outcome.source_tests_reproduced == 1.0 else "some_not_reproduced"] += 1
+                    source_tests[
+                        "all_reproduced" if outcome.source_tests_reproduced == 1.0 else "some_not_reproduced"
+                    ] += 1
                 if outcome.row is None:
                     job.drop(record, outcome.drop_reason, outcome.detail)
                     continue
                 for v in outcome.row["candidate_verdicts"]:
                     verdict_counts.update(v["verdicts"])
                     if v["passed"] == len(outcome.row["oracle_tests"]):
-                        function_tests[{True: "passed", False: "failed", None: "none_captured"}[v["function_tests_ok"]]] += 1
+                        function_tests[
+                            {True: "passed", False: "failed", None: "none_captured"}[v["function_tests_ok"]]
+                        ] += 1
                 job.keep(outcome.row)
         job.counts("inputs_dropped", input_drops)
         job.counts("candidate_verdicts", verdict_counts)
@@ -216,7 +238,15 @@ def run(samples: str | Path, out: str | Path, dropped: str | Path, runner: Runne
     return job.stats
 
 
-def job(settings: Mapping[str, Any], shard: str, samples: str, parquet: str, dropped: str, stats: str | None, threads: int = 0) -> StageStats:
+def job(
+    settings: Mapping[str, Any],
+    shard: str,
+    samples: str,
+    parquet: str,
+    dropped: str,
+    stats: str | None,
+    threads: int = 0,
+) -> StageStats:
     """The validate rule's job. `threads`: the job's threads (Snakemake may grant fewer than
     `sandbox.workers`), one sandbox each."""
     from dataclasses import replace

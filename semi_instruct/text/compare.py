@@ -45,7 +45,7 @@ def _json_equal(a: Any, b: Any, o: CompareOptions) -> bool:
         both_numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
         return both_numbers and o.comparator == "float" and _close(float(a), float(b), o)
     if isinstance(a, list):
-        return len(a) == len(b) and all(_json_equal(x, y, o) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_json_equal(x, y, o) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_json_equal(a[k], b[k], o) for k in a)
     if isinstance(a, float):
@@ -65,4 +65,4 @@ def outputs_match(mode: str, expected: str, actual: str | None, options: Compare
     if options.comparator == "exact":
         return expected == actual
     want, got = expected.split(), actual.split()
-    return len(want) == len(got) and all(_token_equal(w, g, options) for w, g in zip(want, got))
+    return len(want) == len(got) and all(_token_equal(w, g, options) for w, g in zip(want, got, strict=True))

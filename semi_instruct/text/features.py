@@ -100,7 +100,12 @@ def _entry_point(tree: ast.Module) -> str | None:
     for s in tree.body:
         if isinstance(s, ast.FunctionDef):
             functions.append((s.name, s))
-        elif isinstance(s, ast.Assign) and isinstance(s.value, ast.Lambda) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+        elif (
+            isinstance(s, ast.Assign)
+            and isinstance(s.value, ast.Lambda)
+            and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Name)
+        ):
             functions.append((s.targets[0].id, s.value))  # `solve = lambda xs: ...`
     if not functions:
         return None

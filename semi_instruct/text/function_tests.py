@@ -12,7 +12,6 @@ The emitted tests are then executed against the solution alone, in the sandbox; 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 CAPTURE_ENTRY = "__semi_instruct_capture__"
@@ -22,7 +21,7 @@ MAX_TESTS = 10
 # Call-mode driver: runs the solution with its entry point traced, then either the adapter on the given
 # stdin text (stdin programs) or one call with the given arguments (call programs); returns what was
 # printed and the captured calls (via the executor's exact-JSON return channel).
-_CAPTURE_DRIVER = '''
+_CAPTURE_DRIVER = """
 
 def {capture}(given):
     import io, json, sys
@@ -63,7 +62,7 @@ def {capture}(given):
     finally:
         sys.stdin, sys.stdout = saved
     return {{"stdout": printed, "calls": calls}}
-'''
+"""
 
 
 def capture_source(solution: str, adapter: str | None, entry_point: str) -> str:

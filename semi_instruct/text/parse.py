@@ -130,11 +130,15 @@ def _check_rewrite(instruction: str, solution: str, entry_point: str, adapter: s
     if not entry_point:
         raise ParseFailure("no_entry_point", f"no entry point named; top-level functions: {functions}")
     if entry_point not in functions:
-        raise ParseFailure("entry_point_not_defined", f"{entry_point!r} is not a top-level function of the solution ({functions})")
+        raise ParseFailure(
+            "entry_point_not_defined", f"{entry_point!r} is not a top-level function of the solution ({functions})"
+        )
     io = _io_in(tree)
     if io:
         raise ParseFailure("io_in_solution", f"the solution function uses {io}")
-    function = next(s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == entry_point)
+    function = next(
+        s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == entry_point
+    )
     _check_signature(function)
     if mode == "stdio":
         if not adapter or not adapter.strip():
@@ -147,7 +151,9 @@ def _check_rewrite(instruction: str, solution: str, entry_point: str, adapter: s
             raise ParseFailure("adapter_skips_solution", f"the adapter never calls {entry_point!r}")
     else:
         adapter = None
-    return Rewrite(instruction, solution.strip("\n") + "\n", entry_point, adapter.strip("\n") + "\n" if adapter else None)
+    return Rewrite(
+        instruction, solution.strip("\n") + "\n", entry_point, adapter.strip("\n") + "\n" if adapter else None
+    )
 
 
 def parse_rewrite(text: str, mode: str) -> Rewrite:
@@ -159,7 +165,9 @@ def parse_rewrite(text: str, mode: str) -> Rewrite:
         fields = {k: obj.get(k) for k in ("instruction", "solution", "entry_point", "adapter")}
         if not all(v is None or isinstance(v, str) for v in fields.values()):
             raise ParseFailure("bad_format", "JSON answer with non-string fields")
-        return _check_rewrite(fields["instruction"] or "", fields["solution"] or "", fields["entry_point"] or "", fields["adapter"], mode)
+        return _check_rewrite(
+            fields["instruction"] or "", fields["solution"] or "", fields["entry_point"] or "", fields["adapter"], mode
+        )
     sections = _sections(text)
     if "solution" not in sections:
         raise ParseFailure("bad_format", "no Solution section and no JSON object")
@@ -169,7 +177,11 @@ def parse_rewrite(text: str, mode: str) -> Rewrite:
     adapter_section = sections.get("adapter")
     adapter = _first_code_block(adapter_section) if adapter_section else None
     # The first line of the section that is not a code fence: the name may come as ```python / name / ```.
-    entry_lines = [line for line in sections.get("entry_point", "").splitlines() if line.strip() and not line.lstrip().startswith("```")]
+    entry_lines = [
+        line
+        for line in sections.get("entry_point", "").splitlines()
+        if line.strip() and not line.lstrip().startswith("```")
+    ]
     entry = entry_lines[0] if entry_lines else ""
     instruction = sections.get("instruction", "")
     return _check_rewrite(instruction, solution, entry, adapter, mode)
