@@ -24,7 +24,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.export.output,
         rules.plots.output,
-    default_target: True

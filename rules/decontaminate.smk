@@ -8,17 +8,17 @@ rule decontaminate:
         dropped="results/decontaminate/all.dropped.jsonl",
         hits="results/decontaminate/all.contamination.jsonl",
         stats="results/decontaminate/all.stats.json",
-    params:
-        settings=settings("decontaminate"),
     log:
         "logs/decontaminate/all.log",
     benchmark:
         "logs/decontaminate/all.timing.tsv"
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(60),
-    conda:
-        "../envs/cpu.yaml"
+    params:
+        settings=settings("decontaminate"),
     script:
         "../scripts/stage.py"

@@ -6,17 +6,17 @@ rule dedup:
         parquet="results/dedup/all.parquet",
         dropped="results/dedup/all.dropped.jsonl",
         stats="results/dedup/all.stats.json",
-    params:
-        settings=settings("dedup"),
     log:
         "logs/dedup/all.log",
     benchmark:
         "logs/dedup/all.timing.tsv"
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=by_attempt(8000),
         runtime=by_attempt(120),
-    conda:
-        "../envs/cpu.yaml"
+    params:
+        settings=settings("dedup"),
     script:
         "../scripts/stage.py"

@@ -14,17 +14,17 @@ rule export:
         dropped="results/final/dropped.jsonl",
         contamination="results/final/contamination.jsonl",
         card="results/final/README.md",
-    params:
-        settings=settings("export"),
     log:
         "logs/export/all.log",
     benchmark:
         "logs/export/all.timing.tsv"
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(60),
-    conda:
-        "../envs/cpu.yaml"
+    params:
+        settings=settings("export"),
     script:
         "../scripts/stage.py"

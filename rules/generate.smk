@@ -18,19 +18,19 @@ rule generate:
         parquet="results/generate/{shard}.parquet",
         dropped="results/generate/{shard}.dropped.jsonl",
         stats="results/generate/{shard}.stats.json",
-    params:
-        settings=settings("engine", "generate"),
     log:
         "logs/generate/{shard}.log",
     benchmark:
         "logs/generate/{shard}.timing.tsv"
+    conda:
+        "../envs/vllm.yaml" if config["engine"]["kind"] == "vllm" else "../envs/cpu.yaml"
     threads: 1
     resources:
         gpu=config["engine"]["gpus"],  # also vLLM's tensor-parallel size
         mem_mb=by_attempt(4000),
         runtime=by_attempt(240),
-    conda:
-        "../envs/vllm.yaml" if config["engine"]["kind"] == "vllm" else "../envs/cpu.yaml"
+    params:
+        settings=settings("engine", "generate"),
     shell:
         'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" generate --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"

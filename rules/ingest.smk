@@ -6,18 +6,18 @@ rule ingest:
         parquet="results/ingest/{shard}.parquet",
         dropped="results/ingest/{shard}.dropped.jsonl",
         stats="results/ingest/{shard}.stats.json",
-    params:
-        settings=ingest_settings,
     log:
         "logs/ingest/{shard}.log",
     benchmark:
         "logs/ingest/{shard}.timing.tsv"
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=by_attempt(2000),
         runtime=by_attempt(60),
-    conda:
-        "../envs/cpu.yaml"
+    params:
+        settings=ingest_settings,
     shell:
         'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" ingest --shard {wildcards.shard} --settings {params.settings:q}'
         " --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q} --log {log:q}"

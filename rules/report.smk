@@ -12,11 +12,11 @@ rule plots:
         timings=report("results/report/timings.png", caption="../report/timings.rst", category="Performance"),
     log:
         "logs/plots/all.log",
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=by_attempt(1000),
         runtime=by_attempt(10),
-    conda:
-        "../envs/cpu.yaml"
     script:
         "../scripts/stage.py"

@@ -6,18 +6,18 @@ rule select:
         parquet="results/select/{shard}.parquet",
         dropped="results/select/{shard}.dropped.jsonl",
         stats="results/select/{shard}.stats.json",
-    params:
-        settings=settings("select"),
     log:
         "logs/select/{shard}.log",
     benchmark:
         "logs/select/{shard}.timing.tsv"
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=by_attempt(1000),
         runtime=by_attempt(30),
-    conda:
-        "../envs/cpu.yaml"
+    params:
+        settings=settings("select"),
     shell:
         'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" select --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"

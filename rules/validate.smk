@@ -6,12 +6,12 @@ rule validate:
         parquet="results/validate/{shard}.parquet",
         dropped="results/validate/{shard}.dropped.jsonl",
         stats="results/validate/{shard}.stats.json",
-    params:
-        settings=settings("sandbox", "validate"),
     log:
         "logs/validate/{shard}.log",
     benchmark:
         "logs/validate/{shard}.timing.tsv"
+    conda:
+        "../envs/cpu.yaml"
     # One thread per concurrent sandbox: the scheduler's cores bound how much untrusted code runs at once.
     threads: config["sandbox"]["workers"]
     resources:
@@ -19,8 +19,8 @@ rule validate:
         # the job itself plus every concurrent sandbox's memory limit
         mem_mb=lambda wildcards, threads, attempt: (1000 + threads * config["sandbox"]["memory_mb"]) * attempt,
         runtime=by_attempt(120),
-    conda:
-        "../envs/cpu.yaml"
+    params:
+        settings=settings("sandbox", "validate"),
     shell:
         'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" validate --shard {wildcards.shard} --settings {params.settings:q}'
         " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"

@@ -106,8 +106,9 @@ def read_manifest(path: str | Path) -> dict[str, Shard]:
         unknown = [c for c in header if c not in _COLUMNS]
         if "shard" not in header or "path" not in header or unknown:
             raise ManifestError(
-                f"{path}:{max(physical, 1)}: header must contain `shard` and `path` (optional: {', '.join(_COLUMNS[2:])}); "
-                f"got {header}" + (f", unknown columns {unknown}" if unknown else "")
+                f"{path}:{max(physical, 1)}: header must contain `shard` and `path` "
+                f"(optional: {', '.join(_COLUMNS[2:])}); got {header}"
+                + (f", unknown columns {unknown}" if unknown else "")
             )
         for row in reader:
             where = f"{path}:{physical}"

@@ -119,7 +119,9 @@ STAGES: tuple[Stage, ...] = (
         drops={
             "no_valid_candidate": "no rewrite candidate could be parsed or met the contract",
             "no_test_inputs": "no usable test input was generated",
-            "prompt_too_long": "the prompt does not fit the model's context (engine.vllm.max_model_len or the server's limit)",
+            "prompt_too_long": (
+                "the prompt does not fit the model's context (engine.vllm.max_model_len or the server's limit)"
+            ),
         },
         rejects={
             "empty_response": "the model returned nothing",
@@ -152,7 +154,9 @@ STAGES: tuple[Stage, ...] = (
             pa.field("candidate_verdicts", pa.list_(CANDIDATE_VERDICTS), nullable=False),
         ),
         drops={
-            "too_few_tests": "fewer inputs than `min_tests` survived the oracle (original failed or was nondeterministic)",
+            "too_few_tests": (
+                "fewer inputs than `min_tests` survived the oracle (original failed or was nondeterministic)"
+            ),
         },
         rejects={
             "oracle_error": "the original crashed on this input",
@@ -186,7 +190,9 @@ STAGES: tuple[Stage, ...] = (
             "candidate_memory": "the best candidate exceeded the memory limit on some input",
             "candidate_output_limit": "the best candidate printed more than the output limit on some input",
             "candidate_killed": "the sandbox could not report the best candidate's run on some input",
-            "function_tests_failed": "the kept candidate's emitted `assert` tests fail when run against its function alone",
+            "function_tests_failed": (
+                "the kept candidate's emitted `assert` tests fail when run against its function alone"
+            ),
         },
     ),
     Stage(
@@ -194,9 +200,15 @@ STAGES: tuple[Stage, ...] = (
         WHOLE_DATASET,
         "drop records that leak an evaluation benchmark; report every hit",
         drops={
-            "contaminated_code_exact": "a function of the solution or original code equals a benchmark solution (names and formatting ignored)",
-            "contaminated_code_ngram": "the solution or original code shares a run of `ngram` words with a benchmark's code",
-            "contaminated_instruction_ngram": "the instruction or statement shares a run of `ngram` content words with a benchmark problem",
+            "contaminated_code_exact": (
+                "a function of the solution or original code equals a benchmark solution (names and formatting ignored)"
+            ),
+            "contaminated_code_ngram": (
+                "the solution or original code shares a run of `ngram` words with a benchmark's code"
+            ),
+            "contaminated_instruction_ngram": (
+                "the instruction or statement shares a run of `ngram` content words with a benchmark problem"
+            ),
         },
     ),
     Stage(
@@ -205,8 +217,12 @@ STAGES: tuple[Stage, ...] = (
         "exact and near-duplicate removal across shards; the best-ranked member of each cluster stays",
         drops={
             "duplicate_across_shards": "the same normalized code as a better-ranked sample of another shard",
-            "near_duplicate_code": "original code or solution similar (MinHash Jaccard ≥ threshold) to a better-ranked sample's",
-            "near_duplicate_instruction": "instruction similar (MinHash Jaccard ≥ threshold) to a better-ranked sample's",
+            "near_duplicate_code": (
+                "original code or solution similar (MinHash Jaccard ≥ threshold) to a better-ranked sample's"
+            ),
+            "near_duplicate_instruction": (
+                "instruction similar (MinHash Jaccard ≥ threshold) to a better-ranked sample's"
+            ),
         },
     ),
     Stage("export", WHOLE_DATASET, "curriculum rank, the dataset, the NI baseline, the funnel and the card"),

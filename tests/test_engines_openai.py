@@ -28,6 +28,8 @@ from semi_instruct.config import validate_config
 from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
 from semi_instruct.engines.openai import OpenAIEngine
 
+pytestmark = pytest.mark.slow  # a real vllm serve server
+
 KEY_VAR = "SEMI_INSTRUCT_TEST_API_KEY"
 KEY = "test-key-123"
 SAMPLING = Sampling(temperature=0.9, top_p=0.95, max_tokens=24, seed=11)

@@ -28,6 +28,8 @@ from semi_instruct.engines.replay import ReplayEngine
 from semi_instruct.stages.generate import GenerateOptions
 from semi_instruct.stages.generate import run as run_generate
 
+pytestmark = pytest.mark.slow  # a real vLLM engine (CPU build)
+
 SNAKEMAKE = str(VLLM_VENV / "bin/snakemake")
 CANDIDATES = 2
 TARGET = "results/generate/demo.parquet"

@@ -581,6 +581,7 @@ def _stream_row(i: int) -> dict[str, str]:
     return {"code": f"input({i})"}  # tiny distinct programs: ingest's per-row work is what we stream through
 
 
+@pytest.mark.slow
 def test_100k_row_shard_streams_in_bounded_memory(tmp_path: Path) -> None:
     rows = 100_000
     with (tmp_path / "big.jsonl").open("w", encoding="utf-8") as fh:

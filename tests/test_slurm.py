@@ -19,6 +19,8 @@ import yaml
 from slurm_cluster import SlurmCluster, missing_reason
 from workspace import SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
 
+pytestmark = pytest.mark.slow  # a real single-node SLURM cluster
+
 SHARD_RULES = ("ingest", "generate", "validate", "select")
 RUN_TIMEOUT_S = 900  # a hung driver (e.g. a status check that never returns) fails the test, not CI
 # Test-only settings layered on the real profile: the first status check 5 s after a submission instead

@@ -68,8 +68,8 @@ class RequestCache:
         """The request's cached candidates, in order, up to the first one missing: (text, finish_reason)."""
         first = request.first_candidate
         rows = self._db.execute(
-            "SELECT candidate, text, finish_reason FROM candidates WHERE request = ? AND candidate >= ? AND candidate < ? "
-            "ORDER BY candidate",
+            "SELECT candidate, text, finish_reason FROM candidates "
+            "WHERE request = ? AND candidate >= ? AND candidate < ? ORDER BY candidate",
             (key, first, first + request.n),
         ).fetchall()
         found = []

@@ -170,7 +170,8 @@ class OpenAIEngine(Engine):
             ) from exc
         if len(texts) != request.n:
             raise EngineError(
-                f"{self.base_url} returned {len(texts)} choices for {name}, {request.n} were asked for (does the server support `n`?)"
+                f"{self.base_url} returned {len(texts)} choices for {name}, {request.n} were asked for (does "
+                "the server support `n`?)"
             )
         return ChatResult(texts=texts, finish_reasons=reasons), data.get("usage") or {}
 

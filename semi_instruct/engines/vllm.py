@@ -93,7 +93,8 @@ class VllmEngine(Engine):
             if len(prompt_ids) >= self.max_model_len:
                 refused = ChatResult(
                     texts=[],
-                    refused=f"prompt_too_long: {len(prompt_ids)} prompt tokens, the model's context is {self.max_model_len}",
+                    refused=f"prompt_too_long: {len(prompt_ids)} prompt tokens, the model's context is "
+                    f"{self.max_model_len}",
                 )
                 results[index] = refused
                 if on_result:
@@ -129,7 +130,8 @@ class VllmEngine(Engine):
                 )
                 if aborted := unfinished(result):  # never hand an incomplete candidate to the cache
                     raise EngineError(
-                        f"vLLM ended request {request_id} with finish_reason {sorted(set(aborted))}; rerun the job to generate it again"
+                        f"vLLM ended request {request_id} with finish_reason {sorted(set(aborted))}; rerun the "
+                        "job to generate it again"
                     )
                 self.usage["completion_tokens"] += sum(len(ids) for ids in result.token_ids)
                 results[index] = result

@@ -71,8 +71,9 @@ def _contamination_section(c: dict[str, Any], decontam: dict[str, Any]) -> str:
             f"of at least {decontam['exact_min_tokens']} tokens). A sample with any hit was dropped (reasons "
             "`contaminated_*` in the funnel).",
             (_table(["benchmark", "items", "hits"], rows) if rows else "No benchmark was checked.")
-            + f"\n\n**{c['samples_dropped']}** sample{'' if c['samples_dropped'] == 1 else 's'} dropped. `contamination.jsonl` "
-            "lists every hit: benchmark, item id, sample id, kind of match, field and the overlapping n-gram or function.",
+            + f"\n\n**{c['samples_dropped']}** sample{'' if c['samples_dropped'] == 1 else 's'} dropped. "
+            "`contamination.jsonl` lists every hit: benchmark, item id, sample id, kind of match, field and the "
+            "overlapping n-gram or function.",
             "A paraphrase that shares no run of that length with the problem text and whose code differs from the "
             "reference is not detected: this is lexical, not semantic, matching.",
         ]
@@ -129,8 +130,8 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
         "method: natural programs written by people were rewritten by an LLM into an instruction and a clean, "
         "function-form solution, and a pair was kept only when the rewrite produced the same output as the "
         "original program on every generated test input (the original, known to be correct, is the oracle).",
-        f"**{summary['kept']} pair{'' if summary['kept'] == 1 else 's'}** kept from {summary['ingested']} input records "
-        f"({summary['dropped']} dropped, every one with a reason below).",
+        f"**{summary['kept']} pair{'' if summary['kept'] == 1 else 's'}** kept from {summary['ingested']} input "
+        f"records ({summary['dropped']} dropped, every one with a reason below).",
         "## Fields\n"
         + _table(
             ["field", "meaning"],
@@ -146,13 +147,15 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
                 ],
                 [
                     "`function_tests`",
-                    "`assert` tests of the entry point, captured while the solution ran on the tests and re-run against the function alone",
+                    "`assert` tests of the entry point, captured while the solution ran on the tests and re-run "
+                    "against the function alone",
                 ],
                 ["`tests_passed`", "tests the kept solution passed (all of them)"],
                 ["`pass_rate`", "fraction of the model's candidates that passed every test (difficulty proxy)"],
                 [
                     "`difficulty`",
-                    f"easy / medium / hard from `pass_rate` ({made['difficulty_bins']['easy']} easy, {made['difficulty_bins']['hard']} hard)",
+                    f"easy / medium / hard from `pass_rate` ({made['difficulty_bins']['easy']} easy, "
+                    f"{made['difficulty_bins']['hard']} hard)",
                 ],
                 ["`rank`", "global curriculum rank, 1 = easiest (highest pass rate, then most tests)"],
                 ["`source_id`, `original_code`, `statement`", "the natural record this pair was made from"],
@@ -169,7 +172,8 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
                 ["prompt version", f"`{made['prompt_version']}` (rewrite + test inputs)"],
                 [
                     "sampling",
-                    f"{sampling['candidates']} candidates, temperature {sampling['temperature']}, top_p {sampling['top_p']}, max_tokens {sampling['max_tokens']}, seed {sampling['seed']}",
+                    f"{sampling['candidates']} candidates, temperature {sampling['temperature']}, top_p "
+                    f"{sampling['top_p']}, max_tokens {sampling['max_tokens']}, seed {sampling['seed']}",
                 ],
                 ["test inputs asked per sample", made["num_inputs"]],
                 ["oracle", f"original run {made['oracle_runs']}× per input; failing or disagreeing inputs dropped"],
@@ -186,15 +190,19 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
                 ["keep rule", f"best candidate passes ≥ {made['min_pass_fraction']:.0%} of the tests"],
                 [
                     "sandbox",
-                    f"bubblewrap, {made['sandbox']['timeout_s']} s, {made['sandbox']['memory_mb']} MB, unprivileged, no network",
+                    f"bubblewrap, {made['sandbox']['timeout_s']} s, {made['sandbox']['memory_mb']} MB, "
+                    "unprivileged, no network",
                 ],
                 [
                     "decontamination",
-                    f"{decontam['ngram']}-gram overlap (instruction/statement content words, code words), exact function match (≥ {decontam['exact_min_tokens']} tokens) against {benchmarks}",
+                    f"{decontam['ngram']}-gram overlap (instruction/statement content words, code words), exact "
+                    f"function match (≥ {decontam['exact_min_tokens']} tokens) against {benchmarks}",
                 ],
                 [
                     "near-duplicates",
-                    f"MinHash LSH on {' and '.join(dedup['kinds'])}: Jaccard ≥ {dedup['threshold']}, {dedup['shingle_size']}-token shingles, {dedup['permutations']} permutations; best-ranked member of each cluster kept",
+                    f"MinHash LSH on {' and '.join(dedup['kinds'])}: Jaccard ≥ {dedup['threshold']}, "
+                    f"{dedup['shingle_size']}-token shingles, {dedup['permutations']} permutations; "
+                    "best-ranked member of each cluster kept",
                 ],
                 ["order", "easy → hard (curriculum)" if made["order"] == "curriculum" else "input order"],
             ],

@@ -136,7 +136,8 @@ def _checks(host: Host, ready: dict[str, Any], probe: dict[str, Any] | None) -> 
                 and probe["tmp_bytes"] == TMP_BYTES
                 and probe["shm_bytes"] == SHM_BYTES
                 and len(probe["hidden"]) == 6,
-                f"read-only: {' '.join(probe['read_only'])}; /tmp {_mib(probe['tmp_bytes'])}, /dev/shm {_mib(probe['shm_bytes'])}; "
+                f"read-only: {' '.join(probe['read_only'])}; /tmp {_mib(probe['tmp_bytes'])}, /dev/shm "
+                f"{_mib(probe['shm_bytes'])}; "
                 f"not visible: {' '.join(probe['hidden'])}",
             ),
             (
@@ -144,7 +145,8 @@ def _checks(host: Host, ready: dict[str, Any], probe: dict[str, Any] | None) -> 
                 all(v not in (-1, None) for v in r.values()) and r["CORE"] == 0,
                 f"CPU {r['CPU']} s, AS {_mib(r['AS'])} (memory_mb + the pre-started interpreter), NPROC {r['NPROC']}, "
                 f"NOFILE {r['NOFILE']}, FSIZE {_mib(r['FSIZE'])}, STACK {_mib(r['STACK'])}, CORE 0 "
-                f"(for timeout {PROBE_LIMITS.timeout_s:g} s, memory_mb {PROBE_LIMITS.memory_mb}, max_processes {PROBE_LIMITS.max_processes})",
+                f"(for timeout {PROBE_LIMITS.timeout_s:g} s, memory_mb {PROBE_LIMITS.memory_mb}, max_processes "
+                f"{PROBE_LIMITS.max_processes})",
             ),
             (
                 "oom_score_adj",

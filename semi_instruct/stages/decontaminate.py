@@ -10,7 +10,8 @@ Every selected sample is compared with every benchmark item on all the text it s
   formatting, comments, docstrings, type hints and names (normalize.canonical_functions). Functions with
   fewer than `exact_min_tokens` canonical tokens (`return len(s)`, Euclid's gcd) are textbook code
   that anyone writes: a match is no evidence of a leak, so they are skipped.
-Text n-grams made mostly of numbers (`1 2 3 4 5 ...`), and code n-grams made mostly of keywords, builtins and one- or two-letter names
+Text n-grams made mostly of numbers (`1 2 3 4 5 ...`), and code n-grams made mostly of keywords, builtins and
+one- or two-letter names
 (`for i in range n for j in range i`), are idioms shared by unrelated programs and are skipped.
 
 Every hit is written to the contamination report (benchmark, item, sample, kind, field, the overlapping
@@ -320,7 +321,8 @@ def run(
                 job.drop(
                     record,
                     f"contaminated_{strongest.kind}",
-                    f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} {strongest.kind} `{strongest.overlap}`",
+                    f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} "
+                    f"{strongest.kind} `{strongest.overlap}`",
                 )
         job.settings = {
             "ngram": options.ngram,

@@ -108,7 +108,8 @@ def merge_stats(stats: Sequence[StageStats]) -> dict[str, Any]:
         for s in by_stage[stage]:
             if kept_by_shard.get(s.shard) != s.records_in:
                 raise AccountingError(
-                    f"{stage}/{s.shard}: {s.records_in} records in, but the previous stage kept {kept_by_shard.get(s.shard)}"
+                    f"{stage}/{s.shard}: {s.records_in} records in, but the previous stage kept "
+                    f"{kept_by_shard.get(s.shard)}"
                 )
         kept_by_shard = {s.shard: s.kept for s in by_stage[stage]}
     previous, kept = PER_SHARD_STAGES[-1], sum(kept_by_shard.values())

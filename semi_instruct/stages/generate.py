@@ -213,7 +213,8 @@ def replay_fixture(
         rewrites, inputs = answer.get("rewrite"), answer.get("inputs")
         if not isinstance(rewrites, list) or len(rewrites) < options.candidates or not isinstance(inputs, str):
             raise EngineError(
-                f"answers for {record['id']!r}: need `rewrite` (a list of >= {options.candidates} texts) and `inputs` (a text)"
+                f"answers for {record['id']!r}: need `rewrite` (a list of >= {options.candidates} texts) and "
+                "`inputs` (a text)"
             )
         rewrite_request, inputs_request = build_requests(record, options)
         entries.append(fixture_entry(rewrite_request, model, list(rewrites)))

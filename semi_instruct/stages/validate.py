@@ -164,7 +164,8 @@ def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOpt
     tests, input_drops = oracle_tests(record, runner, options)
     reproduced = _source_tests_reproduced(record, tests, options.compare)
     if len(tests) < options.min_tests:
-        detail = f"{len(tests)} of {len(record['inputs'])} inputs survived the oracle (min_tests {options.min_tests}): {dict(input_drops)}"
+        survived = f"{len(tests)} of {len(record['inputs'])} inputs survived the oracle"
+        detail = f"{survived} (min_tests {options.min_tests}): {dict(input_drops)}"
         return SampleOutcome(None, "too_few_tests", detail, input_drops, reproduced)
     mode = record["mode"]
     inputs = [t["input"] for t in tests]
@@ -214,7 +215,8 @@ def run(
         ThreadPoolExecutor(options.workers) as pool,
     ):
         for records in job.read_batches(samples):
-            for record, outcome in zip(records, pool.map(lambda r: validate_sample(r, runner, options), records), strict=True):
+            outcomes = pool.map(lambda r: validate_sample(r, runner, options), records)
+            for record, outcome in zip(records, outcomes, strict=True):
                 input_drops.update(outcome.input_drops)
                 if outcome.source_tests_reproduced is not None:
                     source_tests[

@@ -17,7 +17,8 @@ from typing import Any
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 # A heading is `## Name`, `**Name**`/`**Name:**`, or `Name:` at the start of a line, outside code fences.
 _HEADING = re.compile(
-    r"^(?:#{1,6}[ \t]*(?P<h>NAMES)s?\b[ \t]*:?|\*\*(?P<b>NAMES)s?[ \t]*:?[ \t]*\*\*[ \t]*:?|(?P<c>NAMES)s?[ \t]*:)[ \t]*(?P<rest>.*)$".replace(
+    r"^(?:#{1,6}[ \t]*(?P<h>NAMES)s?\b[ \t]*:?|\*\*(?P<b>NAMES)s?[ \t]*:?[ \t]*\*\*[ \t]*:?|(?P<c>NAMES)s?[ "
+    r"\t]*:)[ \t]*(?P<rest>.*)$".replace(
         "NAMES", r"instruction|task|solution|function|entry[ _-]?point|adapter|driver"
     ),
     re.IGNORECASE | re.MULTILINE,
