@@ -57,7 +57,8 @@ def dry_run(workdir: Path, manifest: str, *args: str, profile: bool = True) -> t
     """Wall and CPU seconds of `snakemake [--profile profiles/slurm] -n ARGS`, and the job count it printed."""
     start, cpu = time.perf_counter(), children_cpu_s()
     proc = subprocess.run(
-        [SNAKEMAKE, *(["--profile", "profiles/slurm"] if profile else []), "-n", *args, "--config", f"manifest={manifest}"],
+        [SNAKEMAKE, *(["--profile", "profiles/slurm"] if profile else []), "-n", *args,
+         "--config", f"manifest={manifest}"],
         cwd=workdir, capture_output=True, text=True,
     )  # fmt: skip
     wall, cpu = time.perf_counter() - start, children_cpu_s() - cpu
@@ -87,24 +88,29 @@ def main() -> int:
         common.write_text("import re\n" + text.replace(NAME_PATTERN_CONSTRAINT, ALTERNATION_CONSTRAINT))
 
         print(
-            f"{args.shards} shards, snakemake --profile profiles/slurm; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+            f"{args.shards} shards, snakemake --profile profiles/slurm; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         quiet, quiet_cpu, _ = dry_run(workdir, big, "--quiet")
         verdict = "OK" if quiet < LIMIT_S else "OVER"
         print(
-            f"  -n --quiet:                        {quiet:6.1f} s wall {quiet_cpu:6.1f} s CPU  {verdict} (< {LIMIT_S:.0f} s)"
+            f"  -n --quiet:                        {quiet:6.1f} s wall {quiet_cpu:6.1f} s CPU"
+            f"  {verdict} (< {LIMIT_S:.0f} s)"
         )
         alt, alt_cpu, _ = dry_run(alternation, big, "--quiet")
         print(
-            f"  -n --quiet, alternation constraint: {alt:5.1f} s wall {alt_cpu:6.1f} s CPU  -> {alt_cpu / quiet_cpu:.1f}x the CPU"
+            f"  -n --quiet, alternation constraint: {alt:5.1f} s wall {alt_cpu:6.1f} s CPU"
+            f"  -> {alt_cpu / quiet_cpu:.1f}x the CPU"
         )
         full, full_cpu, jobs = dry_run(workdir, big)
         print(
-            f"  -n, every job printed:             {full:6.1f} s wall {full_cpu:6.1f} s CPU  -> {full_cpu / quiet_cpu:.1f}x the CPU ({jobs} jobs)"
+            f"  -n, every job printed:             {full:6.1f} s wall {full_cpu:6.1f} s CPU"
+            f"  -> {full_cpu / quiet_cpu:.1f}x the CPU ({jobs} jobs)"
         )
         plain, plain_cpu, _ = dry_run(workdir, big, profile=False)
         print(
-            f"  -n, every job printed, no profile: {plain:6.1f} s wall {plain_cpu:6.1f} s CPU  -> {plain_cpu / quiet_cpu:.1f}x the CPU"
+            f"  -n, every job printed, no profile: {plain:6.1f} s wall {plain_cpu:6.1f} s CPU"
+            f"  -> {plain_cpu / quiet_cpu:.1f}x the CPU"
         )
         first = "results/ingest/s00000.parquet"
         job_big, job_big_cpu, _ = dry_run(workdir, big, first)

@@ -41,21 +41,22 @@ def main() -> None:
     from semi_instruct.engines import Sampling
     from semi_instruct.engines.vllm import VllmEngine
     from semi_instruct.manifest import Shard
-    from semi_instruct.prompts import build_requests
+    from semi_instruct.stages.generate import GenerateOptions, build_requests
     from semi_instruct.stages.ingest import IngestOptions
     from semi_instruct.stages.ingest import run as run_ingest
 
     work = Path(tempfile.mkdtemp(prefix="engine-bench-"))
     model = tiny_model.build(work / "model")
     ingested = work / "demo.parquet"
-    run_ingest(Shard("demo", str(REPO / "data/demo/shard.jsonl")), IngestOptions(), ingested, work / "quarantine.jsonl")
+    run_ingest(Shard("demo", str(REPO / "data/demo/shard.jsonl")), IngestOptions(), ingested, work / "ingest.dropped.jsonl")
     records = pq.read_table(ingested).to_pylist()
     variants = [
         {**r, "id": f"{r['id']}~{k}", "code": f"{r['code']}# variant {k}\n"}
         for k in range(args.copies)
         for r in records
     ]
-    requests = [r for record in variants for r in build_requests(record, "v1", 2, 10)]
+    options = GenerateOptions(prompt_version="v1", candidates=2, num_inputs=10)
+    requests = [r for record in variants for r in build_requests(record, options)]
     sampling = Sampling(temperature=0.8, top_p=0.95, max_tokens=args.max_tokens, seed=0)
 
     # chunked prefill off: vLLM 0.32 on CPU crashes on a seeded prompt split across steps
@@ -75,8 +76,10 @@ def main() -> None:
     prompt_lengths = [len(engine.prompt_token_ids(r)) for r in requests]
     engine.close()
     candidates = sum(r.n for r in requests)
-    print(f"\n== engine: {len(requests)} requests ({candidates} candidates, prompts {min(prompt_lengths)}-{max(prompt_lengths)} "
-          f"tokens), max_tokens {args.max_tokens}")  # fmt: skip
+    print(
+        f"\n== engine: {len(requests)} requests ({candidates} candidates, "
+        f"prompts {min(prompt_lengths)}-{max(prompt_lengths)} tokens), max_tokens {args.max_tokens}"
+    )
     print(
         f"one batch:       {batched_s:7.2f} s  {batched_tokens:6d} tokens  {batched_tokens / batched_s:8.0f} tokens/s"
     )
@@ -84,9 +87,13 @@ def main() -> None:
     print(f"batched / one-at-a-time throughput: {(batched_tokens / batched_s) / (single_tokens / single_s):.1f}x")
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["engine"].update(kind="vllm", model=str(model), cache_dir=str(work / "cache"),
-                            vllm={**config["engine"]["vllm"], "dtype": "float32", "max_model_len": 2048, "enable_chunked_prefill": False})  # fmt: skip
-    config["generation"].update(max_tokens=args.max_tokens, temperature=0.8, seed=0)
+    config["engine"].update(
+        kind="vllm",
+        model=str(model),
+        cache_dir=str(work / "cache"),
+        vllm={**config["engine"]["vllm"], "dtype": "float32", "max_model_len": 2048, "enable_chunked_prefill": False},
+    )
+    config["generate"].update(max_tokens=args.max_tokens, temperature=0.8, seed=0)
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     print(f"\n== generate job ({len(records)} samples, `semi-instruct generate` in a fresh process)")
     for label in ("fresh", "all cached"):
@@ -101,8 +108,9 @@ def main() -> None:
 
 def generate_job(work: Path) -> tuple[float, dict]:
     stats = work / "stats.json"
-    command = [str(Path(sys.executable).with_name("semi-instruct")), "generate", "--config", str(work / "config.yaml"), "--shard", "demo",
-               "--input", str(work / "demo.parquet"), "--out", str(work / "out.parquet"), "--dropped", str(work / "dropped.jsonl"),
+    command = [str(Path(sys.executable).with_name("semi-instruct")), "generate",
+               "--config", str(work / "config.yaml"), "--shard", "demo", "--input", str(work / "demo.parquet"),
+               "--out", str(work / "out.parquet"), "--dropped", str(work / "dropped.jsonl"),
                "--stats", str(stats)]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, cwd=work)

@@ -49,21 +49,34 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         lambda r: (lambda n: f"{n}\n{ints(r, n)}\n")(r.randint(1, 200)),
     ),
     (
-        "n = int(input())\na = list(map(int, input().split()))\nbest = cur = a[0]\nfor x in a[1:]:\n    cur = max(x, cur + x)\n"
-        "    best = max(best, cur)\nprint(best * {k} if {k} else best)\n",
+        "n = int(input())\n"
+        "a = list(map(int, input().split()))\n"
+        "best = cur = a[0]\n"
+        "for x in a[1:]:\n"
+        "    cur = max(x, cur + x)\n"
+        "    best = max(best, cur)\n"
+        "print(best * {k} if {k} else best)\n",
         lambda r: (lambda n: f"{n}\n{ints(r, n)}\n")(r.randint(1, 300)),
     ),
     (
-        "import sys\ndata = sys.stdin.read().split()\nn = int(data[0])\nprint(*sorted(map(int, data[1:n + 1]), reverse={k} % 2 == 1))\n",
+        "import sys\n"
+        "data = sys.stdin.read().split()\n"
+        "n = int(data[0])\n"
+        "print(*sorted(map(int, data[1:n + 1]), reverse={k} % 2 == 1))\n",
         lambda r: (lambda n: f"{n}\n{ints(r, n)}\n")(r.randint(1, 300)),
     ),
     (
-        "from collections import Counter\nc = Counter(input().split())\nfor w, n in sorted(c.items(), key=lambda t: (-t[1], t[0]))[:{k} + 3]:\n"
+        "from collections import Counter\n"
+        "c = Counter(input().split())\n"
+        "for w, n in sorted(c.items(), key=lambda t: (-t[1], t[0]))[:{k} + 3]:\n"
         "    print(w, n)\n",
         lambda r: words(r, r.randint(5, 200)) + "\n",
     ),
     (
-        "t = int(input())\nfor _ in range(t):\n    s = input().strip()\n    print('YES' if s == s[::-1] else 'NO{k}')\n",
+        "t = int(input())\n"
+        "for _ in range(t):\n"
+        "    s = input().strip()\n"
+        "    print('YES' if s == s[::-1] else 'NO{k}')\n",
         lambda r: (
             lambda t: (
                 f"{t}\n"
@@ -76,20 +89,38 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         lambda r: f"{r.randint(1, 5000)}\n",
     ),
     (
-        "n = int(input())\nsieve = bytearray([1]) * (n + 1)\nsieve[:2] = b'\\x00\\x00'\nfor i in range(2, int(n ** 0.5) + 1):\n"
-        "    if sieve[i]:\n        sieve[i * i::i] = bytearray(len(sieve[i * i::i]))\nprint(sum(sieve) + {k})\n",
+        "n = int(input())\n"
+        "sieve = bytearray([1]) * (n + 1)\n"
+        "sieve[:2] = b'\\x00\\x00'\n"
+        "for i in range(2, int(n ** 0.5) + 1):\n"
+        "    if sieve[i]:\n"
+        "        sieve[i * i::i] = bytearray(len(sieve[i * i::i]))\n"
+        "print(sum(sieve) + {k})\n",
         lambda r: f"{r.randint(10, 100000)}\n",
     ),
     (
-        "from math import gcd\nfrom functools import reduce\na = list(map(int, input().split()))\ng = reduce(gcd, a)\n"
-        "l = reduce(lambda x, y: x * y // gcd(x, y), a)\nprint(g, l % (10 ** 9 + 7) + {k})\n",
+        "from math import gcd\n"
+        "from functools import reduce\n"
+        "a = list(map(int, input().split()))\n"
+        "g = reduce(gcd, a)\n"
+        "l = reduce(lambda x, y: x * y // gcd(x, y), a)\n"
+        "print(g, l % (10 ** 9 + 7) + {k})\n",
         lambda r: ints(r, r.randint(2, 12), 1, 60) + "\n",
     ),
     (
-        "from collections import deque\nh, w = map(int, input().split())\ng = [input() for _ in range(h)]\ndist = {{(0, 0): 0}}\n"
-        "q = deque([(0, 0)])\nwhile q:\n    y, x = q.popleft()\n    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):\n"
-        "        ny, nx = y + dy, x + dx\n        if 0 <= ny < h and 0 <= nx < w and g[ny][nx] == '.' and (ny, nx) not in dist:\n"
-        "            dist[ny, nx] = dist[y, x] + 1\n            q.append((ny, nx))\nprint(dist.get((h - 1, w - 1), -{k} - 1))\n",
+        "from collections import deque\n"
+        "h, w = map(int, input().split())\n"
+        "g = [input() for _ in range(h)]\n"
+        "dist = {{(0, 0): 0}}\n"
+        "q = deque([(0, 0)])\n"
+        "while q:\n"
+        "    y, x = q.popleft()\n"
+        "    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):\n"
+        "        ny, nx = y + dy, x + dx\n"
+        "        if 0 <= ny < h and 0 <= nx < w and g[ny][nx] == '.' and (ny, nx) not in dist:\n"
+        "            dist[ny, nx] = dist[y, x] + 1\n"
+        "            q.append((ny, nx))\n"
+        "print(dist.get((h - 1, w - 1), -{k} - 1))\n",
         lambda r: (
             lambda h, w: (
                 f"{h} {w}\n"
@@ -102,14 +133,23 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         )(r.randint(2, 30), r.randint(2, 30)),
     ),
     (
-        "a = input().strip()\nb = input().strip()\ndp = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]\nfor i in range(len(a)):\n"
-        "    for j in range(len(b)):\n        dp[i + 1][j + 1] = dp[i][j] + 1 if a[i] == b[j] else max(dp[i][j + 1], dp[i + 1][j])\n"
+        "a = input().strip()\n"
+        "b = input().strip()\n"
+        "dp = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]\n"
+        "for i in range(len(a)):\n"
+        "    for j in range(len(b)):\n"
+        "        dp[i + 1][j + 1] = dp[i][j] + 1 if a[i] == b[j] else max(dp[i][j + 1], dp[i + 1][j])\n"
         "print(dp[-1][-1] + {k})\n",
         lambda r: words(r, 12).replace(" ", "") + "\n" + words(r, 12).replace(" ", "") + "\n",
     ),
     (
-        "n, cap = map(int, input().split())\nbest = [0] * (cap + 1)\nfor _ in range(n):\n    w, v = map(int, input().split())\n"
-        "    for c in range(cap, w - 1, -1):\n        best[c] = max(best[c], best[c - w] + v)\nprint(best[cap] + {k})\n",
+        "n, cap = map(int, input().split())\n"
+        "best = [0] * (cap + 1)\n"
+        "for _ in range(n):\n"
+        "    w, v = map(int, input().split())\n"
+        "    for c in range(cap, w - 1, -1):\n"
+        "        best[c] = max(best[c], best[c - w] + v)\n"
+        "print(best[cap] + {k})\n",
         lambda r: (
             lambda n: (
                 f"{n} {r.randint(10, 200)}\n" + "".join(f"{r.randint(1, 50)} {r.randint(1, 100)}\n" for _ in range(n))
@@ -117,16 +157,26 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         )(r.randint(1, 30)),
     ),
     (
-        "import bisect\na = sorted(map(int, input().split()))\nq = int(input())\nfor _ in range(q):\n    x = int(input())\n"
+        "import bisect\n"
+        "a = sorted(map(int, input().split()))\n"
+        "q = int(input())\n"
+        "for _ in range(q):\n"
+        "    x = int(input())\n"
         "    print(bisect.bisect_left(a, x) + {k}, bisect.bisect_right(a, x))\n",
         lambda r: ints(r, r.randint(1, 100)) + "\n5\n" + "".join(f"{r.randint(-1000, 1000)}\n" for _ in range(5)),
     ),
     (
-        "import heapq\nn, m = map(int, input().split())\na = list(map(int, input().split()))\nprint(*heapq.nsmallest(min(m, {k} + 2), a))\n",
+        "import heapq\n"
+        "n, m = map(int, input().split())\n"
+        "a = list(map(int, input().split()))\n"
+        "print(*heapq.nsmallest(min(m, {k} + 2), a))\n",
         lambda r: (lambda n: f"{n} {r.randint(1, n)}\n{ints(r, n)}\n")(r.randint(1, 100)),
     ),
     (
-        "s = input()\nfrom collections import Counter\nfor ch, n in Counter(s).most_common({k} + 2):\n    print(ch, n)\n",
+        "s = input()\n"
+        "from collections import Counter\n"
+        "for ch, n in Counter(s).most_common({k} + 2):\n"
+        "    print(ch, n)\n",
         lambda r: words(r, r.randint(3, 50)).replace(" ", "") + "\n",
     ),
     (
@@ -134,18 +184,37 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         lambda r: words(r, r.randint(1, 40)) + "\n",
     ),
     (
-        "n = int(input())\nA = [list(map(int, input().split())) for _ in range(n)]\nC = [[sum(A[i][t] * A[t][j] for t in range(n)) % {m}"
-        " for j in range(n)] for i in range(n)]\nfor row in C:\n    print(*row)\n",
+        "n = int(input())\n"
+        "A = [list(map(int, input().split())) for _ in range(n)]\n"
+        "C = [[sum(A[i][t] * A[t][j] for t in range(n)) % {m} for j in range(n)] for i in range(n)]\n"
+        "for row in C:\n"
+        "    print(*row)\n",
         lambda r: (lambda n: f"{n}\n" + "".join(ints(r, n, -9, 9) + "\n" for _ in range(n)))(r.randint(1, 12)),
     ),
     (
-        "n, target = map(int, input().split())\na = list(map(int, input().split()))\nseen = {{}}\nfor i, x in enumerate(a):\n"
-        "    if target - x in seen:\n        print(seen[target - x] + {k}, i + {k})\n        break\n    seen[x] = i\nelse:\n    print(-1)\n",
+        "n, target = map(int, input().split())\n"
+        "a = list(map(int, input().split()))\n"
+        "seen = {{}}\n"
+        "for i, x in enumerate(a):\n"
+        "    if target - x in seen:\n"
+        "        print(seen[target - x] + {k}, i + {k})\n"
+        "        break\n"
+        "    seen[x] = i\n"
+        "else:\n"
+        "    print(-1)\n",
         lambda r: (lambda n: f"{n} {r.randint(-50, 50)}\n{ints(r, n, -30, 30)}\n")(r.randint(2, 100)),
     ),
     (
-        "pairs = {{')': '(', ']': '[', '}}': '{{'}}\nfor _ in range(int(input())):\n    st = []\n    ok = True\n    for ch in input().strip():\n"
-        "        if ch in '([{{':\n            st.append(ch)\n        elif not st or st.pop() != pairs[ch]:\n            ok = False\n            break\n"
+        "pairs = {{')': '(', ']': '[', '}}': '{{'}}\n"
+        "for _ in range(int(input())):\n"
+        "    st = []\n"
+        "    ok = True\n"
+        "    for ch in input().strip():\n"
+        "        if ch in '([{{':\n"
+        "            st.append(ch)\n"
+        "        elif not st or st.pop() != pairs[ch]:\n"
+        "            ok = False\n"
+        "            break\n"
         "    print('balanced' if ok and not st else 'unbalanced{k}')\n",
         lambda r: (
             lambda t: (
@@ -155,8 +224,16 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         )(r.randint(1, 10)),
     ),
     (
-        "import sys\ninput = sys.stdin.readline\nn, q = map(int, input().split())\npre = [0]\nfor x in map(int, input().split()):\n"
-        "    pre.append(pre[-1] + x)\nout = []\nfor _ in range(q):\n    l, r = map(int, input().split())\n    out.append(pre[r] - pre[l - 1] + {k})\n"
+        "import sys\n"
+        "input = sys.stdin.readline\n"
+        "n, q = map(int, input().split())\n"
+        "pre = [0]\n"
+        "for x in map(int, input().split()):\n"
+        "    pre.append(pre[-1] + x)\n"
+        "out = []\n"
+        "for _ in range(q):\n"
+        "    l, r = map(int, input().split())\n"
+        "    out.append(pre[r] - pre[l - 1] + {k})\n"
         "print('\\n'.join(map(str, out)))\n",
         lambda r: (
             lambda n, q: (
@@ -168,10 +245,25 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         )(r.randint(1, 200), r.randint(1, 50)),
     ),
     (
-        "import heapq\nn, m = map(int, input().split())\nadj = [[] for _ in range(n + 1)]\nfor _ in range(m):\n    u, v, w = map(int, input().split())\n"
-        "    adj[u].append((v, w))\n    adj[v].append((u, w))\ndist = [float('inf')] * (n + 1)\ndist[1] = 0\nh = [(0, 1)]\nwhile h:\n"
-        "    d, u = heapq.heappop(h)\n    if d > dist[u]:\n        continue\n    for v, w in adj[u]:\n        if d + w < dist[v]:\n"
-        "            dist[v] = d + w\n            heapq.heappush(h, (d + w, v))\nprint(*(x if x != float('inf') else -{k} - 1 for x in dist[1:]))\n",
+        "import heapq\n"
+        "n, m = map(int, input().split())\n"
+        "adj = [[] for _ in range(n + 1)]\n"
+        "for _ in range(m):\n"
+        "    u, v, w = map(int, input().split())\n"
+        "    adj[u].append((v, w))\n"
+        "    adj[v].append((u, w))\n"
+        "dist = [float('inf')] * (n + 1)\n"
+        "dist[1] = 0\n"
+        "h = [(0, 1)]\n"
+        "while h:\n"
+        "    d, u = heapq.heappop(h)\n"
+        "    if d > dist[u]:\n"
+        "        continue\n"
+        "    for v, w in adj[u]:\n"
+        "        if d + w < dist[v]:\n"
+        "            dist[v] = d + w\n"
+        "            heapq.heappush(h, (d + w, v))\n"
+        "print(*(x if x != float('inf') else -{k} - 1 for x in dist[1:]))\n",
         lambda r: (
             lambda n, m: (
                 f"{n} {m}\n" + "".join(f"{r.randint(1, n)} {r.randint(1, n)} {r.randint(1, 20)}\n" for _ in range(m))
@@ -179,26 +271,42 @@ TEMPLATES: list[tuple[str, Callable[[random.Random], str]]] = [
         )(r.randint(2, 40), r.randint(1, 80)),
     ),
     (
-        "n, m = map(int, input().split())\nparent = list(range(n + 1))\ndef find(x):\n    while parent[x] != x:\n        parent[x] = parent[parent[x]]\n"
-        "        x = parent[x]\n    return x\nfor _ in range(m):\n    a, b = map(int, input().split())\n    parent[find(a)] = find(b)\n"
+        "n, m = map(int, input().split())\n"
+        "parent = list(range(n + 1))\n"
+        "def find(x):\n"
+        "    while parent[x] != x:\n"
+        "        parent[x] = parent[parent[x]]\n"
+        "        x = parent[x]\n"
+        "    return x\n"
+        "for _ in range(m):\n"
+        "    a, b = map(int, input().split())\n"
+        "    parent[find(a)] = find(b)\n"
         "print(len({{find(i) for i in range(1, n + 1)}}) + {k})\n",
         lambda r: (lambda n, m: f"{n} {m}\n" + "".join(f"{r.randint(1, n)} {r.randint(1, n)}\n" for _ in range(m)))(
             r.randint(1, 100), r.randint(0, 60)
         ),
     ),
     (
-        "from itertools import permutations\nn = int(input())\nprint(sum(1 for p in permutations(range(n)) if all(abs(p[i] - p[i + 1]) != {k} + 1"
-        " for i in range(n - 1))))\n",
+        "from itertools import permutations\n"
+        "n = int(input())\n"
+        "print(sum(1 for p in permutations(range(n)) if all(abs(p[i] - p[i + 1]) != {k} + 1 for i in range(n - 1))))\n",
         lambda r: f"{r.randint(1, 7)}\n",
     ),
     (
-        "from fractions import Fraction\nfrom decimal import Decimal, getcontext\ngetcontext().prec = 30 + {k}\na, b = map(int, input().split())\n"
+        "from fractions import Fraction\n"
+        "from decimal import Decimal, getcontext\n"
+        "getcontext().prec = 30 + {k}\n"
+        "a, b = map(int, input().split())\n"
         "print(Fraction(a, b), Decimal(a) / Decimal(b))\n",
         lambda r: f"{r.randint(-100, 100)} {r.choice([1, -1]) * r.randint(1, 100)}\n",
     ),
     (
-        "import re\nfrom datetime import date\ntext = input()\nnums = list(map(int, re.findall(r'-?\\d+', text)))\n"
-        "y, m, d = 2000 + abs(sum(nums)) % 50, 1 + len(nums) % 12, 1 + {k}\nprint(sum(nums), (date(y, m, d) - date(2000, 1, 1)).days)\n",
+        "import re\n"
+        "from datetime import date\n"
+        "text = input()\n"
+        "nums = list(map(int, re.findall(r'-?\\d+', text)))\n"
+        "y, m, d = 2000 + abs(sum(nums)) % 50, 1 + len(nums) % 12, 1 + {k}\n"
+        "print(sum(nums), (date(y, m, d) - date(2000, 1, 1)).days)\n",
         lambda r: " ".join(r.choice([words(r, 1), str(r.randint(-99, 99))]) for _ in range(r.randint(1, 30))) + "\n",
     ),
 ]
@@ -289,8 +397,8 @@ def main() -> None:
 
     rate = {n: cases / spent[n] for n in names}
     print(
-        f"{len(progs)} stdin programs x {INPUTS_PER_PROGRAM} inputs = {cases} cases per runner, {args.workers} workers, "
-        f"all outputs identical"
+        f"{len(progs)} stdin programs x {INPUTS_PER_PROGRAM} inputs = {cases} cases per runner, "
+        f"{args.workers} workers, all outputs identical"
     )
     for n in names:
         print(

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/ingest_stream.py [--rows 100000]
 
 Each variant runs in its own fresh process (so peak RSS is its own) on the same generated shard:
-- streamed: `run_ingest` (record batches of 1000 rows, Parquet written batch by batch);
+- streamed: `stages.ingest.run` (record batches of 1000 rows, Parquet written batch by batch);
 - load-all: read every JSON line into a list, analyze all, build one Arrow table, write it (the naive way).
 Prints rows/s and peak RSS growth for both, and the ratios.
 """
@@ -29,9 +29,9 @@ PROGRAMS = [
 ]
 
 STREAMED = """
-from semi_instruct.stages.ingest import IngestOptions, run as run_ingest
+from semi_instruct.stages import ingest
 from semi_instruct.manifest import Shard
-stats = run_ingest(Shard("bench", SHARD), IngestOptions(), OUT + "/streamed.parquet", OUT + "/q.jsonl")
+stats = ingest.run(Shard("bench", SHARD), ingest.IngestOptions(), OUT + "/streamed.parquet", OUT + "/dropped.jsonl")
 rows = stats.kept
 """
 
@@ -51,7 +51,7 @@ HARNESS = """
 import resource, sys, time
 sys.path.insert(0, {repo!r})
 SHARD, OUT = {shard!r}, {out!r}
-import pyarrow, semi_instruct.ingest  # imports are not what we measure
+import pyarrow, semi_instruct.stages.ingest  # imports are not what we measure
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 {body}

@@ -70,6 +70,17 @@ def per_shard(pattern):
     return expand(pattern, shard=list(SHARDS))
 
 
+def upstream(name):
+    """The records a stage reads: what the stage before it kept. The first whole-dataset stage reads every
+    shard's file; a per-shard stage, its shard's."""
+    index = [stage.name for stage in STAGES].index(name)
+    before, this = STAGES[index - 1], STAGES[index]
+    if before.kind == PER_SHARD:
+        pattern = f"results/{before.name}/{{shard}}.parquet"
+        return pattern if this.kind == PER_SHARD else per_shard(pattern)
+    return f"results/{before.name}/all.parquet"
+
+
 def stage_files(suffix, folder="results", stages=STAGES):
     """`<folder>/<stage>/<job><suffix>` of every job of `stages` (all by default), in pipeline order; a
     per-shard stage's jobs are its shards, a whole-dataset stage's job is `all`."""

@@ -2,7 +2,7 @@ rule decontaminate:
     """Gather all shards' selected samples; drop those that leak a benchmark; report every hit."""
     input:
         benchmark_files,  # unnamed: only a trigger (the job reads the paths from its settings)
-        selected=per_shard("results/select/{shard}.parquet"),
+        samples=upstream("decontaminate"),
     output:
         parquet="results/decontaminate/all.parquet",
         dropped="results/decontaminate/all.dropped.jsonl",

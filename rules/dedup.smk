@@ -1,7 +1,7 @@
 rule dedup:
     """Exact and near-duplicate removal (MinHash LSH) across all shards; the best-ranked of each cluster stays."""
     input:
-        samples="results/decontaminate/all.parquet",
+        samples=upstream("dedup"),
     output:
         parquet="results/dedup/all.parquet",
         dropped="results/dedup/all.dropped.jsonl",

@@ -1,7 +1,7 @@
 rule export:
     """Final dataset (Parquet + JSONL), NI baseline, funnel, dropped-records log, contamination report, card."""
     input:
-        samples="results/dedup/all.parquet",
+        samples=upstream("export"),
         stage_stats=stage_files(".stats.json", stages=STAGES[:-1]),  # every stage before export
         stage_dropped=stage_files(".dropped.jsonl", stages=STAGES[:-1]),
         hits="results/decontaminate/all.contamination.jsonl",

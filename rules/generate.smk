@@ -12,7 +12,7 @@ rule generate:
     A rerun, or a rerun after a kill, reuses the request cache (engine.cache_dir) and sends only the
     requests it does not hold to the engine."""
     input:
-        samples="results/ingest/{shard}.parquet",
+        samples=upstream("generate"),
         engine=engine_files,
     output:
         parquet="results/generate/{shard}.parquet",

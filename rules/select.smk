@@ -1,7 +1,7 @@
 rule select:
     """Keep samples whose best candidate matches the oracle; write the chosen pair, tests passed, pass rate, difficulty."""
     input:
-        samples="results/validate/{shard}.parquet",
+        samples=upstream("select"),
     output:
         parquet="results/select/{shard}.parquet",
         dropped="results/select/{shard}.dropped.jsonl",

@@ -1,7 +1,7 @@
 rule validate:
     """Run the original (oracle) and every candidate in the sandbox on the generated inputs."""
     input:
-        samples="results/generate/{shard}.parquet",
+        samples=upstream("validate"),
     output:
         parquet="results/validate/{shard}.parquet",
         dropped="results/validate/{shard}.dropped.jsonl",

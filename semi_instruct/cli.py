@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = stage("ingest", "Normalize one raw shard into Parquet (+ quarantine file).", cmd_ingest)
+    p = stage("ingest", "Normalize one raw shard into Parquet (+ the log of dropped rows).", cmd_ingest)
     p.add_argument("--shard", help="shard name from the manifest (or a name for --input)")
     p.add_argument("--input", help="read this file/dataset instead of a manifest shard")
     p.add_argument("--format", default="auto", choices=["auto", "jsonl", "parquet", "hf"])

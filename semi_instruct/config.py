@@ -11,6 +11,7 @@ workflow, in the driver and in every cluster job alike) and are merged back with
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -52,7 +53,10 @@ def _with_defaults(validator_class: type) -> type:
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
+@functools.cache
 def schema() -> dict[str, Any]:
+    """The config schema (read once: rules/common.smk asks for it for every ingest job's params). Not to be
+    modified."""
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 

@@ -98,7 +98,7 @@ def iter_parquet_batches(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iter
 
 
 class JsonlSink:
-    """Atomic JSON-lines writer (used for quarantine and dropped-record logs)."""
+    """Atomic JSON-lines writer (dropped-record logs, reports)."""
 
     def __init__(self, path: str | Path):
         self._atomic = atomic_path(path)

@@ -52,7 +52,10 @@ def missing_reason() -> str | None:
         return "starting slurmd needs root (it launches jobs as their users)"
     missing = [tool for tool in (*DAEMONS, *CLIENTS, "mungekey") if not _which(tool)]
     if missing:
-        return f"SLURM/munge not installed (missing {', '.join(missing)}); as root, `./run setup` installs slurm-wlm and munge"
+        return (
+            f"SLURM/munge not installed (missing {', '.join(missing)}); "
+            "as root, `./run setup` installs slurm-wlm and munge"
+        )
     return None
 
 

@@ -242,8 +242,8 @@ def test_card_describes_the_run(run: Path) -> None:
     assert "**3 pairs** kept from 7 input records (4 dropped" in card
     assert "| decontaminate | 5 | 4 | 1 |" in card and "| dedup | 4 | 3 | 1 |" in card
     assert (
-        "| decontaminate | `contaminated_code_exact` | 1 | a function of the solution or original code equals a benchmark solution"
-        in card
+        "| decontaminate | `contaminated_code_exact` | 1 | "
+        "a function of the solution or original code equals a benchmark solution" in card
     )
     assert "| dedup | `near_duplicate_code` | 1 |" in card
     assert "(undocumented reason)" not in card
@@ -259,8 +259,8 @@ def test_card_describes_the_run(run: Path) -> None:
     # diversity and contamination sections carry the stats.json figures
     d = stats["diversity"]
     assert (
-        f"| instructions (words) | {d['instruction_distinct']['distinct_1']} | {d['instruction_distinct']['distinct_2']} | {d['instruction_distinct']['distinct_3']} |"
-        in card
+        f"| instructions (words) | {d['instruction_distinct']['distinct_1']} | "
+        f"{d['instruction_distinct']['distinct_2']} | {d['instruction_distinct']['distinct_3']} |" in card
     )
     assert f"| solutions (canonical code tokens) | {d['code_distinct']['distinct_1']} |" in card
     assert "before de-duplication, 4 samples in **3** clusters (1 with more than one member, the largest of 2;" in card

@@ -202,9 +202,8 @@ def test_unknown_keys_are_rejected() -> None:
 def test_an_old_section_name_fails_naming_the_new_one(old: str, new: str) -> None:
     with pytest.raises(ConfigError) as err:
         validate_config({"manifest": "m.tsv", old: {}})
-    assert (
-        str(err.value)
-        == f"config section `{old}` is now `{new}` (every section is named after its stage): rename it in your config file"
+    assert str(err.value) == (
+        f"config section `{old}` is now `{new}` (every section is named after its stage): rename it in your config file"
     )
 
 

@@ -140,7 +140,18 @@ def mbpp_file(tmp_path: Path) -> Path:
         {
             "task_id": 11,
             "text": "Write a python function to remove first and last occurrence of a given character from the string.",
-            "code": "def remove_Occ(s,ch): \r\n    for i in range(len(s)): \r\n        if (s[i] == ch): \r\n            s = s[0 : i] + s[i + 1:] \r\n            break\r\n    for i in range(len(s) - 1,-1,-1):  \r\n        if (s[i] == ch): \r\n            s = s[0 : i] + s[i + 1:] \r\n            break\r\n    return s ",
+            "code": (
+                "def remove_Occ(s,ch): \r\n"
+                "    for i in range(len(s)): \r\n"
+                "        if (s[i] == ch): \r\n"
+                "            s = s[0 : i] + s[i + 1:] \r\n"
+                "            break\r\n"
+                "    for i in range(len(s) - 1,-1,-1):  \r\n"
+                "        if (s[i] == ch): \r\n"
+                "            s = s[0 : i] + s[i + 1:] \r\n"
+                "            break\r\n"
+                "    return s "
+            ),
             "test_list": ['assert remove_Occ("hello","l") == "heo"'],
         },
         {
@@ -163,7 +174,8 @@ def test_user_benchmark_files_in_mbpp_format_and_parquet(tmp_path: Path) -> None
                 "problem_id": ["p1"],
                 "title": ["Spiral order"],
                 "body": [
-                    "Walk a matrix in clockwise spiral order starting at the top left corner and list every visited value in order, e.g. 1 2 3 4 5 6 7 8 9 10 11 12"
+                    "Walk a matrix in clockwise spiral order starting at the top left corner and list every "
+                    "visited value in order, e.g. 1 2 3 4 5 6 7 8 9 10 11 12"
                 ],
                 "solution": ["pass"],
             }
@@ -196,7 +208,10 @@ return text""".splitlines()
     )
     hits = index.hits(
         {
-            "instruction": "Walks a matrix in a clockwise spiral order, starting at the top-left corner, and lists every visited value in order.",
+            "instruction": (
+                "Walks a matrix in a clockwise spiral order, starting at the top-left corner, "
+                "and lists every visited value in order."
+            ),
             "response": leaked,
         }
     )

@@ -96,7 +96,8 @@ def test_asking_more_candidates_than_recorded_raises(tmp_path: Path) -> None:
     with pytest.raises(ReplayMiss) as err:
         ReplayEngine(path, model=MODEL).chat([r], Sampling())
     assert str(err.value) == (
-        f"replay file {path}: s1/rewrite has 2 recorded responses, but 3 candidates were asked for (generation.candidates)"
+        f"replay file {path}: s1/rewrite has 2 recorded responses, "
+        "but 3 candidates were asked for (generate.candidates)"
     )
 
 
@@ -180,7 +181,8 @@ RECORDS = [
 
 INC_INSTRUCTION = "Write `increment(n: int) -> int` that returns n + 1 for any integer n."
 INC_GOOD = (
-    f'## Instruction\n{INC_INSTRUCTION}\n\n## Solution\n```python\ndef increment(n: int) -> int:\n    """n + 1."""\n    return n + 1\n```\n\n'
+    f"## Instruction\n{INC_INSTRUCTION}\n\n"
+    '## Solution\n```python\ndef increment(n: int) -> int:\n    """n + 1."""\n    return n + 1\n```\n\n'
     "## Entry point\nincrement\n\n## Adapter\n```python\nprint(increment(int(input())))\n```\n"
 )
 ADD_INSTRUCTION = "Write `add(a: int, b: int) -> int` returning the sum of two integers."
@@ -191,11 +193,18 @@ ADD_JSON = json.dumps(
         "entry_point": "add",
     }
 )
-ADD_NOT_SELF_CONTAINED = "## Instruction\nDo what the code above does, but as a function.\n\n## Solution\n```python\ndef add(a, b):\n    return a + b\n```\n"
-NEG_GOOD = '## Instruction\nWrite `negate(x: int) -> int` returning the negation of x.\n\n## Solution\n```python\ndef negate(x: int) -> int:\n    """-x."""\n    return -x\n```\n'
+ADD_NOT_SELF_CONTAINED = (
+    "## Instruction\nDo what the code above does, but as a function.\n\n"
+    "## Solution\n```python\ndef add(a, b):\n    return a + b\n```\n"
+)
+NEG_GOOD = (
+    "## Instruction\nWrite `negate(x: int) -> int` returning the negation of x.\n\n"
+    '## Solution\n```python\ndef negate(x: int) -> int:\n    """-x."""\n    return -x\n```\n'
+)
 UPPER_GOOD = (
-    "## Instruction\nWrite `shout(s: str) -> str` that returns s in upper case letters.\n\n## Solution\n```python\n"
-    'def shout(s: str) -> str:\n    """Upper case."""\n    return s.upper()\n```\n\n## Adapter\n```python\nprint(shout(input()))\n```\n'
+    "## Instruction\nWrite `shout(s: str) -> str` that returns s in upper case letters.\n\n"
+    '## Solution\n```python\ndef shout(s: str) -> str:\n    """Upper case."""\n    return s.upper()\n```\n\n'
+    "## Adapter\n```python\nprint(shout(input()))\n```\n"
 )
 
 ANSWERS = {

@@ -153,9 +153,9 @@ def test_a_request_that_keeps_timing_out_fails_the_job_naming_it(server: VllmSer
             client.chat(batch(1), SAMPLING)
     finally:
         server.thaw()
-    assert (
-        str(err.value)
-        == f"s0/rewrite: no answer from {server.base_url} after 3 attempts (last: no answer within 0.5 s (engine.openai.timeout_s))"
+    assert str(err.value) == (
+        f"s0/rewrite: no answer from {server.base_url} after 3 attempts "
+        "(last: no answer within 0.5 s (engine.openai.timeout_s))"
     )
     assert (client.usage["timeouts"], client.usage["retries"]) == (3, 2)
 

@@ -61,8 +61,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pat
 
 
 def snakemake(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([SNAKEMAKE, *args, "--profile", "profiles/local", "--configfile", "vllm.yaml"], cwd=ws, env=VLLM_ENV,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = subprocess.run([SNAKEMAKE, *args, "--profile", "profiles/local", "--configfile", "vllm.yaml"],
+                          cwd=ws, env=VLLM_ENV, capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return proc
 

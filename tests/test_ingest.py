@@ -654,11 +654,13 @@ def test_manifest_reads_columns_and_defaults(tmp_path: Path) -> None:
     [
         (
             "shard\tfile\n",
-            "{path}:1: header must contain `shard` and `path` (optional: format, split, subset, source, license, fields); got ['shard', 'file'], unknown columns ['file']",
+            "{path}:1: header must contain `shard` and `path` (optional: format, split, subset, source, license, "
+            "fields); got ['shard', 'file'], unknown columns ['file']",
         ),
         (
             "# comment\nshard\n",
-            "{path}:2: header must contain `shard` and `path` (optional: format, split, subset, source, license, fields); got ['shard']",
+            "{path}:2: header must contain `shard` and `path` (optional: format, split, subset, source, license, "
+            "fields); got ['shard']",
         ),
         ("shard\tpath\na\tx.jsonl\n# note\n\na\ty.jsonl\n", "{path}:5: duplicate shard name 'a'"),
         ("shard\tpath\n# note\nbad name\tx.jsonl\n", "{path}:3: shard name 'bad name' must match ^[A-Za-z0-9_.-]+$"),

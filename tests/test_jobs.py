@@ -27,8 +27,8 @@ def ingest_and_generate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_
     """Run the demo shard's ingest and generate jobs as the rules do; return generate's log."""
     config = demo_config(engine_gpus)
     monkeypatch.setenv(RUNTIME_ENV, json.dumps(runtime_settings(config)))
-    shard = {"name": "demo", "path": str(REPO / "data/demo/shard.jsonl"), "format": "jsonl", "split": "train", "subset": None,
-             "source": "demo", "license": "MIT", "fields": {}}  # fmt: skip
+    shard = {"name": "demo", "path": str(REPO / "data/demo/shard.jsonl"), "format": "jsonl", "split": "train",
+             "subset": None, "source": "demo", "license": "MIT", "fields": {}}  # fmt: skip
     files = {name: str(tmp_path / f"ingest.{name}") for name in ("parquet", "dropped", "stats")}
     jobs.run_shell_job(
         ["ingest", "--shard", "demo", "--settings", json.dumps({**data_settings(config, "ingest"), "shard": shard}),
@@ -37,8 +37,9 @@ def ingest_and_generate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_
     assert "batch_rows" in (tmp_path / "ingest.log").read_text()  # the runtime settings reached the job
     stats = jobs.run_shell_job(
         ["generate", "--shard", "demo", "--settings", json.dumps(data_settings(config, "engine", "generate")),
-         "--log", str(tmp_path / "generate.log"), "--samples", files["parquet"], "--parquet", str(tmp_path / "gen.parquet"),
-         "--dropped", str(tmp_path / "gen.dropped"), "--stats", str(tmp_path / "gen.stats"), "--gpus", argv_gpus],
+         "--log", str(tmp_path / "generate.log"), "--samples", files["parquet"],
+         "--parquet", str(tmp_path / "gen.parquet"), "--dropped", str(tmp_path / "gen.dropped"),
+         "--stats", str(tmp_path / "gen.stats"), "--gpus", argv_gpus],
     )  # fmt: skip
     assert (stats.records_in, stats.kept) == (30, 27) and (tmp_path / "gen.parquet").exists()
     return (tmp_path / "generate.log").read_text()

@@ -71,12 +71,18 @@ def test_instruction_text_on_the_heading_line() -> None:
 
 def test_bold_heading_with_inline_text_keeps_paragraphs() -> None:
     """Regression: the heading-line text and the rest were joined with an extra newline (a blank line)."""
-    text = f"**Instruction:** {INSTRUCTION}\n\n**Solution:**\n{fenced(SOLUTION)}\n\n**Entry point:** `add_one`\n\n**Adapter**\n{fenced(ADAPTER)}\n"
+    text = (
+        f"**Instruction:** {INSTRUCTION}\n\n**Solution:**\n{fenced(SOLUTION)}\n\n"
+        f"**Entry point:** `add_one`\n\n**Adapter**\n{fenced(ADAPTER)}\n"
+    )
     assert parse_rewrite(text, "stdio") == EXPECTED
 
 
 def test_heading_aliases_and_levels() -> None:
-    text = f"### Task\n{INSTRUCTION}\n\n# Function\n{fenced(SOLUTION)}\n\n#### Entry-point\nadd_one()\n\n## Driver\n{fenced(ADAPTER)}\n"
+    text = (
+        f"### Task\n{INSTRUCTION}\n\n# Function\n{fenced(SOLUTION)}\n\n"
+        f"#### Entry-point\nadd_one()\n\n## Driver\n{fenced(ADAPTER)}\n"
+    )
     assert parse_rewrite(text, "stdio") == EXPECTED
 
 
@@ -109,7 +115,13 @@ def test_entry_point_in_a_code_fence() -> None:
 
 
 def test_helpers_are_allowed_with_a_named_entry_point() -> None:
-    solution = 'def _double(x: int) -> int:\n    return 2 * x\n\n\ndef add_one(n: int) -> int:\n    """n + 1."""\n    return _double(n) // 2 + 1\n'
+    solution = (
+        "def _double(x: int) -> int:\n"
+        "    return 2 * x\n\n\n"
+        "def add_one(n: int) -> int:\n"
+        '    """n + 1."""\n'
+        "    return _double(n) // 2 + 1\n"
+    )
     rewrite = parse_rewrite(markdown(solution=solution), "call")
     assert (rewrite.solution, rewrite.entry_point) == (solution, "add_one")
 

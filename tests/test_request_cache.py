@@ -126,8 +126,10 @@ def test_each_result_is_committed_before_the_caller_sees_it(tmp_path: Path) -> N
         rows = db.execute(
             "SELECT candidate, text, finish_reason, tag FROM candidates ORDER BY tag, candidate"
         ).fetchall()
-    assert rows == [(0, "a0", "replay", "a/rewrite"), (1, "a1", "replay", "a/rewrite"), (2, "a2", "replay", "a/rewrite"),
-                    (0, "b0", "replay", "b/rewrite"), (1, "b1", "replay", "b/rewrite")]  # fmt: skip
+    assert rows == [
+        (0, "a0", "replay", "a/rewrite"), (1, "a1", "replay", "a/rewrite"), (2, "a2", "replay", "a/rewrite"),
+        (0, "b0", "replay", "b/rewrite"), (1, "b1", "replay", "b/rewrite"),
+    ]  # fmt: skip
 
 
 def test_a_corrupt_cache_file_is_a_clear_error(tmp_path: Path) -> None:

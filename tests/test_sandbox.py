@@ -324,7 +324,8 @@ def test_programs_share_a_sandbox_but_nothing_else(runner: Executor) -> None:
     """
     check = """
     import os
-    print(sorted(os.listdir("/tmp")), sorted(os.listdir("/dev/shm")), [p for p in os.listdir("/proc") if p.isdigit()] == ["1", str(os.getpid())])
+    print(sorted(os.listdir("/tmp")), sorted(os.listdir("/dev/shm")),
+          [p for p in os.listdir("/proc") if p.isdigit()] == ["1", str(os.getpid())])
     """
     (a,) = stdio(runner, plant)
     (b,) = stdio(runner, check)
@@ -347,7 +348,12 @@ def test_concurrent_runs_use_separate_sandboxes(runner: Executor) -> None:
 def test_tampering_with_pid1_retires_the_sandbox(runner: Executor) -> None:
     # setpriority(PRIO_USER) renices every process of the uid, PID 1 included: the harness notices after
     # the case, reports it and exits; the host runs the remaining cases in a fresh sandbox.
-    code = "import os\nif input() == 'renice':\n    os.setpriority(os.PRIO_USER, 0, 10)\nprint(os.getpriority(os.PRIO_PROCESS, 0))"
+    code = (
+        "import os\n"
+        "if input() == 'renice':\n"
+        "    os.setpriority(os.PRIO_USER, 0, 10)\n"
+        "print(os.getpriority(os.PRIO_PROCESS, 0))"
+    )
     a, b, c = stdio(runner, code, ["keep", "renice", "keep"])
     assert (a.status, a.stdout, c.status, c.stdout) == ("ok", "0\n", "ok", "0\n")
     assert b.status == "error" and "changed the sandbox supervisor" in b.stderr

@@ -340,8 +340,9 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     attempt("vsock", lambda: socket.socket(40, socket.SOCK_STREAM))
     attempt("packet", lambda: socket.socket(17, socket.SOCK_RAW))
     out["interfaces"] = sorted(n for _, n in socket.if_nameindex())
-    out["host_sockets_visible"] = [p for p in ["/run/dbus/system_bus_socket", "/run/systemd/private", "/var/run/docker.sock",
-                                               "/run/user", "/tmp/.X11-unix"] if os.path.exists(p)]
+    out["host_sockets_visible"] = [p for p in ["/run/dbus/system_bus_socket", "/run/systemd/private",
+                                               "/var/run/docker.sock", "/run/user", "/tmp/.X11-unix"]
+                                   if os.path.exists(p)]
     print(json.dumps(out))
 """,
     inputs=["{port} {abstract}"],
@@ -379,7 +380,8 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
             environs[pid] = open(f"/proc/{pid}/environ", "rb").read().decode()
         except OSError:
             pass
-    print(json.dumps({"read": read, "pids": sorted(p for p in os.listdir("/proc") if p.isdigit()) == sorted(["1", str(os.getpid())]),
+    print(json.dumps({"read": read,
+                      "pids": sorted(p for p in os.listdir("/proc") if p.isdigit()) == sorted(["1", str(os.getpid())]),
                       "environ": sorted(os.environ), "all_environs": environs}))
 """,
     inputs=["{project}"],

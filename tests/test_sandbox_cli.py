@@ -1,4 +1,5 @@
-"""`semi-instruct exec` (the JSONL contract, exit codes, streaming, bounded memory) and `semi-instruct sandbox doctor`."""
+"""`semi-instruct exec` (the JSONL contract, exit codes, streaming, bounded memory)
+and `semi-instruct sandbox doctor`."""
 
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ def candidate(index: int, solution: str | None) -> dict[str, Any]:
 def record(
     verdicts: dict[int, list[str]], solutions: dict[int, str | None], tests: int | None = None, rid: str = "s1"
 ) -> dict[str, Any]:
-    """A validate-stage row: `verdicts` per parsed candidate index, `solutions` for every candidate (None = unparseable)."""
+    """A validate-stage row: `verdicts` per parsed candidate index, `solutions` for every candidate
+    (None = unparseable)."""
     tests = tests if tests is not None else len(next(iter(verdicts.values()), []))
     return {
         "id": rid,

@@ -62,7 +62,9 @@ def test_keep_and_drop_write_the_records_the_dropped_log_and_the_stats(tmp_path:
         },
     ]
     written = json.loads(stats.read_text())
-    assert {k: written[k] for k in ("stage", "shard", "records_in", "kept", "dropped", "details", "settings", "info")} == {
+    assert {
+        k: written[k] for k in ("stage", "shard", "records_in", "kept", "dropped", "details", "settings", "info")
+    } == {
         "stage": "dedup", "shard": "all", "records_in": 4, "kept": 2, "dropped": {"near_duplicate_code": 2},
         "details": {"empty": {}, "links": {"code": 2}}, "settings": {"threshold": 0.7}, "info": {"clusters": 2},
     }  # fmt: skip
@@ -74,7 +76,8 @@ def test_a_raw_row_without_a_record_is_dropped_under_the_jobs_shard(tmp_path: Pa
         for _ in job.take(["not json"]):
             job.drop(None, "bad_json", "row 0 (line 1): Expecting value at column 1", row=0)
     assert json.loads((tmp_path / "d.jsonl").read_text()) == {
-        "id": None, "stage": "ingest", "reason": "bad_json", "detail": "row 0 (line 1): Expecting value at column 1", "shard": "a", "row": 0,
+        "id": None, "stage": "ingest", "reason": "bad_json", "detail": "row 0 (line 1): Expecting value at column 1",
+        "shard": "a", "row": 0,
     }  # fmt: skip
 
 
@@ -116,6 +119,9 @@ def test_every_stage_is_known_to_the_base_and_has_its_reasons_documented() -> No
         assert all(text.strip() for text in [*stage.drops.values(), *stage.rejects.values()]), stage.name
     with pytest.raises(
         ValueError,
-        match=r"^unknown stage 'validation'; the stages are ingest, generate, validate, select, decontaminate, dedup, export$",
+        match=(
+            r"^unknown stage 'validation'; "
+            r"the stages are ingest, generate, validate, select, decontaminate, dedup, export$"
+        ),
     ):
         StageJob("validation", "a", dropped=None, stats=None)

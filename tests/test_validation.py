@@ -137,7 +137,12 @@ def test_crashing_candidate_is_named_after_its_failure(runner: Runner) -> None:
 
 
 def test_nondeterministic_original_loses_only_its_flaky_inputs(runner: Runner) -> None:
-    flaky = "import random\nn = int(input())\nprint(n * (n + 1) // 2 if n < 5 else random.random())\nprint('even' if n % 2 == 0 else 'odd')\n"
+    flaky = (
+        "import random\n"
+        "n = int(input())\n"
+        "print(n * (n + 1) // 2 if n < 5 else random.random())\n"
+        "print('even' if n % 2 == 0 else 'odd')\n"
+    )
     outcome = validate_sample(record([candidate(0, CORRECT)], code=flaky), runner, OPTIONS)
     assert outcome.input_drops == {"oracle_nondeterministic": 2}
     assert outcome.row is not None
@@ -207,7 +212,11 @@ def test_call_mode_function_tests_are_emitted_and_rerun(runner: Runner) -> None:
 
 
 def test_stdio_function_tests_capture_the_adapters_calls(runner: Runner) -> None:
-    listy = 'def triangle(n: int) -> list:\n    """Triangular number of n and its parity word."""\n    return [n * (n + 1) // 2, "even" if n % 2 == 0 else "odd"]\n'
+    listy = (
+        "def triangle(n: int) -> list:\n"
+        '    """Triangular number of n and its parity word."""\n'
+        '    return [n * (n + 1) // 2, "even" if n % 2 == 0 else "odd"]\n'
+    )
     result, row = fate(record([candidate(0, listy)]), runner)
     assert result == "kept" and row is not None
     assert row["candidate_verdicts"][0]["function_tests"][:2] == [
@@ -220,7 +229,13 @@ def test_stdio_function_tests_capture_the_adapters_calls(runner: Runner) -> None
 def test_stateful_function_fails_its_emitted_tests_and_is_dropped(runner: Runner) -> None:
     # Right answers only because the adapter calls it once per run; called again in one process the
     # hidden counter makes the emitted asserts fail.
-    stateful = 'CALLS = [0]\n\ndef total(xs: list[int]) -> int:\n    """Sum of xs."""\n    CALLS[0] += 1\n    return sum(xs) * CALLS[0]\n'
+    stateful = (
+        "CALLS = [0]\n\n"
+        "def total(xs: list[int]) -> int:\n"
+        '    """Sum of xs."""\n'
+        "    CALLS[0] += 1\n"
+        "    return sum(xs) * CALLS[0]\n"
+    )
     rec = record(
         [candidate(0, stateful, None, "total")],
         code=CALL_ORIGINAL,

@@ -109,8 +109,9 @@ class VllmServer:
 
     def start(self, timeout_s: float = 300) -> None:
         command = [
-            VLLM_PYTHON, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model, "--served-model-name", SERVED_NAME,
-            "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32", "--max-model-len", str(self.max_model_len),
+            VLLM_PYTHON, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", self.model, "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),
+            "--dtype", "float32", "--max-model-len", str(self.max_model_len),
             "--no-enable-chunked-prefill",  # on CPU, vLLM 0.32 crashes on a seeded prompt split across steps
             *self.extra_args,
         ]  # fmt: skip

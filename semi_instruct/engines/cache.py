@@ -5,7 +5,7 @@ Snakemake deletes a job's declared outputs before it runs, so the cache lives un
 (model, revision, prompt hash, sampling params) and the candidate index (whose seed is
 `sampling.seed + index`). Each finished request is committed as soon as the engine reports it
 (SQLite WAL: a commit survives kill -9 of the job), so a rerun sends only what is missing — also when
-`generation.candidates` grows: the candidates already generated are kept and only the new ones asked for.
+`generate.candidates` grows: the candidates already generated are kept and only the new ones asked for.
 
 Not in the key: the engine kind and its numeric settings (dtype, tensor parallelism, server). After
 changing those, delete the cache folder to regenerate from scratch.

@@ -87,7 +87,7 @@ class ReplayEngine(Engine):
             if len(recorded) < wanted:
                 raise ReplayMiss(
                     f"replay file {self.path}: {request.tag or request.key[:12]} has {len(recorded)} recorded "
-                    f"responses, but {wanted} candidates were asked for (generation.candidates)"
+                    f"responses, but {wanted} candidates were asked for (generate.candidates)"
                 )
             result = ChatResult(
                 texts=list(recorded[request.first_candidate : wanted]), finish_reasons=["replay"] * request.n

@@ -334,7 +334,7 @@ def run(
 
 
 def job(
-    settings: Mapping[str, Any], selected: Sequence[str], parquet: str, dropped: str, hits: str, stats: str | None
+    settings: Mapping[str, Any], samples: Sequence[str], parquet: str, dropped: str, hits: str, stats: str | None
 ) -> StageStats:
     """The decontaminate rule's job (over every shard's selected records)."""
-    return run(selected, parquet, dropped, hits, DecontaminateOptions.from_config(settings), stats)
+    return run(samples, parquet, dropped, hits, DecontaminateOptions.from_config(settings), stats)

@@ -36,7 +36,7 @@ class IngestOptions:
     max_code_bytes: int = 65536
     max_lines: int = 2000
     max_line_chars: int = 4000
-    max_row_bytes: int = 1 << 22  # a raw JSONL line larger than this is quarantined unread
+    max_row_bytes: int = 1 << 22  # a raw JSONL line larger than this is dropped unread
     batch_rows: int = 1000
 
     @classmethod
@@ -249,7 +249,7 @@ def _sha(text: str) -> str:
 def normalize_row(
     raw: dict[str, Any], fields: dict[str, str], shard: Shard, row: int, options: IngestOptions
 ) -> dict[str, Any]:
-    """Map source columns to our record and compute features; raises _BadRow with the quarantine reason."""
+    """Map source columns to our record and compute features; raises _BadRow with the drop reason."""
     get = lambda name: raw.get(fields[name]) if name in fields else None  # noqa: E731
     code = get("code")
     if code is None or (isinstance(code, str) and not code.strip()):
