@@ -48,7 +48,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="engine-bench-"))
     model = tiny_model.build(work / "model")
     ingested = work / "demo.parquet"
-    run_ingest(Shard("demo", str(REPO / "data/demo/shard.jsonl")), IngestOptions(), ingested, work / "ingest.dropped.jsonl")
+    shard = Shard("demo", str(REPO / "data/demo/shard.jsonl"))
+    run_ingest(shard, IngestOptions(), ingested, work / "ingest.dropped.jsonl")
     records = pq.read_table(ingested).to_pylist()
     variants = [
         {**r, "id": f"{r['id']}~{k}", "code": f"{r['code']}# variant {k}\n"}
