@@ -10,7 +10,6 @@ cache (filled from the demo's replay file), so no model or server is needed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from workspace import REPO, SNAKEMAKE, make_workspace, read_jsonl, split_demo_into_two_shards
+from workspace import REPO, SNAKEMAKE, make_workspace, planned_jobs, read_jsonl, snakemake, split_demo_into_two_shards
 
 from semi_instruct.config import leaf_keys, load_config
 from semi_instruct.engines.base import ChatResult
@@ -32,6 +31,7 @@ pytestmark = pytest.mark.slow
 
 SPEED = None  # the key reruns nothing
 KEY_VAR = "SEMI_INSTRUCT_TEST_KEY"
+ENV = {KEY_VAR: "not-a-real-key"}  # the openai engine's key variable must exist once api_key_env names it
 
 # key -> (a valid new value, the first rule it reruns or SPEED). Values starting with "copy:" are replaced
 # by the path of a byte-identical copy of that file.
@@ -145,37 +145,6 @@ ENGINE_KEYS: dict[str, dict[str, tuple[Any, str | None]]] = {
 }
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, KEY_VAR: "not-a-real-key"}
-    proc = subprocess.run(
-        [SNAKEMAKE, "--profile", "profiles/local", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc
-
-
-def planned(workdir: Path, *args: str) -> dict[str, int]:
-    """Rule -> jobs a dry run plans (from Snakemake's job stats table)."""
-    out = snakemake(workdir, "-n", *args)
-    text = out.stdout + out.stderr
-    if "Nothing to be done" in text:
-        return {}
-    rows = text.split("Job stats:", 1)[1].splitlines()[3:]
-    jobs = {}
-    for row in rows:
-        cells = row.split()
-        if len(cells) != 2 or not cells[1].isdigit():
-            break
-        if cells[0] != "total":
-            jobs[cells[0]] = int(cells[1])
-    return jobs
-
-
 def from_stage(first: str | None, shards: int = 1) -> dict[str, int]:
     """The jobs a change to a key first used by `first` must plan: that stage and every later one."""
     if first is None:
@@ -211,7 +180,7 @@ def check_keys(workdir: Path, base: dict[str, Any], table: dict[str, tuple[Any, 
         key, (value, first) = item
         path = workdir / f"override-{key}.yaml"
         path.write_text(yaml.safe_dump(override(base, key, value, workdir)))
-        return key, planned(workdir, "--configfile", str(path)), from_stage(first)
+        return key, planned_jobs(workdir, "--configfile", str(path), env=ENV), from_stage(first)
 
     with ThreadPoolExecutor(2) as pool:  # dry runs take no lock; two at a time halve the wall time
         results = list(pool.map(dry_run, table.items()))
@@ -222,8 +191,8 @@ def check_keys(workdir: Path, base: dict[str, Any], table: dict[str, tuple[Any, 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = make_workspace(tmp_path_factory.mktemp("reruns"))
-    snakemake(workdir)
-    assert planned(workdir) == {}
+    snakemake(workdir, env=ENV)
+    assert planned_jobs(workdir, env=ENV) == {}
     return workdir
 
 
@@ -269,17 +238,17 @@ def test_the_selected_engines_keys_rerun_exactly_what_they_change(demo: Path, tm
     fill_request_cache(workdir, load_config(workdir / "config.yaml", {"engine": base["engine"]}))
     (workdir / "engine.yaml").write_text(yaml.safe_dump(base))
     shutil.rmtree(workdir / "results")
-    snakemake(workdir, "--configfile", "engine.yaml")  # answered by the cache: no model, no server
+    snakemake(workdir, "--configfile", "engine.yaml", env=ENV)  # answered by the cache: no model, no server
     stats = json.loads((workdir / "results/generate/demo.stats.json").read_text())
     assert stats["settings"]["engine"] == kind and stats["info"]["usage"]["generated_candidates"] == 0
-    assert planned(workdir, "--configfile", "engine.yaml") == {}
+    assert planned_jobs(workdir, "--configfile", "engine.yaml", env=ENV) == {}
     check_keys(workdir, base, ENGINE_KEYS[kind])
 
 
 def test_editing_one_shards_manifest_row_reruns_that_shard_only(tmp_path: Path) -> None:
     workdir = make_workspace(tmp_path)
     split_demo_into_two_shards(workdir)
-    snakemake(workdir)
+    snakemake(workdir, env=ENV)
     # Shard b's rows now take their licence from the manifest (their own column is mapped away); a's row is
     # rewritten with an empty `fields` cell, which is the same row.
     (workdir / "data/demo/manifest.tsv").write_text(
@@ -287,8 +256,8 @@ def test_editing_one_shards_manifest_row_reruns_that_shard_only(tmp_path: Path) 
         "a\tdata/demo/a.jsonl\tjsonl\tdemo\tApache-2.0\t\n"
         "b\tdata/demo/b.jsonl\tjsonl\tdemo\tGPL-3.0\tlicense=no_such_column\n"
     )
-    assert planned(workdir) == from_stage("ingest")  # ingest, generate, validate, select of b only
-    snakemake(workdir)
+    assert planned_jobs(workdir, env=ENV) == from_stage("ingest")  # ingest, generate, validate, select of b only
+    snakemake(workdir, env=ENV)
     licences = {row["source_id"]: row["license"] for row in read_jsonl(workdir / "results/final/data.jsonl")}
     b_ids = {json.loads(line)["id"] for line in (workdir / "data/demo/b.jsonl").read_text().splitlines()}
     assert {licences[i] for i in licences if i in b_ids} == {"GPL-3.0"} and {

@@ -10,43 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from workspace import REPO, SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
+from workspace import (
+    REPO,
+    SNAKEMAKE,
+    expected_fates,
+    make_workspace,
+    planned_jobs,
+    read_jsonl,
+    snakemake,
+    split_demo_into_two_shards,
+)
 
 from semi_instruct.pipeline import NAMES
 
 pytestmark = pytest.mark.slow  # whole demo workflow runs through Snakemake
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [SNAKEMAKE, "--profile", "profiles/local", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    """Rule -> job count that a dry run would execute (from Snakemake's job stats table)."""
-    out = snakemake(workdir, "-n")
-    text = out.stdout + out.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:", 1)[1]
-    jobs = {}
-    for line in table.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)\s*$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            jobs[m.group(1)] = int(m.group(2))
-    return jobs
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +36,39 @@ def make_workspace(dest: Path) -> Path:
         else:
             shutil.copy2(src, target)
     return dest
+
+
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`snakemake --profile profiles/local ARGS` in `workdir`; fails the test with Snakemake's output."""
+    proc = subprocess.run(
+        [SNAKEMAKE, "--profile", "profiles/local", *args],
+        cwd=workdir,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, int]:
+    """Rule -> jobs that `snakemake -n ARGS` plans (from Snakemake's job stats table); {} when nothing."""
+    out = snakemake(workdir, "-n", *args, env=env)
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    jobs = {}
+    for line in text.split("Job stats:", 1)[1].splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)\s*$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs
 
 
 def split_demo_into_two_shards(workdir: Path) -> list[str]:
