@@ -24,6 +24,7 @@ from typing import Any
 from semi_instruct.config import with_runtime
 from semi_instruct.logs import log, logged
 from semi_instruct.pipeline import NAMES
+from semi_instruct.stages.base import StageStats
 
 JOBS = {name: f"semi_instruct.stages.{name}" for name in NAMES} | {"plots": "semi_instruct.report.plots"}
 
@@ -35,7 +36,7 @@ def job_function(rule: str) -> Callable[..., Any]:
 
 
 def _summary(result: Any) -> str:
-    if hasattr(result, "records_in"):  # StageStats
+    if isinstance(result, StageStats):
         return f"{result.records_in} in, {result.kept} kept, dropped: {dict(result.dropped)}"
     if isinstance(result, dict) and "ingested" in result:  # export's funnel
         return f"{result['ingested']} ingested, {result['kept']} kept, {result['dropped']} dropped"
