@@ -19,12 +19,21 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from workspace import REPO, SNAKEMAKE, make_workspace, planned_jobs, read_jsonl, snakemake, split_demo_into_two_shards
+from workspace import (
+    REPO,
+    SNAKEMAKE,
+    make_workspace,
+    planned_by_shard,
+    planned_jobs,
+    read_jsonl,
+    snakemake,
+    split_demo_into_two_shards,
+)
 
 from semi_instruct.config import leaf_keys, load_config
 from semi_instruct.engines.base import ChatResult
 from semi_instruct.engines.cache import RequestCache, cache_path
-from semi_instruct.pipeline import NAMES
+from semi_instruct.pipeline import NAMES, PER_SHARD_STAGES, WHOLE_DATASET_STAGES
 from semi_instruct.stages.generate import GenerateOptions, build_requests
 
 pytestmark = pytest.mark.slow
@@ -245,25 +254,66 @@ def test_the_selected_engines_keys_rerun_exactly_what_they_change(demo: Path, tm
     check_keys(workdir, base, ENGINE_KEYS[kind])
 
 
+MANIFEST_COLUMNS = ("path", "format", "split", "source", "license", "fields")
+MANIFEST_ROWS = {
+    "a": {"path": "data/demo/a.jsonl", "format": "jsonl", "split": "", "source": "demo", "license": "Apache-2.0"},
+    "b": {"path": "data/demo/b.jsonl", "format": "jsonl", "split": "", "source": "demo", "license": "Apache-2.0"},
+}
+# One edit per manifest column that decides a shard's data (path and subset: a new file, a hub config).
+MANIFEST_EDITS = {
+    "license": "GPL-3.0",
+    "source": "elsewhere",
+    "fields": "statement=statement",
+    "format": "auto",
+    "split": "validation",
+    "path": "data/demo/b-copy.jsonl",
+}
+
+
+def write_manifest(workdir: Path, edits: dict[str, dict[str, str]] | None = None) -> None:
+    lines = ["\t".join(("shard", *MANIFEST_COLUMNS))]
+    for shard, row in MANIFEST_ROWS.items():
+        row = {"fields": "", **row, **(edits or {}).get(shard, {})}
+        lines.append("\t".join((shard, *(row[column] for column in MANIFEST_COLUMNS))))
+    (workdir / "data/demo/manifest.tsv").write_text("\n".join(lines) + "\n")
+
+
 def test_editing_one_shards_manifest_row_reruns_that_shard_only(tmp_path: Path) -> None:
     workdir = make_workspace(tmp_path)
     split_demo_into_two_shards(workdir)
+    # b's rows carry no licence or source of their own, so the manifest's are written on them.
+    b_rows = [
+        {k: v for k, v in row.items() if k not in ("license", "source")}
+        for row in read_jsonl(workdir / "data/demo/b.jsonl")
+    ]
+    b_text = "".join(json.dumps(row) + "\n" for row in b_rows)
+    (workdir / "data/demo/b.jsonl").write_text(b_text)
+    (workdir / "data/demo/b-copy.jsonl").write_text(b_text)
+    write_manifest(workdir)
     snakemake(workdir, env=ENV)
-    # Shard b's rows now take their licence from the manifest (their own column is mapped away); a's row is
-    # rewritten with an empty `fields` cell, which is the same row.
-    (workdir / "data/demo/manifest.tsv").write_text(
-        "shard\tpath\tformat\tsource\tlicense\tfields\n"
-        "a\tdata/demo/a.jsonl\tjsonl\tdemo\tApache-2.0\t\n"
-        "b\tdata/demo/b.jsonl\tjsonl\tdemo\tGPL-3.0\tlicense=no_such_column\n"
-    )
-    assert planned_jobs(workdir, env=ENV) == from_stage("ingest")  # ingest, generate, validate, select of b only
+
+    def only(shard: str) -> dict[str, set[str]]:
+        per_shard = {name: {shard} for name in PER_SHARD_STAGES}
+        return per_shard | {name: {"all"} for name in (*WHOLE_DATASET_STAGES, "plots", "all")}
+
+    planned = {}
+    for column, value in MANIFEST_EDITS.items():
+        write_manifest(workdir, {"b": {column: value}})
+        planned[f"b.{column}"] = planned_by_shard(workdir, env=ENV)
+    write_manifest(workdir, {"a": {"license": "MIT"}})
+    planned["a.license"] = planned_by_shard(workdir, env=ENV)
+    write_manifest(workdir)
+    planned["unchanged"] = planned_by_shard(workdir, env=ENV)
+    expected = {f"b.{column}": only("b") for column in MANIFEST_EDITS} | {"a.license": only("a"), "unchanged": {}}
+    assert planned == expected
+
+    write_manifest(workdir, {"b": {"license": "GPL-3.0"}})
     snakemake(workdir, env=ENV)
+    b_ids = {row["id"] for row in b_rows}
     licences = {row["source_id"]: row["license"] for row in read_jsonl(workdir / "results/final/data.jsonl")}
-    b_ids = {json.loads(line)["id"] for line in (workdir / "data/demo/b.jsonl").read_text().splitlines()}
-    assert {licences[i] for i in licences if i in b_ids} == {"GPL-3.0"} and {
-        licences[i] for i in licences if i not in b_ids
-    } == {"Apache-2.0"}
-    assert "| semi-instruct demo | GPL-3.0 |" in (workdir / "results/final/README.md").read_text()
+    assert {licences[i] for i in licences if i in b_ids} == {"GPL-3.0"}
+    assert {licences[i] for i in licences if i not in b_ids} == {"Apache-2.0"}
+    assert "| demo | GPL-3.0 |" in (workdir / "results/final/README.md").read_text()
 
 
 def test_an_old_section_name_fails_at_parse_time_naming_the_new_one(demo: Path) -> None:

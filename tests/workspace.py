@@ -71,6 +71,17 @@ def planned_jobs(workdir: Path, *args: str, env: dict[str, str] | None = None) -
     return jobs
 
 
+def planned_by_shard(workdir: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """Rule -> the `shard` wildcards of the jobs `snakemake -n ARGS` plans ("all" for whole-dataset jobs)."""
+    out = snakemake(workdir, "-n", *args, env=env)
+    planned: dict[str, set[str]] = {}
+    for block in re.split(r"^(?:local)?rule ", out.stdout + out.stderr, flags=re.M)[1:]:
+        rule = block.split(":", 1)[0]
+        shard = re.search(r"^\s+wildcards: .*\bshard=([^,\s]+)", block, flags=re.M)
+        planned.setdefault(rule, set()).add(shard.group(1) if shard else "all")
+    return planned
+
+
 def split_demo_into_two_shards(workdir: Path) -> list[str]:
     """Point the workspace's manifest at shards a and b (the demo's two halves); returns the demo's lines.
 
