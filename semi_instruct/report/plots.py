@@ -3,14 +3,16 @@
 - funnel: records kept and dropped at each stage, with the drop reasons;
 - pass rate and tests passed: histograms over the exported pairs;
 - difficulty: pairs per difficulty bin;
-- timings: wall-clock seconds of each job, per stage and shard (Snakemake `benchmark:` files,
-  `logs/<stage>/<job>.timing.tsv`).
+- timings: per stage, the distribution of its jobs' wall-clock seconds and its totals, naming the slowest
+  job (Snakemake `benchmark:` files, `logs/<stage>/<job>.timing.tsv`); the same size for 1 shard or 10,000.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
+import statistics
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from semi_instruct.io import atomic_path  # noqa: E402
 
@@ -84,20 +87,103 @@ def read_timings(paths: Sequence[str | Path]) -> list[tuple[str, str, float]]:
         p = Path(p)
         with p.open(newline="") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
-        if not rows or "s" not in rows[0]:
+        if rows and "s" not in rows[0]:
             raise ValueError(f"{p}: not a Snakemake benchmark file (no `s` column)")
-        out.append((p.parent.name, p.name.removesuffix(TIMING_SUFFIX), sum(float(r["s"]) for r in rows) / len(rows)))
+        if not rows:
+            raise ValueError(f"{p}: no timing rows (an empty or header-only Snakemake benchmark file)")
+        seconds = []
+        for line, row in enumerate(rows, start=2):  # line 1 is the header
+            try:
+                value = float(row["s"])
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{p}, line {line}: `s` is {row['s']!r}, not a number of seconds")
+            seconds.append(value)
+        out.append((p.parent.name, p.name.removesuffix(TIMING_SUFFIX), sum(seconds) / len(seconds)))
     return out
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def by_stage(entries: Sequence[tuple[str, str, float]]) -> dict[str, list[tuple[str, float]]]:
+    """(job, seconds) of each stage, stages in the order they first appear (the rule lists them in pipeline
+    order), jobs in the order given."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for stage, job, seconds in entries:
+        out.setdefault(stage, []).append((job, seconds))
+    return out
+
+
+def _short(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else f"{name[: limit // 2 - 1]}…{name[-(limit // 2 - 1) :]}"
+
+
+def stage_summary(jobs: Sequence[tuple[str, float]]) -> str:
+    """`1,000 jobs, 33.4 h in all; median 2.1 min` and `slowest: shard-0007, 20.3 min`: the totals shown beside
+    each stage, naming the slowest job so an outlier can be found among thousands."""
+    seconds = [s for _, s in jobs]
+    slowest, most = max(jobs, key=lambda job: job[1])
+    if len(jobs) == 1:
+        return f"1 job ({_short(slowest)}): {_duration(most)}"
+    return (
+        f"{len(jobs):,} jobs, {_duration(sum(seconds))} in all; median {_duration(statistics.median(seconds))}\n"
+        f"slowest: {_short(slowest)}, {_duration(most)}"
+    )
+
+
+class _Seconds(LogFormatter):
+    """Log-axis tick labels as plain numbers (0.5, 2, 100), not powers of ten (5×10⁻¹, 2×10⁰, 10²)."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:g}"
+
+
+_LOG_FLOOR_S = 0.001  # a log axis can't show 0 s; shorter jobs are drawn here (the totals keep the real value)
+_GOLDEN = 0.6180339887
+
+
 def timing_figure(entries: Sequence[tuple[str, str, float]], path: str | Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(entries) + 1.5))
-    labels = [f"{stage} / {job}" for stage, job, _ in entries][::-1]
-    seconds = [s for _, _, s in entries][::-1]
-    ax.barh(labels, seconds, color=_KEPT)
-    ax.set_xlabel("wall-clock seconds per job")
-    ax.set_title("Job timings by stage and shard")
-    _save(fig, path)
+    """Per stage, the distribution of its jobs' wall-clock seconds (a box and every job as a dot, the slowest
+    highlighted) and its totals. One row per stage whatever the shard count, so the figure's size is fixed by
+    the pipeline, not the run."""
+    stages = by_stage(entries)
+    fig, ax = plt.subplots(figsize=(10, 0.7 * len(stages) + 1.4))
+    rows = list(stages.items())[::-1]  # first stage on top
+    boxed = [(y, [s for _, s in jobs]) for y, (_, jobs) in enumerate(rows) if len(jobs) > 1]
+    if boxed:
+        ax.boxplot(
+            [[max(s, _LOG_FLOOR_S) for s in seconds] for _, seconds in boxed],
+            positions=[y for y, _ in boxed],
+            orientation="horizontal",
+            widths=0.6,
+            showfliers=False,  # every job is drawn as a dot anyway
+            medianprops={"color": "black", "linewidth": 1.5},
+        )
+    for y, (_, jobs) in enumerate(rows):
+        seconds = [max(s, _LOG_FLOOR_S) for _, s in jobs]
+        # Spread the dots over the row with a fixed low-discrepancy sequence: no randomness, same bytes on rerun.
+        jitter = [y + ((i * _GOLDEN) % 1 - 0.5) * 0.5 for i in range(len(jobs))] if len(jobs) > 1 else [y]
+        ax.scatter(seconds, jitter, s=6 if len(jobs) > 50 else 16, color=_KEPT, alpha=0.5, linewidths=0, zorder=3)
+        slowest = max(range(len(jobs)), key=lambda i: jobs[i][1])
+        ax.scatter([seconds[slowest]], [jitter[slowest]], s=30, color=_DROPPED, zorder=4)
+        ax.annotate(stage_summary(jobs), (1.02, y), xycoords=("axes fraction", "data"), va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [stage for stage, _ in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_Seconds())
+    ax.xaxis.set_minor_formatter(_Seconds(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+    ax.set_xlabel("wall-clock seconds per job (log scale; the slowest job of each stage in orange)")
+    total = sum(s for _, _, s in entries)
+    ax.set_title(f"Job timings by stage: {len(entries):,} jobs, {_duration(total)} of job time in all")
+    fig.subplots_adjust(left=0.13, right=0.66, top=1 - 0.45 / fig.get_figheight(), bottom=0.7 / fig.get_figheight())
+    _save(fig, path, tight=False)
 
 
 def write_figures(
