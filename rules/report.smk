@@ -1,3 +1,6 @@
+from semi_instruct.report.card import caption_params
+
+
 rule plots:
     """Figures for `snakemake --report report.html`: funnel, pass rates, tests passed, difficulty, job timings."""
 
@@ -21,5 +24,10 @@ rule plots:
     resources:
         mem_mb=by_attempt(1000),
         runtime=by_attempt(10),
+    params:
+        # What the captions and the workflow description say about the run (model, keep rule, difficulty bins):
+        # read from its stats.json, i.e. the settings the stages recorded, not today's config. A function of an
+        # input: evaluated when the job runs and when the report is built, and never a rerun trigger.
+        run=lambda wildcards, input: caption_params(input.summary),
     script:
         "../scripts/stage.py"

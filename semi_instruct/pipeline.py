@@ -170,7 +170,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "select",
         PER_SHARD,
-        "keep records whose best candidate matches the oracle; write the chosen pair and its difficulty",
+        "keep records whose best candidate passes `min_pass_fraction` of the oracle tests (default: every test); "
+        "write the chosen pair and its difficulty",
         columns=(
             pa.field("best_candidate", pa.int32(), nullable=False),  # index of the kept candidate
             pa.field("instruction", pa.string(), nullable=False),
@@ -178,8 +179,8 @@ STAGES: tuple[Stage, ...] = (
             pa.field("entry_point", pa.string(), nullable=False),
             pa.field("adapter", pa.string()),
             pa.field("function_tests", pa.list_(pa.string()), nullable=False),
-            pa.field("tests_passed", pa.int32(), nullable=False),
-            pa.field("pass_rate", pa.float64(), nullable=False),
+            pa.field("tests_passed", pa.int32(), nullable=False),  # by the kept candidate, of `oracle_tests`
+            pa.field("pass_rate", pa.float64(), nullable=False),  # candidates that passed every test / candidates
             pa.field("difficulty", pa.string(), nullable=False),
         ),
         drops={
@@ -276,6 +277,12 @@ def rank_key(row: Mapping[str, Any], position: int) -> tuple[float, int, int]:
 
 # ---------------------------------------------------------------- the exported rows
 
+# An exported test: an oracle test (input, the original's output) and whether the kept solution reproduced
+# that output. One list in oracle order, not the failures kept apart: with `select.min_pass_fraction` < 1 a
+# kept solution may fail some tests, and a reader of `tests` sees which right where the tests are; with the
+# default 1.0 every `passed` is true.
+EXPORT_TEST = pa.struct([("input", pa.string()), ("output", pa.string()), ("passed", pa.bool_())])
+
 # Chat format of an exported pair: [{role: user, content: instruction}, {role: assistant, content: response}].
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
@@ -288,7 +295,7 @@ EXPORT_SCHEMA = pa.schema(
         pa.field("entry_point", pa.string(), nullable=False),
         pa.field("adapter", pa.string()),
         pa.field("mode", pa.string(), nullable=False),
-        pa.field("tests", pa.list_(IO_TEST), nullable=False),
+        pa.field("tests", pa.list_(EXPORT_TEST), nullable=False),
         pa.field("function_tests", pa.list_(pa.string()), nullable=False),
         pa.field("tests_passed", pa.int32(), nullable=False),
         pa.field("pass_rate", pa.float64(), nullable=False),

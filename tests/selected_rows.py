@@ -1,5 +1,6 @@
 """Select-stage rows for the gather-stage tests (decontaminate, dedup, export), built like the pipeline does:
-the ingest columns come from stages.ingest.normalize_row, the later ones describe one fully correct candidate."""
+the ingest columns come from stages.ingest.normalize_row, the later ones describe one candidate: fully correct, or
+(`failed_tests`) wrong on the first tests, as select keeps it when `min_pass_fraction` < 1."""
 
 from __future__ import annotations
 
@@ -26,16 +27,19 @@ def selected_row(
     entry_point: str = "solve",
     pass_rate: float = 1.0,
     tests_passed: int = 6,
+    failed_tests: int = 0,
+    source: str | None = "unit test",
 ) -> dict[str, Any]:
     raw = {"id": sample_id, "code": code, "statement": statement}
     record = normalize_row(
         raw,
         {f: f for f in SOURCE_FIELDS},
-        Shard(shard, f"{shard}.jsonl", source="unit test", license="MIT"),
+        Shard(shard, f"{shard}.jsonl", source=source, license="MIT"),
         row,
         IngestOptions(),
     )
-    tests = [{"input": f"[{i}]", "output": str(i)} for i in range(tests_passed)]
+    tests = [{"input": f"[{i}]", "output": str(i)} for i in range(tests_passed + failed_tests)]
+    verdicts = ["wrong_answer"] * failed_tests + ["pass"] * tests_passed
     return {
         **record,
         "model": "m",
@@ -57,7 +61,7 @@ def selected_row(
             {
                 "index": 0,
                 "passed": tests_passed,
-                "verdicts": ["pass"] * tests_passed,
+                "verdicts": verdicts,
                 "function_tests": [],
                 "function_tests_ok": None,
             }

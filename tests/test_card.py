@@ -8,16 +8,20 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from selected_rows import selected_row, write_selected
 
+from semi_instruct.pipeline import EXPORT_TEST
+from semi_instruct.report.card import caption_params, keep_rule
 from semi_instruct.stages.base import StageStats
 from semi_instruct.stages.decontaminate import DecontaminateOptions, humaneval_items
 from semi_instruct.stages.decontaminate import run as run_decontaminate
 from semi_instruct.stages.dedup import DedupOptions
 from semi_instruct.stages.dedup import run as run_dedup
-from semi_instruct.stages.export import ExportOptions, output_paths
+from semi_instruct.stages.export import ExportOptions, dataset_name, marked_tests, output_paths
 from semi_instruct.stages.export import run as run_export
 from semi_instruct.stages.generate import GenerateOptions
 from semi_instruct.stages.ingest import IngestOptions
@@ -97,6 +101,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ),
         ],
     }
+    return export_run(tmp, shards, SETTINGS, ExportOptions(dataset_name="unit-card", license="mit"))
+
+
+def export_run(tmp: Path, shards: dict[str, list[dict]], settings: dict[str, dict], options: ExportOptions) -> Path:
+    """Decontaminate, dedup and export `shards` (select-stage rows), with per-shard stats recording `settings`
+    and one ingest drop per shard; returns the export folder."""
     stats_files, dropped_files, selected = [], [], []
     for shard, rows in shards.items():
         selected.append(write_selected(tmp / f"{shard}.select.parquet", rows))
@@ -108,7 +118,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ("select", n, {}),
         ]:
             s = StageStats(
-                stage, shard, records_in=records_in, kept=n, dropped=Counter(dropped), settings=SETTINGS[stage]
+                stage, shard, records_in=records_in, kept=n, dropped=Counter(dropped), settings=settings[stage]
             )
             s.info = {"path": f"{shard}.jsonl", "format": "jsonl"} if stage == "ingest" else {}
             s.write(tmp / f"{stage}.{shard}.stats.json")
@@ -145,7 +155,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         dropped_files + [tmp / "decontam.dropped.jsonl", tmp / "dedup.dropped.jsonl"],
         tmp / "contamination.jsonl",
         output_paths(tmp / "final"),
-        ExportOptions(dataset_name="unit-card", license="mit"),
+        options,
     )
     return tmp / "final"
 
@@ -158,6 +168,10 @@ def test_export_ranks_and_accounts_for_every_record(run: Path) -> None:
     rows = read_jsonl(run / "data.jsonl")
     assert [r["id"] for r in rows] == ["a/fib", "a/sum", "b/words"]  # easy -> hard; b/fibo lost to a/fib (8 > 6 tests)
     assert [r["rank"] for r in rows] == [1, 2, 3]
+    # keep rule 1.0: every exported test is marked passed
+    assert all(t["passed"] for r in rows for t in r["tests"]) and all(
+        r["tests_passed"] == len(r["tests"]) for r in rows
+    )
     stats = json.loads((run / "stats.json").read_text())
     assert [(f["stage"], f["records_in"], f["kept"], f["dropped"]) for f in stats["funnel"]] == [
         ("ingest", 7, 5, {"syntax_error": 2}),
@@ -240,6 +254,13 @@ def test_card_describes_the_run(run: Path) -> None:
         {"config_name": "ni", "data_files": [{"split": "train", "path": "ni.parquet"}]},
     ]
     assert "**3 pairs** kept from 7 input records (4 dropped" in card
+    # keep rule 1.0, the default: the texts say "every test"
+    assert "produced the same output as the original program on every generated test input (the original" in card
+    assert "| `tests_passed` | tests the kept solution passed: all of `tests` |" in card
+    assert "and whether the kept solution reproduced that output (always `true`: it passed every test) |" in card
+    assert "| keep rule | best candidate passes every test (`select.min_pass_fraction` 1.0) |" in card
+    assert "at least half" not in card and "of the tests" not in card and "`passed: false`" not in card
+    assert "| name | `unit-card`, set by `export.dataset_name` |" in card
     assert "| decontaminate | 5 | 4 | 1 |" in card and "| dedup | 4 | 3 | 1 |" in card
     assert (
         "| decontaminate | `contaminated_code_exact` | 1 | "
@@ -272,3 +293,145 @@ def test_card_describes_the_run(run: Path) -> None:
     )
     assert "1 of the 3 samples have a statement and are in it; 2 have none" in card
     assert 'load_dataset("parquet", data_files="ni.parquet", split="train")' in card
+
+
+def test_keep_rule_words_follow_the_threshold() -> None:
+    assert [keep_rule(f) for f in (1.0, 0.5, 0.8, 0.55, 1 / 3, 0.0)] == [
+        "every test",
+        "at least half of the tests",
+        "at least 80% of the tests",
+        "at least 55% of the tests",  # 0.55 * 100 is 55.00000000000001
+        "at least 33.33% of the tests",
+        "at least one test",  # select asks for at least one, whatever the fraction
+    ]
+    assert keep_rule(1.0, "test input") == "every test input"
+    assert keep_rule(0.5, "test input") == "at least half of the test inputs"
+
+
+@pytest.fixture(scope="module")
+def partial_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose select stage kept pairs passing at least half of their tests (`min_pass_fraction` 0.5): `near`
+    failed 1 of its 10 tests; no dataset name configured."""
+    shards = {
+        "p": [
+            selected_row("fib", FIB, "Return the n-th Fibonacci number.", FIB, shard="p", tests_passed=8),
+            selected_row(
+                "near",
+                STDIN_SUM,
+                "Sum all integers read from standard input.",
+                "def total(xs: list[int]) -> int:\n    return sum(xs)\n",
+                shard="p",
+                row=1,
+                pass_rate=0.0,
+                tests_passed=9,
+                failed_tests=1,
+            ),
+        ]
+    }
+    settings = {**SETTINGS, "select": dataclasses.asdict(SelectOptions(min_pass_fraction=0.5))}
+    return export_run(tmp_path_factory.mktemp("partial"), shards, settings, ExportOptions(license="mit"))
+
+
+def test_a_kept_solution_that_failed_a_test_is_exported_with_that_test_marked(partial_run: Path) -> None:
+    rows = {r["id"]: r for r in read_jsonl(partial_run / "data.jsonl")}
+    near = rows["p/near"]
+    assert near["tests_passed"] == 9 and len(near["tests"]) == 10
+    assert near["tests"][0] == {"input": "[0]", "output": "0", "passed": False}  # the one it failed, in oracle order
+    assert all(t["passed"] for t in near["tests"][1:])
+    assert all(t["passed"] for t in rows["p/fib"]["tests"])
+    assert pq.read_schema(partial_run / "data.parquet").field("tests").type == pa.list_(EXPORT_TEST)
+
+
+def test_card_and_captions_state_the_runs_keep_rule_below_one(partial_run: Path) -> None:
+    card = (partial_run / "README.md").read_text()
+    assert (
+        "produced the same output as the original program on at least half of the generated test inputs (the "
+        "original, known to be correct, is the oracle). 1 of the 2 kept solutions failed at least one test; each "
+        "test in `tests` says whether the solution passed it (`passed`)." in card
+    )
+    assert "reproduced that output (`false` on the tests it failed) |" in card
+    assert (
+        "| `tests_passed` | tests the kept solution passed (the keep rule asked for at least half of the tests; the "
+        "others have `passed: false` in `tests`) |" in card
+    )
+    assert "empty when the solution failed a test (captured only from ones that passed all) |" in card
+    assert (
+        "| keep rule | best candidate passes at least half of the tests (`select.min_pass_fraction` 0.5; rounded up, "
+        "at least one) |" in card
+    )
+    # "every test" is said only where it is true: pass_rate counts candidates that passed every test
+    (line,) = [line for line in card.splitlines() if "every test" in line]
+    assert line == (
+        "| `pass_rate` | fraction of the model's candidates (unparseable ones included) that passed every test "
+        "(difficulty proxy); independent of the keep rule, so a kept pair can have 0 |"
+    )
+    assert "all of them" not in card and "all of `tests`" not in card
+    # the report's captions read the same run's settings from stats.json
+    assert caption_params(partial_run / "stats.json") == {
+        "model": "m",
+        "prompt_version": "v1",
+        "candidates": GenerateOptions().settings()["candidates"],
+        "oracle_runs": ValidateOptions().settings()["oracle_runs"],
+        "min_pass_fraction": 0.5,
+        "keep_rule": "at least half of the tests",
+        "kept_on": "at least half of the test inputs",
+        "easy": "pass_rate >= 0.75",
+        "hard": "pass_rate < 0.5",
+    }
+
+
+def test_an_unnamed_dataset_is_named_after_its_sources(partial_run: Path) -> None:
+    card = (partial_run / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["pretty_name"] == "semi-instruct-unit-test" and "\n# semi-instruct-unit-test\n" in card
+    assert (
+        "| name | `semi-instruct-unit-test`, from the rows' `source` (`unit test`); set `export.dataset_name` to "
+        "choose one |" in card
+    )
+    assert json.loads((partial_run / "stats.json").read_text())["name"] == {
+        "name": "semi-instruct-unit-test",
+        "set_by": "source",
+        "sources": ["unit test"],
+    }
+
+
+def source_rows(*sources: str | None) -> list[dict]:
+    return [{"source": s} for s in sources]
+
+
+@pytest.mark.parametrize(
+    ("sources", "name"),
+    [
+        (["APPS"] * 3, "semi-instruct-apps"),
+        (["semi-instruct demo"], "semi-instruct-demo"),  # not semi-instruct-semi-instruct-demo
+        (["semi-instructional"], "semi-instruct-semi-instructional"),
+        # most rows first, then by name; missing and punctuation-only sources are ignored
+        (["b", "CodeContests", "CodeContests", None, "", "a", "?!"], "semi-instruct-codecontests-a-b"),
+        (["e", "d", "c", "b", "a"], "semi-instruct-a-b-c-and-2-more"),
+        ([None, ""], "semi-instruct"),
+        ([], "semi-instruct"),
+    ],
+)
+def test_dataset_name_is_derived_deterministically_from_the_sources(sources: list, name: str) -> None:
+    assert dataset_name(source_rows(*sources), None)["name"] == name
+    assert dataset_name(source_rows(*reversed(sources)), None)["name"] == name  # row order does not matter
+
+
+def test_a_configured_dataset_name_wins() -> None:
+    assert dataset_name(source_rows("APPS"), "my-set") == {
+        "name": "my-set",
+        "set_by": "export.dataset_name",
+        "sources": [],
+    }
+
+
+def test_verdicts_that_do_not_match_the_tests_fail_naming_the_sample() -> None:
+    row = selected_row("near", STDIN_SUM, "Sum them.", STDIN_SUM, shard="p", tests_passed=9, failed_tests=1)
+    assert [t["passed"] for t in marked_tests(row)] == [False] + [True] * 9
+    row["tests_passed"] = 10  # says every test passed, but its verdicts say 9
+    with pytest.raises(
+        ValueError,
+        match=r"^sample p/near: the verdicts of its kept candidate 0 \(9 of 10 passed\) do not match its 10 oracle "
+        r"tests and tests_passed 10$",
+    ):
+        marked_tests(row)

@@ -106,7 +106,7 @@ def test_minimal_config_gets_every_nested_default() -> None:
             "seed": 1,
             "kinds": ["code", "instruction"],
         },
-        "export": {"order": "curriculum", "dataset_name": "semi-instruct", "license": "other"},
+        "export": {"order": "curriculum", "dataset_name": None, "license": "other"},
     }
 
 

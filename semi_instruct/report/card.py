@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from semi_instruct.pipeline import describe, is_reject
+
+
+def keep_rule(fraction: float, test: str = "test") -> str:
+    """How many of a sample's tests its kept solution had to pass under `select.min_pass_fraction` =
+    `fraction`, as words after "passed": "every test", "at least half of the tests", "at least 80% of the
+    tests"; select rounds the count up and asks for at least one. `test` names what is counted."""
+    if fraction >= 1:
+        return f"every {test}"
+    if fraction <= 0:
+        return f"at least one {test}"
+    share = "half" if fraction == 0.5 else f"{fraction * 100:.4g}%"
+    return f"at least {share} of the {test}s"
+
+
+def caption_params(summary_path: str | Path) -> dict[str, Any]:
+    """What the report's captions say about a run, from its stats.json: the settings its stages recorded,
+    not today's config (the plots rule passes this as a param; see rules/report.smk)."""
+    made = json.loads(Path(summary_path).read_text(encoding="utf-8"))["made_with"]
+    return {
+        "model": made["model"],
+        "prompt_version": made["prompt_version"],
+        "candidates": made["sampling"]["candidates"],
+        "oracle_runs": made["oracle_runs"],
+        "min_pass_fraction": made["min_pass_fraction"],
+        "keep_rule": keep_rule(made["min_pass_fraction"]),
+        "kept_on": keep_rule(made["min_pass_fraction"], "test input"),
+        "easy": made["difficulty_bins"]["easy"],
+        "hard": made["difficulty_bins"]["hard"],
+    }
 
 
 def _size_category(n: int) -> str:
@@ -80,9 +111,25 @@ def _contamination_section(c: dict[str, Any], decontam: dict[str, Any]) -> str:
     )
 
 
-def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, license: str) -> str:
-    """The card of the dataset `name` (licence `license`), from export's summary and rows."""
+def _name_row(named: dict[str, Any]) -> str:
+    """How the dataset got its name, and the key that sets it."""
+    if named["set_by"] == "export.dataset_name":
+        return f"`{named['name']}`, set by `export.dataset_name`"
+    if named["set_by"] == "source":
+        shown, rest = named["sources"][:10], len(named["sources"]) - 10
+        sources = ", ".join(f"`{s}`" for s in shown) + (f" and {rest} more" if rest > 0 else "")
+        return f"`{named['name']}`, from the rows' `source` ({sources}); set `export.dataset_name` to choose one"
+    return f"`{named['name']}` (no row has a `source`); set `export.dataset_name` to choose one"
+
+
+def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: str) -> str:
+    """The card of the dataset (licence `license`), from export's summary and rows."""
     made = summary["made_with"]
+    name = summary["name"]["name"]
+    fraction = made["min_pass_fraction"]
+    # Below 1.0 a kept solution may fail tests: every text about the tests says so, with the run's threshold.
+    partial = fraction < 1
+    failed_some = sum(not all(t["passed"] for t in r["tests"]) for r in rows)
     header = {
         "license": license,
         "pretty_name": name,
@@ -129,7 +176,14 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
         "Instruction-tuning pairs for code, made with the [Semi-Instruct](https://arxiv.org/abs/2403.00338) "
         "method: natural programs written by people were rewritten by an LLM into an instruction and a clean, "
         "function-form solution, and a pair was kept only when the rewrite produced the same output as the "
-        "original program on every generated test input (the original, known to be correct, is the oracle).",
+        f"original program on {keep_rule(fraction, 'generated test input')} (the original, known to be correct, "
+        "is the oracle)."
+        + (
+            f" {failed_some} of the {len(rows)} kept solutions failed at least one test; each test in `tests` says "
+            "whether the solution passed it (`passed`)."
+            if partial
+            else ""
+        ),
         f"**{summary['kept']} pair{'' if summary['kept'] == 1 else 's'}** kept from {summary['ingested']} input "
         f"records ({summary['dropped']} dropped, every one with a reason below).",
         "## Fields\n"
@@ -143,21 +197,39 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
                 ["`mode`", "`stdio` (original reads stdin) or `call` (original is a function)"],
                 [
                     "`tests`",
-                    "`[{input, output}]`: inputs and the original's outputs (call mode: JSON arguments / return)",
+                    "`[{input, output, passed}]`: inputs, the original's outputs (call mode: JSON arguments / "
+                    "return) and whether the kept solution reproduced that output"
+                    + (" (`false` on the tests it failed)" if partial else " (always `true`: it passed every test)"),
                 ],
                 [
                     "`function_tests`",
                     "`assert` tests of the entry point, captured while the solution ran on the tests and re-run "
-                    "against the function alone",
+                    "against the function alone"
+                    + (
+                        "; empty when the solution failed a test (captured only from ones that passed all)"
+                        if partial
+                        else ""
+                    ),
                 ],
-                ["`tests_passed`", "tests the kept solution passed (all of them)"],
-                ["`pass_rate`", "fraction of the model's candidates that passed every test (difficulty proxy)"],
+                [
+                    "`tests_passed`",
+                    "tests the kept solution passed: all of `tests`"
+                    if not partial
+                    else f"tests the kept solution passed (the keep rule asked for {keep_rule(fraction)}; the others "
+                    "have `passed: false` in `tests`)",
+                ],
+                [
+                    "`pass_rate`",
+                    "fraction of the model's candidates (unparseable ones included) that passed every test "
+                    "(difficulty proxy)"
+                    + ("; independent of the keep rule, so a kept pair can have 0" if partial else ""),
+                ],
                 [
                     "`difficulty`",
                     f"easy / medium / hard from `pass_rate` ({made['difficulty_bins']['easy']} easy, "
                     f"{made['difficulty_bins']['hard']} hard)",
                 ],
-                ["`rank`", "global curriculum rank, 1 = easiest (highest pass rate, then most tests)"],
+                ["`rank`", "global curriculum rank, 1 = easiest (highest pass rate, then most tests passed)"],
                 ["`source_id`, `original_code`, `statement`", "the natural record this pair was made from"],
                 ["`source`, `license`", "provenance of the original"],
                 ["`model`, `prompt_version`", "what wrote the rewrite"],
@@ -167,6 +239,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
         + _table(
             ["setting", "value"],
             [
+                ["name", _name_row(summary["name"])],
                 ["engine", made["engine"]],
                 ["model", f"`{made['model']}`" + (f" @ `{made['revision']}`" if made["revision"] else "")],
                 ["prompt version", f"`{made['prompt_version']}` (rewrite + test inputs)"],
@@ -187,7 +260,11 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], name: str, 
                         else ""
                     ),
                 ],
-                ["keep rule", f"best candidate passes ≥ {made['min_pass_fraction']:.0%} of the tests"],
+                [
+                    "keep rule",
+                    f"best candidate passes {keep_rule(fraction)} (`select.min_pass_fraction` {fraction}"
+                    + ("; rounded up, at least one)" if partial else ")"),
+                ],
                 [
                     "sandbox",
                     f"bubblewrap, {made['sandbox']['timeout_s']} s, {made['sandbox']['memory_mb']} MB, "

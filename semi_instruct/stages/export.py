@@ -9,6 +9,7 @@ final dataset or dropped with a named reason at a named stage.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -36,13 +37,27 @@ from semi_instruct.text.diversity import diversity
 @dataclass(frozen=True)
 class ExportOptions:
     order: str = "curriculum"  # curriculum: easy -> hard; source: input order
-    dataset_name: str = "semi-instruct"
+    dataset_name: str | None = None  # None: derived from the rows' sources (dataset_name())
     license: str = "other"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ExportOptions:
         e = config["export"]
         return cls(order=e["order"], dataset_name=e["dataset_name"], license=e["license"])
+
+
+def marked_tests(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The oracle tests of a selected record, each with `passed`: whether the kept candidate reproduced the
+    original's output on it (its verdicts, in oracle order, are in `candidate_verdicts`)."""
+    tests = r["oracle_tests"]
+    best = next((v for v in r["candidate_verdicts"] if v["index"] == r["best_candidate"]), None)
+    if best is None or len(best["verdicts"]) != len(tests) or best["verdicts"].count("pass") != r["tests_passed"]:
+        found = "none" if best is None else f"{best['verdicts'].count('pass')} of {len(best['verdicts'])} passed"
+        raise ValueError(
+            f"sample {r['shard']}/{r['id']}: the verdicts of its kept candidate {r['best_candidate']} ({found}) "
+            f"do not match its {len(tests)} oracle tests and tests_passed {r['tests_passed']}"
+        )
+    return [{**t, "passed": v == "pass"} for t, v in zip(tests, best["verdicts"], strict=True)]
 
 
 def _export_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +69,7 @@ def _export_row(r: dict[str, Any]) -> dict[str, Any]:
         "entry_point": r["entry_point"],
         "adapter": r["adapter"],
         "mode": r["mode"],
-        "tests": r["oracle_tests"],
+        "tests": marked_tests(r),
         "function_tests": r["function_tests"],
         "tests_passed": r["tests_passed"],
         "pass_rate": r["pass_rate"],
@@ -85,6 +100,33 @@ def _ni_row(row: dict[str, Any]) -> dict[str, Any] | None:
         "source": row["source"],
         "license": row["license"],
     }
+
+
+DEFAULT_NAME = "semi-instruct"
+_NAMED_SOURCES = 3  # at most this many sources in a derived name; the rest are counted
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def dataset_name(rows: Sequence[Mapping[str, Any]], configured: str | None) -> dict[str, Any]:
+    """The dataset's name and where it came from: `export.dataset_name` when set; otherwise derived from the
+    exported rows' `source` values (most rows first, then by name; at most three named, then "and-N-more"),
+    prefixed with "semi-instruct-" unless the first already starts with it; "semi-instruct" when no row has
+    a source. Deterministic: the same rows give the same name."""
+    if configured:
+        return {"name": configured, "set_by": "export.dataset_name", "sources": []}
+    counts = Counter(r["source"] for r in rows if r["source"] and _slug(r["source"]))
+    sources = [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if not sources:
+        return {"name": DEFAULT_NAME, "set_by": "default", "sources": []}
+    name = "-".join(_slug(s) for s in sources[:_NAMED_SOURCES])
+    if len(sources) > _NAMED_SOURCES:
+        name += f"-and-{len(sources) - _NAMED_SOURCES}-more"
+    if name != DEFAULT_NAME and not name.startswith(f"{DEFAULT_NAME}-"):
+        name = f"{DEFAULT_NAME}-{name}"
+    return {"name": name, "set_by": "source", "sources": sources}
 
 
 def _write_rows(rows: list[dict[str, Any]], schema: pa.Schema, parquet: Path, jsonl: Path) -> None:
@@ -196,6 +238,7 @@ def run(
     all_stats = [StageStats.read(p) for p in stats_files] + [job.stats]
     summary = merge_stats(all_stats)
     settings = stage_settings(all_stats)
+    summary["name"] = dataset_name(rows, options.dataset_name)
     info = {s.stage: s.info for s in all_stats if s.stage in WHOLE_DATASET_STAGES}
     summary["made_with"] = made_with(settings)
     summary["provenance"] = _provenance(rows, all_stats)
@@ -216,7 +259,7 @@ def run(
     with atomic_path(out["contamination"]) as tmp:
         shutil.copyfile(hits, tmp)
 
-    atomic_write_text(out["card"], render_card(summary, rows, options.dataset_name, options.license))
+    atomic_write_text(out["card"], render_card(summary, rows, options.license))
     return summary
 
 

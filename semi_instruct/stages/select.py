@@ -1,10 +1,14 @@
-"""Select: keep samples whose best candidate matches the oracle; write the chosen pair; score difficulty.
+"""Select: keep samples whose best candidate passes enough oracle tests; write the chosen pair; score difficulty.
 
 Best candidate = most tests passed, ties broken by the shortest solution. The sample is kept when the
-best passes at least `min_pass_fraction` of the oracle tests (1.0 = all). The kept candidate is written
-as columns (`best_candidate`, `instruction`, `response`, `entry_point`, `adapter`, `function_tests`): later
-stages read the pair from them. `pass_rate` is the fraction of ALL generated candidates (including
-unparseable ones) that passed every test: a difficulty proxy.
+best passes at least `min_pass_fraction` of the oracle tests (rounded up, and at least one; 1.0, the
+default, = every test). Below 1.0 a kept solution may fail some tests: its per-test verdicts stay in
+`candidate_verdicts` (`best_candidate`'s entry), from which export marks each exported test `passed`, and it
+has no `function_tests` (validate captures them only from candidates that passed every test). The kept
+candidate is written as columns (`best_candidate`, `instruction`, `response`, `entry_point`, `adapter`,
+`function_tests`, `tests_passed`): later stages read the pair from them. `pass_rate` is the fraction of ALL
+generated candidates (including unparseable ones) that passed every test, whatever the keep rule (so a kept
+sample can have 0): a difficulty proxy.
 """
 
 from __future__ import annotations
