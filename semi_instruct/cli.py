@@ -2,7 +2,9 @@
 
 The Snakemake rules run the same stage functions through `scripts/stage.py` (see jobs.py); this CLI
 exists so one stage can be run, debugged or scripted outside the workflow. A stage run here reads every
-setting, speed settings included, from the config file.
+setting, speed settings included, from the config, which is layered as Snakemake layers it: `config.yaml`
+of the working directory (the Snakefile's `configfile: config.yaml`), then each `--config FILE` merged on
+top (Snakemake's `--configfile FILE`), so the CLI sees the config a `snakemake --configfile FILE` run sees.
 """
 
 from __future__ import annotations
@@ -23,15 +25,41 @@ from semi_instruct.io import atomic_write_text, iter_parquet_rows
 from semi_instruct.manifest import Shard, read_manifest
 from semi_instruct.stages.base import StageStats
 
+BASE_CONFIG = Path("config.yaml")  # the Snakefile's `configfile:`, relative to the working directory
+SHARD_OR_INPUT = (
+    "give --shard NAME (a shard of the manifest, config key `manifest`) or --input PATH (a raw shard file or "
+    "dataset; its name is --shard, or the file name)"
+)
+
+
+def config_files(extra: list[str] | None) -> list[Path]:
+    """The config layers, as Snakemake stacks them: ./config.yaml when it exists, then each `--config` file.
+    Without ./config.yaml the `--config` files alone (like snakemake, which then skips `configfile:`)."""
+    layers = [BASE_CONFIG] if BASE_CONFIG.is_file() else []
+    for name in extra or []:
+        path = Path(name)
+        if not (layers and path.exists() and path.resolve() == BASE_CONFIG.resolve()):  # --config config.yaml
+            layers.append(path)
+    if not layers:
+        raise cfg.ConfigError(
+            f"no config: there is no {BASE_CONFIG} in {Path.cwd()} (run from the workflow directory, as snakemake "
+            f"does) and no --config FILE was given"
+        )
+    return layers
+
+
+def _config(args: argparse.Namespace) -> cfg.Config:
+    return cfg.load_config(config_files(args.config))
+
 
 def _shard(args: argparse.Namespace, config: dict) -> Shard:
     if args.input:
         return Shard(name=args.shard or Path(args.input).name.split(".")[0], path=args.input, format=args.format)
     shards = read_manifest(config["manifest"])
     if args.shard not in shards:
-        raise SystemExit(
-            f"shard {args.shard!r} is not in manifest {config['manifest']} (shards: {', '.join(list(shards)[:10])}…)"
-        )
+        names = list(shards)
+        listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise ValueError(f"shard {args.shard!r} is not in manifest {config['manifest']} (shards: {listed})")
     return shards[args.shard]
 
 
@@ -42,7 +70,9 @@ def _print(stats: StageStats) -> None:
 def cmd_ingest(args: argparse.Namespace) -> None:
     from semi_instruct.stages import ingest
 
-    config = cfg.load_config(args.config)
+    if not args.shard and not args.input:
+        args.parser.error(SHARD_OR_INPUT)
+    config = _config(args)
     _print(
         ingest.run(_shard(args, config), ingest.IngestOptions.from_config(config), args.out, args.dropped, args.stats)
     )
@@ -51,42 +81,42 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from semi_instruct.stages import generate
 
-    config = cfg.load_config(args.config)
+    config = _config(args)
     _print(generate.job(config, args.shard, args.input, args.out, args.dropped, args.stats, gpus=args.gpus))
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
     from semi_instruct.stages import validate
 
-    config = cfg.load_config(args.config)
+    config = _config(args)
     _print(validate.job(config, args.shard, args.input, args.out, args.dropped, args.stats))
 
 
 def cmd_select(args: argparse.Namespace) -> None:
     from semi_instruct.stages import select
 
-    config = cfg.load_config(args.config)
+    config = _config(args)
     _print(select.job(config, args.shard, args.input, args.out, args.dropped, args.stats))
 
 
 def cmd_decontaminate(args: argparse.Namespace) -> None:
     from semi_instruct.stages import decontaminate
 
-    config = cfg.load_config(args.config)
+    config = _config(args)
     _print(decontaminate.job(config, args.selected, args.out, args.dropped, args.report, args.stats))
 
 
 def cmd_dedup(args: argparse.Namespace) -> None:
     from semi_instruct.stages import dedup
 
-    config = cfg.load_config(args.config)
+    config = _config(args)
     _print(dedup.job(config, args.input, args.out, args.dropped, args.stats))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from semi_instruct.stages import export
 
-    config = cfg.load_config(args.config)
+    config = _config(args)
     options = export.ExportOptions.from_config(config)
     export.run(
         args.input, args.stats_files, args.dropped_files, args.contamination, export.output_paths(args.out_dir), options
@@ -94,20 +124,99 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"dataset written to {args.out_dir}")
 
 
+SKELETON_HEADER = """\
+# Answers for shard `{shard}`: {samples} samples, for `semi-instruct replay-build --answers` (model
+# {model}, prompts {version}, {candidates} rewrite candidates, {num_inputs} test inputs asked for).
+# Replace every `null` with an answer as the model would have written it (YAML `|` blocks keep lines):
+#   rewrite: one answer per candidate, with the sections
+#     ## Instruction  the task, self-contained (20+ characters; never "the code above"), with an example
+#     ## Solution     a ```python block: a top-level function with type hints on every parameter and the
+#                     return, a docstring, and no input(), print(), sys.stdin/stdout or open(); helpers allowed
+#     ## Entry point  that function's name (may be left out when the solution defines one function)
+#     ## Adapter      mode stdio only: a ```python script that reads standard input as the original does,
+#                     calls the function and prints exactly what the original prints. Mode call: none (the
+#                     function is called with the arguments of the original `entry_point`)
+#     or a JSON object with the keys instruction, solution, entry_point, adapter.
+#   inputs: one answer holding a JSON list (a ```json block or bare), or a YAML list:
+#     mode stdio: strings, each the whole standard input of one run ("3 4\\n");
+#     mode call: arrays, each the positional arguments of one call ([[1, 2], 5]).
+# Answers that break these rules are replayed all the same and dropped by generate with a reason, like a
+# model's. mode, entry_point (call mode: the original's function) and the prompts are for reading and are
+# ignored. Each prompt is the last user turn (the sample's code, statement and contract), after the system
+# turn and few-shot example of semi_instruct/prompts/{{rewrite,inputs}}.{version}.md.
+"""
+
+
+class _SkeletonDumper(yaml.SafeDumper):
+    """Multi-line texts as `|` blocks, so code and prompts read as they are (PyYAML quotes the rare text a
+    block cannot hold, e.g. one with trailing spaces)."""
+
+
+_SkeletonDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
+)
+
+
+def _read_answers(path: str) -> dict:
+    try:
+        answers = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read answers file {path}: {exc}") from exc
+    if not isinstance(answers, dict):
+        raise ValueError(f"answers file {path}: expected a mapping of sample ids to answers")
+    return answers
+
+
 def cmd_replay_build(args: argparse.Namespace) -> None:
-    """Ingest a shard in a scratch dir and write replay entries for its exact prompts."""
+    """Ingest a shard in a scratch dir, then write an answers skeleton for its samples (--skeleton), or
+    replay entries for their exact prompts from filled-in answers (--answers, --out)."""
+    from semi_instruct.engines import EngineError
     from semi_instruct.stages import generate, ingest
 
-    config = cfg.load_config(args.config)
+    if not args.skeleton and not (args.answers and args.out):
+        args.parser.error("give --skeleton FILE (answers to fill in), or --answers FILE and --out FILE")
+    if args.skeleton and args.out:
+        args.parser.error("--skeleton writes no replay file: fill it in, then --answers FILE --out FILE")
+    if not args.shard and not args.input:
+        args.parser.error(SHARD_OR_INPUT)
+    config = _config(args)
     shard = _shard(args, config)
-    answers = yaml.safe_load(Path(args.answers).read_text(encoding="utf-8"))
+    answers = _read_answers(args.answers) if args.answers else None
+    options = generate.GenerateOptions.from_config(config)
+    model = config["engine"]["model"]
     with tempfile.TemporaryDirectory() as tmp:
         ingested = Path(tmp) / "ingest.parquet"
-        ingest.run(shard, ingest.IngestOptions.from_config(config), ingested, Path(tmp) / "dropped.jsonl")
-        options = generate.GenerateOptions.from_config(config)
-        entries = generate.replay_fixture(iter_parquet_rows(ingested), answers, config["engine"]["model"], options)
+        stats = ingest.run(shard, ingest.IngestOptions.from_config(config), ingested, Path(tmp) / "dropped.jsonl")
+        records = list(iter_parquet_rows(ingested))
+    if stats.dropped:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(stats.dropped.items()))
+        print(
+            f"{sum(stats.dropped.values())} rows of shard {shard.name} are dropped at ingest and need no answers "
+            f"({reasons}; `semi-instruct ingest` lists them)",
+            file=sys.stderr,
+        )
+    if args.skeleton:
+        skeleton = generate.answers_skeleton(records, options, answers)
+        header = SKELETON_HEADER.format(
+            shard=shard.name,
+            samples=len(skeleton),
+            model=model,
+            version=options.prompt_version,
+            candidates=options.candidates,
+            num_inputs=options.num_inputs,
+        )
+        body = yaml.dump(skeleton, Dumper=_SkeletonDumper, sort_keys=False, allow_unicode=True, width=1 << 16)
+        atomic_write_text(args.skeleton, header + body)
+        unfilled = sum(1 for entry in skeleton.values() if entry["inputs"] is None or None in entry["rewrite"])
+        print(f"wrote {len(skeleton)} samples ({unfilled} with slots to fill) to {args.skeleton}")
+        return
+    try:
+        entries = generate.replay_fixture(records, answers or {}, model, options)
+    except EngineError as exc:
+        raise ValueError(f"answers file {args.answers}:\n{exc}") from exc
     atomic_write_text(args.out, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
-    print(f"wrote {len(entries)} replay entries to {args.out}")
+    print(f"wrote {len(entries)} replay entries for {len(records)} samples to {args.out}")
 
 
 def cmd_exec(args: argparse.Namespace) -> None:
@@ -153,68 +262,109 @@ def _positive(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def _exec_epilog() -> str:
+    """The JSONL contract of `exec`, from its one written source (semi_instruct/sandbox/cases.py)."""
+    from semi_instruct.sandbox import cases
+
+    return (cases.__doc__ or "").split("\n", 1)[1].strip()
+
+
+FORMATS = ["auto", "jsonl", "parquet", "hf"]
+FORMAT_HELP = "format of --input: jsonl, parquet, hf (a datasets source), auto (from the suffix; default)"
+STATS_HELP = "also write the stage's counts, settings and timings to this JSON file"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semi-instruct", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def stage(name: str, help: str, func) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--config", default="config.yaml", help="workflow config (default: config.yaml)")
-        p.set_defaults(func=func)
+        p.add_argument(
+            "--config",
+            "--configfile",
+            nargs="+",
+            metavar="FILE",
+            help=f"config files merged in order over ./{BASE_CONFIG} (nested sections key by key), as snakemake "
+            f"--configfile merges them over the Snakefile's configfile; default: ./{BASE_CONFIG} alone",
+        )
+        p.set_defaults(func=func, parser=p)
         return p
 
     p = stage("ingest", "Normalize one raw shard into Parquet (+ the log of dropped rows).", cmd_ingest)
-    p.add_argument("--shard", help="shard name from the manifest (or a name for --input)")
-    p.add_argument("--input", help="read this file/dataset instead of a manifest shard")
-    p.add_argument("--format", default="auto", choices=["auto", "jsonl", "parquet", "hf"])
-    p.add_argument("--out", required=True)
-    p.add_argument("--dropped", required=True, help="JSONL log of dropped rows")
-    p.add_argument("--stats")
+    p.add_argument("--shard", help="shard name from the manifest (or the name to give --input's rows)")
+    p.add_argument("--input", help="read this raw file/dataset instead of a manifest shard")
+    p.add_argument("--format", default="auto", choices=FORMATS, help=FORMAT_HELP)
+    p.add_argument("--out", required=True, help="the ingested samples (Parquet)")
+    p.add_argument("--dropped", required=True, help="JSONL log of dropped rows (row number and reason)")
+    p.add_argument("--stats", help=STATS_HELP)
 
-    for name, help, func in [
-        ("generate", "Ask the LLM engine for rewrites and test inputs for one ingested shard.", cmd_generate),
-        ("validate", "Run originals and candidates in the sandbox; record per-input verdicts.", cmd_validate),
-        ("select", "Keep samples whose best candidate matches the oracle; rank them.", cmd_select),
+    for name, help, func, what in [
+        ("generate", "Ask the LLM engine for rewrites and test inputs for one ingested shard.", cmd_generate, "ingest"),
+        (
+            "validate",
+            "Run originals and candidates in the sandbox; record per-input verdicts.",
+            cmd_validate,
+            "generate",
+        ),
+        ("select", "Keep samples whose best candidate matches the oracle; rank them.", cmd_select, "validate"),
     ]:
         p = stage(name, help, func)
-        p.add_argument("--shard", required=True)
-        p.add_argument("--input", required=True, help="previous stage's Parquet file")
-        p.add_argument("--out", required=True)
+        p.add_argument("--shard", required=True, help="the shard's name (written in rows, stats and logs)")
+        p.add_argument("--input", required=True, help=f"{what}'s Parquet file for the shard")
+        p.add_argument("--out", required=True, help=f"{name}'s samples (Parquet)")
         p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
-        p.add_argument("--stats")
+        p.add_argument("--stats", help=STATS_HELP)
         if name == "generate":
             p.add_argument("--gpus", type=int, default=0, help="GPUs for the vllm engine (its tensor-parallel size)")
 
     p = stage("decontaminate", "Drop selected samples that leak a benchmark; report every hit.", cmd_decontaminate)
     p.add_argument("--selected", nargs="+", required=True, help="every shard's select Parquet file")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the samples that leak no benchmark (Parquet)")
     p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
     p.add_argument("--report", required=True, help="JSONL contamination report (one line per hit)")
-    p.add_argument("--stats")
+    p.add_argument("--stats", help=STATS_HELP)
 
     p = stage("dedup", "Drop exact and near-duplicates across shards (best-ranked of each cluster stays).", cmd_dedup)
     p.add_argument("--input", required=True, help="decontaminate's Parquet file")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the de-duplicated samples (Parquet)")
     p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
-    p.add_argument("--stats")
+    p.add_argument("--stats", help=STATS_HELP)
 
     p = stage("export", "Write the final dataset, NI baseline, funnel, dropped log and card.", cmd_export)
     p.add_argument("--input", required=True, help="dedup's Parquet file")
     p.add_argument("--stats-files", nargs="+", required=True, help="every stage's stats JSON")
     p.add_argument("--dropped-files", nargs="*", default=[], help="every stage's dropped-records JSONL")
     p.add_argument("--contamination", required=True, help="decontaminate's contamination report")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", required=True, help="folder for data.*, ni.*, stats.json, dropped.jsonl, README.md")
 
-    p = stage("replay-build", "Build a replay fixture from hand-written answers for a shard.", cmd_replay_build)
-    p.add_argument("--shard", help="shard name from the manifest (or a name for --input)")
-    p.add_argument("--input", help="raw shard file instead of a manifest shard")
-    p.add_argument("--format", default="auto", choices=["auto", "jsonl", "parquet", "hf"])
-    p.add_argument("--answers", required=True, help="YAML {id: {rewrite: [text, ...], inputs: text}}")
-    p.add_argument("--out", required=True)
+    help = "Replay fixtures for a shard: write an answers skeleton to fill in, or build the replay file from it."
+    p = stage("replay-build", help, cmd_replay_build)
+    p.epilog = (
+        "Two steps: `--skeleton answers.yaml` lists every sample that survives ingest (its id: the id column, or "
+        "the content hash ingest derives), its mode, its prompts (with its code) and empty (null) answer slots; "
+        "fill them, then `--answers answers.yaml --out replay.jsonl`. The answer format is in the skeleton's "
+        "header and in README.md (Your own data)."
+    )
+    p.add_argument("--shard", help="shard name from the manifest (or the name to give --input's rows)")
+    p.add_argument("--input", help="raw shard file/dataset instead of a manifest shard")
+    p.add_argument("--format", default="auto", choices=FORMATS, help=FORMAT_HELP)
+    p.add_argument(
+        "--skeleton",
+        metavar="FILE",
+        help="write a YAML answers file to fill in: each sample's id, mode, prompts (with its code) and null slots "
+        "(with --answers: the answers it already holds carried over)",
+    )
+    p.add_argument(
+        "--answers", metavar="FILE", help="filled-in YAML answers {id: {rewrite: [text, ...], inputs: text}}"
+    )
+    p.add_argument("--out", metavar="FILE", help="the replay file to write from --answers (engine.replay_file)")
 
     help = "Run a JSONL file of programs and inputs in the sandbox; one result line per input line, in order."
-    p = sub.add_parser("exec", help=help, description=help)
-    p.add_argument("--in", dest="input", required=True, help="cases, one JSON object per line")
+    p = sub.add_parser(
+        "exec", help=help, description=help, epilog=_exec_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--in", dest="input", required=True, help="cases, one JSON object per line (format below)")
     p.add_argument("--out", required=True, help="results, one JSON object per input line (streamed)")
     p.add_argument(
         "--workers",
@@ -225,14 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive(float), default=5.0, help="default wall/CPU seconds per input")
     p.add_argument("--memory-mb", type=_positive(int), default=512, help="default memory limit per input")
     p.add_argument("--python", default="/usr/bin/python3", help="interpreter inside the sandbox")
-    p.set_defaults(func=cmd_exec)
+    p.set_defaults(func=cmd_exec, parser=p)
 
     p = sub.add_parser("sandbox", help="Sandbox tools.", description="Sandbox tools.")
     tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
     help = "Print which protections the sandbox has on this host; exit 1 if the minimum set is missing."
     p = tools.add_parser("doctor", help=help, description=help)
     p.add_argument("--python", default="/usr/bin/python3", help="interpreter inside the sandbox")
-    p.set_defaults(func=cmd_sandbox_doctor)
+    p.set_defaults(func=cmd_sandbox_doctor, parser=p)
     return parser
 
 

@@ -14,7 +14,7 @@ import copy
 import functools
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +79,27 @@ def validate_config(config: Config) -> Config:
     return config
 
 
-def load_config(path: str | Path, overrides: Config | None = None) -> Config:
+def read_config_file(path: str | Path) -> Config:
+    """One config file as a mapping, not yet validated (an empty file is an empty mapping)."""
     try:
         config = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    config.update(overrides or {})
-    return validate_config(config)
+    if not isinstance(config, dict):
+        raise ConfigError(f"config {path}: expected a mapping of sections, got a {type(config).__name__}")
+    return config
+
+
+def load_config(path: str | Path | Sequence[str | Path], overrides: Config | None = None) -> Config:
+    """Read, layer and validate a config. Several files are merged in order, each over the ones before it
+    as Snakemake merges `--configfile` files over the Snakefile's `configfile:` (nested sections key by
+    key, other values and lists replaced); `overrides` go on top the same way. The result is validated
+    once, as a whole: a layer need only hold the keys it changes."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    config: Config = {}
+    for layer in paths:
+        config = merged(config, read_config_file(layer))
+    return validate_config(merged(config, overrides or {}))
 
 
 # ---------------------------------------------------------------- data vs runtime

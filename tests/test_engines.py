@@ -15,7 +15,7 @@ from semi_instruct.engines.replay import ReplayEngine, ReplayMiss, fixture_entry
 from semi_instruct.io import read_jsonl
 from semi_instruct.manifest import Shard
 from semi_instruct.pipeline import stage_schema
-from semi_instruct.stages.generate import GenerateOptions, build_requests, replay_fixture
+from semi_instruct.stages.generate import GenerateOptions, answers_skeleton, build_requests, replay_fixture
 from semi_instruct.stages.generate import run as run_generate
 from semi_instruct.stages.ingest import IngestOptions
 from semi_instruct.stages.ingest import run as run_ingest
@@ -75,19 +75,49 @@ def test_replay_answers_n_candidates_in_order(tmp_path: Path) -> None:
     assert engine.chat([], Sampling()) == []
 
 
-def test_unknown_request_raises_replay_miss_naming_tag_and_file(tmp_path: Path) -> None:
-    known = request("known")
-    path = write_replay(tmp_path / "replay.jsonl", [fixture_entry(known, MODEL, ["x"])])
-    engine = ReplayEngine(path, model=MODEL)
-    unknown = request("a prompt that was never recorded", tag="sample-7/rewrite")
+def test_unknown_request_raises_replay_miss_naming_tag_file_and_command(tmp_path: Path) -> None:
+    """A tag the file holds under another key is a changed prompt (rebuild); an unknown tag a sample never
+    recorded (write its answers): each named with its command, the shard's name and the file."""
+    known = request("known", tag="sample-6/rewrite")
+    recorded = request("the prompt as it was recorded", tag="sample-7/rewrite")
+    path = write_replay(
+        tmp_path / "replay.jsonl", [fixture_entry(known, MODEL, ["x"]), fixture_entry(recorded, MODEL, ["y"])]
+    )
+    engine = ReplayEngine(path, model=MODEL, shard="s1")
+    changed = request("the prompt as it is now", tag="sample-7/rewrite")
     with pytest.raises(ReplayMiss) as err:
-        engine.chat([known, unknown, request("another", tag="sample-8/inputs")], Sampling())
+        engine.chat([known, changed, request("another", tag="sample-8/inputs")], Sampling())
+    assert isinstance(err.value, EngineError)
+    assert str(err.value) == (
+        f"2 of 3 requests are not in replay file {path}. "
+        "1 was never recorded: the file has no entry for sample-8/inputs. Write their answers: "
+        "`semi-instruct replay-build --shard s1 --skeleton answers.yaml` lists every sample with its prompts and "
+        "empty answer slots (add `--answers FILE` to carry over the answers you have); fill the slots, then "
+        f"`semi-instruct replay-build --shard s1 --answers answers.yaml --out {path}`. Or record them with a real "
+        "engine (engine.record_dir). "
+        "1 has an entry for the same sample with a different prompt (sample-7/rewrite; sample-7/rewrite has key "
+        f"{changed.key[:12]}…, its prompt starts 'the prompt as it is now'): the prompt or the sample changed "
+        "since the file was built (prompt version, generate.num_inputs, the sample's code or statement). Rebuild "
+        f"it from your answers: `semi-instruct replay-build --shard s1 --answers answers.yaml --out {path}`, or "
+        "record again with a real engine (engine.record_dir). "
+        "Run replay-build with `--config FILE` for each `--configfile FILE` you give snakemake."
+    )
+
+
+def test_replay_miss_from_a_folder_names_the_shards_file_and_counts_the_rest(tmp_path: Path) -> None:
+    folder = tmp_path / "recorded"
+    folder.mkdir()
+    write_replay(folder / "other.jsonl", [fixture_entry(request("old", tag="a/inputs"), MODEL, ["[1]"])])
+    new = [request(f"new {i}", tag=f"n{i}/rewrite") for i in range(7)]
+    with pytest.raises(ReplayMiss) as err:
+        make_engine({"kind": "replay", "model": MODEL, "replay_file": str(folder)}, shard="s2").chat(new, Sampling())
     message = str(err.value)
     assert message.startswith(
-        f"2 of 3 requests are not in replay file {path} (first: sample-7/rewrite, key {unknown.key[:12]}"
+        f"7 of 7 requests are not in replay file {folder}. 7 were never recorded: the file has no entry for "
+        "n0/rewrite, n1/rewrite, n2/rewrite, n3/rewrite, n4/rewrite and 2 more. "
     )
-    assert "'a prompt that was never recorded'" in message
-    assert isinstance(err.value, EngineError)
+    assert f"`semi-instruct replay-build --shard s2 --answers answers.yaml --out {folder / 's2.jsonl'}`" in message
+    assert "different prompt" not in message
 
 
 def test_asking_more_candidates_than_recorded_raises(tmp_path: Path) -> None:
@@ -96,8 +126,9 @@ def test_asking_more_candidates_than_recorded_raises(tmp_path: Path) -> None:
     with pytest.raises(ReplayMiss) as err:
         ReplayEngine(path, model=MODEL).chat([r], Sampling())
     assert str(err.value) == (
-        f"replay file {path}: s1/rewrite has 2 recorded responses, "
-        "but 3 candidates were asked for (generate.candidates)"
+        f"replay file {path}: s1/rewrite has 2 recorded responses, but 3 candidates were asked for "
+        "(generate.candidates): give every sample that many `rewrite` answers and rebuild the file "
+        "(semi-instruct replay-build), or lower generate.candidates"
     )
 
 
@@ -256,17 +287,61 @@ def test_fixture_requests_are_exactly_what_generate_sends(ingested: Path, tmp_pa
 
 def test_replay_fixture_rejects_missing_or_short_answers(ingested: Path) -> None:
     records = pq.read_table(ingested).to_pylist()
-    with pytest.raises(EngineError, match="^no answers for sample 'hopeless': add it to the answers file$"):
-        replay_fixture(
-            records,
-            {k: v for k, v in ANSWERS.items() if k != "hopeless"},
-            MODEL,
-            GenerateOptions(candidates=2, num_inputs=3),
-        )
-    with pytest.raises(
-        EngineError, match=r"^answers for 'inc': need `rewrite` \(a list of >= 3 texts\) and `inputs` \(a text\)$"
-    ):
+    options = GenerateOptions(candidates=2, num_inputs=3)
+    without = {k: v for k, v in ANSWERS.items() if k not in ("hopeless", "add")}
+    with pytest.raises(EngineError) as err:
+        replay_fixture(records, {**without, 7: ANSWERS["add"]}, MODEL, options)
+    assert str(err.value) == (
+        "no answers for 2 of 5 samples: add, hopeless (the file has answers for ids not in the shard: 7); "
+        "`semi-instruct replay-build --skeleton NEW.yaml --answers FILE` (same --shard) writes every sample, with "
+        "these ones' slots empty"
+    )
+    with pytest.raises(EngineError) as err:
         replay_fixture(records, ANSWERS, MODEL, GenerateOptions(candidates=3, num_inputs=3))
+    assert str(err.value) == (
+        "`rewrite` has 2 answers, generate.candidates asks for 3: inc, add, hopeless, no-inputs, row-tests-only"
+    )
+    bad = {
+        **ANSWERS,
+        "inc": "just a text",
+        "add": {"rewrite": "one text", "inputs": {"a": 1}, "note": "x"},
+        "hopeless": {"rewrite": [None, 3], "inputs": None},
+    }
+    with pytest.raises(EngineError) as err:
+        replay_fixture(records, bad, MODEL, options)
+    assert str(err.value).splitlines() == [
+        "unfilled slots (null) in 1 samples: hopeless (rewrite[0], inputs)",
+        "expected a mapping with `rewrite` and `inputs`, got a str: inc",
+        "unknown keys note (the answer slots are rewrite and inputs): add",
+        "`rewrite` must be a list of 2 answer texts (generate.candidates): add",
+        "`inputs` must be a text holding a JSON list, or a list: add",
+        "every `rewrite` answer must be a text: hopeless",
+    ]
+
+
+def test_answers_skeleton_lists_every_sample_and_carries_answers_over(ingested: Path) -> None:
+    records = pq.read_table(ingested).to_pylist()
+    options = GenerateOptions(candidates=2, num_inputs=3)
+    skeleton = answers_skeleton(records, options, {"inc": ANSWERS["inc"], "add": {"rewrite": [ADD_JSON]}})
+    assert list(skeleton) == [r["id"] for r in records]
+    rewrite, inputs = build_requests(records[1], options)
+    assert skeleton["add"] == {
+        "mode": "call",
+        "entry_point": "add",
+        "rewrite_prompt": rewrite.messages[-1][1],
+        "rewrite": [ADD_JSON, None],
+        "inputs_prompt": inputs.messages[-1][1],
+        "inputs": None,
+    }
+    assert skeleton["inc"]["rewrite"] == ANSWERS["inc"]["rewrite"] and "entry_point" not in skeleton["inc"]
+    assert skeleton["hopeless"]["rewrite"] == [None, None] and skeleton["hopeless"]["inputs"] is None
+    # a filled skeleton (its reading fields included) is an answers file
+    for sample in skeleton.values():
+        sample["rewrite"] = [text or "" for text in sample["rewrite"]]
+        sample["inputs"] = sample["inputs"] or [["x"]]
+    entries = replay_fixture(records, skeleton, MODEL, options)
+    assert entries[:2] == replay_fixture(records, ANSWERS, MODEL, options)[:2]
+    assert entries[3]["responses"] == ['[["x"]]']  # a list answer is replayed as JSON text
 
 
 def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) -> None:
@@ -359,7 +434,9 @@ def test_changed_prompt_misses_the_replay_and_writes_nothing(ingested: Path, tmp
         )
     # the rewrite prompt does not mention the number of inputs, the inputs prompt does
     assert str(err.value).startswith(
-        f"5 of 10 requests are not in replay file {tmp_path / 'replay.jsonl'} (first: inc/inputs,"
+        f"5 of 10 requests are not in replay file {tmp_path / 'replay.jsonl'}. 5 have an entry for the same sample "
+        "with a different prompt (inc/inputs, add/inputs, hopeless/inputs, no-inputs/inputs, row-tests-only/inputs; "
+        "inc/inputs has key "
     )
     assert not out.exists() and not (tmp_path / "dropped.jsonl").exists()
 

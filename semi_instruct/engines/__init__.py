@@ -33,7 +33,7 @@ def make_engine(config: dict[str, Any], shard: str | None = None, gpus: int = 0)
         engine = CachedEngine(lambda: _base_engine(config, gpus), cache, kind, model, revision)
     else:
         started = time.perf_counter()
-        engine = _base_engine(config, gpus)
+        engine = _base_engine(config, gpus, shard)
         engine.startup_seconds = time.perf_counter() - started
     if config.get("record_dir") and shard:
         from semi_instruct.engines.replay import RecordingEngine
@@ -42,12 +42,12 @@ def make_engine(config: dict[str, Any], shard: str | None = None, gpus: int = 0)
     return engine
 
 
-def _base_engine(config: dict[str, Any], gpus: int) -> Engine:
+def _base_engine(config: dict[str, Any], gpus: int, shard: str | None = None) -> Engine:
     kind, model, revision = config["kind"], config["model"], config.get("revision")
     if kind == "replay":
         from semi_instruct.engines.replay import ReplayEngine
 
-        return ReplayEngine(config["replay_file"], model=model, revision=revision)
+        return ReplayEngine(config["replay_file"], model=model, revision=revision, shard=shard)
     if kind == "vllm":
         from semi_instruct.engines.vllm import VllmEngine
 

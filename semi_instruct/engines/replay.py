@@ -4,8 +4,10 @@ File format (JSON lines), one object per recorded conversation:
   {"key": sha256 of the messages, "model": str, "tag": str, "messages": [{"role", "content"}...],
    "responses": [str, ...]}
 `engine.replay_file` is one such file or a directory of them (`*.jsonl`, e.g. what `engine.record_dir`
-collected: one file per shard). A request whose key is not recorded is an error that names the request
-and the file: a replay must never quietly return empty answers.
+collected: one file per shard). A request whose key is not recorded is an error that names the request,
+the file and the command that fixes it: a replay must never quietly return empty answers. The `tag`
+(`<sample id>/rewrite` or `<sample id>/inputs`) tells the two misses apart: a tag recorded under another
+key means the prompt changed (rebuild the file), an unknown tag a sample never recorded (write answers).
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ def fixture_entry(request: ChatRequest, model: str, responses: list[str]) -> dic
 class ReplayEngine(Engine):
     kind = "replay"
 
-    def __init__(self, path: str | Path, model: str, revision: str | None = None):
+    def __init__(self, path: str | Path, model: str, revision: str | None = None, shard: str | None = None):
         super().__init__(model, revision)
         self.path = Path(path)
+        self.shard = shard  # names the shard in the commands a miss message suggests
         self._entries: dict[str, dict] = {}
+        self._tags: set[str] = set()
         files = sorted(self.path.glob("*.jsonl")) if self.path.is_dir() else [self.path]
         if not files:
             raise EngineError(f"replay directory {self.path} has no *.jsonl files")
@@ -67,19 +71,15 @@ class ReplayEngine(Engine):
                     f"but the config asks for {model!r}"
                 )
             self._entries[key] = entry
+            if isinstance(entry.get("tag"), str) and entry["tag"]:
+                self._tags.add(entry["tag"])
 
     def chat(
         self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
     ) -> list[ChatResult]:
         missing = [r for r in requests if r.key not in self._entries]
         if missing:
-            first = missing[0]
-            raise ReplayMiss(
-                f"{len(missing)} of {len(requests)} requests are not in replay file {self.path} "
-                f"(first: {first.tag or '?'}, key {first.key[:12]}…; its prompt starts "
-                f"{first.messages[-1][1][:120]!r}). The prompt or the input changed since the file was recorded: "
-                f"record it again with a real engine (engine.record_dir) or rebuild the fixture."
-            )
+            raise ReplayMiss(self._miss_message(missing, len(requests)))
         results = []
         for index, request in enumerate(requests):
             recorded = self._entries[request.key]["responses"]
@@ -87,7 +87,9 @@ class ReplayEngine(Engine):
             if len(recorded) < wanted:
                 raise ReplayMiss(
                     f"replay file {self.path}: {request.tag or request.key[:12]} has {len(recorded)} recorded "
-                    f"responses, but {wanted} candidates were asked for (generate.candidates)"
+                    f"responses, but {wanted} candidates were asked for (generate.candidates): give every sample "
+                    f"that many `rewrite` answers and rebuild the file (semi-instruct replay-build), or lower "
+                    f"generate.candidates"
                 )
             result = ChatResult(
                 texts=list(recorded[request.first_candidate : wanted]), finish_reasons=["replay"] * request.n
@@ -97,6 +99,43 @@ class ReplayEngine(Engine):
                 on_result(index, result)
             results.append(result)
         return results
+
+    def _miss_message(self, missing: list[ChatRequest], asked: int) -> str:
+        """Why `missing` are not in the file and the command that fixes it: a sample never recorded needs
+        answers (a skeleton to fill), a changed prompt needs the file rebuilt."""
+        shard = self.shard or "SHARD"
+        out = self.path / f"{shard}.jsonl" if self.path.is_dir() else self.path
+        changed = [r for r in missing if r.tag in self._tags]
+        new = [r for r in missing if r.tag not in self._tags]
+        parts = [f"{len(missing)} of {asked} requests are not in replay file {self.path}."]
+        if new:
+            parts.append(
+                f"{len(new)} {'was' if len(new) == 1 else 'were'} never recorded: the file has no entry for "
+                f"{_tags(new)}. Write their answers: "
+                f"`semi-instruct replay-build --shard {shard} --skeleton answers.yaml` lists every sample with "
+                f"its prompts and empty answer slots (add `--answers FILE` to carry over the answers you have); "
+                f"fill the slots, then `semi-instruct replay-build --shard {shard} --answers answers.yaml "
+                f"--out {out}`. Or record them with a real engine (engine.record_dir)."
+            )
+        if changed:
+            first = changed[0]
+            parts.append(
+                f"{len(changed)} {'has' if len(changed) == 1 else 'have'} an entry for the same sample with a "
+                f"different prompt ({_tags(changed)}; "
+                f"{first.tag} has key {first.key[:12]}…, its prompt starts {first.messages[-1][1][:120]!r}): the "
+                f"prompt or the sample changed since the file was built (prompt version, generate.num_inputs, "
+                f"the sample's code or statement). Rebuild it from your answers: `semi-instruct replay-build "
+                f"--shard {shard} --answers answers.yaml --out {out}`, or record again with a real engine "
+                f"(engine.record_dir)."
+            )
+        parts.append("Run replay-build with `--config FILE` for each `--configfile FILE` you give snakemake.")
+        return " ".join(parts)
+
+
+def _tags(requests: list[ChatRequest], shown: int = 5) -> str:
+    tags = [r.tag or f"key {r.key[:12]}…" for r in requests]
+    more = f" and {len(tags) - shown} more" if len(tags) > shown else ""
+    return ", ".join(tags[:shown]) + more
 
 
 class RecordingEngine(Engine):

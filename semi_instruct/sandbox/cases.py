@@ -1,16 +1,27 @@
-"""`semi-instruct exec`: run a JSONL file of cases through the executor, streaming results in order.
+r"""`semi-instruct exec`: run a JSONL file of cases through the executor, streaming results in order.
 
 Input, one JSON object per line:
     {"id": str, "mode": "stdio"|"call", "code": str, "entry_point": str (call mode),
      "inputs": [str, ...] (stdio: stdin text) | [[arg, ...], ...] (call: argument lists),
      "timeout_s": float (optional, per input), "memory_mb": int (optional)}
+  stdio runs `code` as a program once per input, with the input as its standard input; call runs `code`
+  once per input and calls `entry_point(*args)`. Other keys are refused.
 Output, one line per input line, same order:
     {"id": str, "results": [{"status", "stdout" (stdio) | "return" (call), "stderr", "exit_code",
      "wall_ms"}, ...]}  -- exactly one result per input; or {"line": n, "error": "..."} for a malformed line.
+  status: ok | error (an exception or a non-zero exit) | timeout | memory | output_limit | killed;
+  "return" is the function's return value as JSON.
+Example:
+    {"id": "add", "mode": "stdio", "code": "a, b = map(int, input().split())\nprint(a + b)", "inputs": ["1 2"]}
+    {"id": "sq", "mode": "call", "code": "def sq(x):\n    return x * x", "entry_point": "sq", "inputs": [[3]]}
+  give {"id": "add", "results": [{"status": "ok", "stdout": "3\n", ...}]} and
+       {"id": "sq", "results": [{"status": "ok", "return": 9, ...}]}.
 
 Lines are read lazily and at most a few jobs per worker are in flight, so memory does not grow with the
 number of lines; each output line is flushed as soon as it and all lines before it are done, even while
-the input (a pipe, say) has no next line yet.
+the input (a pipe, say) has no next line yet. A malformed line is reported in its place and does not stop
+the run; the exit status is 1 only when a file cannot be read or written or the sandbox is unavailable
+(2 for bad arguments).
 """
 
 from __future__ import annotations

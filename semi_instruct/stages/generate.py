@@ -198,27 +198,114 @@ def job(
     return result
 
 
+# An answers file (`semi-instruct replay-build --answers`) maps each sample id to its answer slots; the other
+# fields of a skeleton (`--skeleton`) are there to read and are ignored.
+ANSWER_SLOTS = ("rewrite", "inputs")
+SKELETON_FIELDS = ("mode", "entry_point", "rewrite_prompt", "inputs_prompt")
+
+
+def answers_skeleton(
+    records: Iterable[dict[str, Any]], options: GenerateOptions, answers: Mapping[Any, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """An answers file to fill in for `records` (ingested samples): per sample id, its mode, the original's
+    entry point (call mode), and each prompt's last user turn (what differs per sample: the code, the
+    statement, the contract) followed by its slots, `None` until filled: `rewrite` (one per candidate) and
+    `inputs`. Answers already in `answers` are carried over, so after rows are added to a shard only the new
+    samples are left to answer."""
+    known = {str(k): v for k, v in (answers or {}).items()}
+    skeleton = {}
+    for record in records:
+        rewrite_request, inputs_request = build_requests(record, options)
+        found = known.get(record["id"])
+        old: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        rewrites: list[Any] = old["rewrite"] if isinstance(old.get("rewrite"), list) else []
+        entry: dict[str, Any] = {"mode": record["mode"]}
+        if record["mode"] == "call":
+            entry["entry_point"] = record["original_entry_point"]
+        entry |= {
+            "rewrite_prompt": rewrite_request.messages[-1][1],
+            "rewrite": [*rewrites, *[None] * (options.candidates - len(rewrites))],
+            "inputs_prompt": inputs_request.messages[-1][1],
+            "inputs": old.get("inputs"),
+        }
+        skeleton[record["id"]] = entry
+    return skeleton
+
+
+def _answer_problems(answer: Any, candidates: int) -> tuple[list[str], list[str]]:
+    """(unfilled slots, other problems) of one sample's answers."""
+    if not isinstance(answer, Mapping):
+        return [], [f"expected a mapping with `rewrite` and `inputs`, got a {type(answer).__name__}"]
+    unfilled, problems = [], []
+    unknown = sorted(set(map(str, answer)) - {*ANSWER_SLOTS, *SKELETON_FIELDS})
+    if unknown:
+        problems.append(f"unknown keys {', '.join(unknown)} (the answer slots are rewrite and inputs)")
+    rewrites = answer.get("rewrite")
+    if rewrites is None:
+        unfilled.append("rewrite")
+    elif not isinstance(rewrites, list):
+        problems.append(f"`rewrite` must be a list of {candidates} answer texts (generate.candidates)")
+    else:
+        unfilled += [f"rewrite[{i}]" for i, text in enumerate(rewrites) if text is None]
+        if any(not isinstance(text, str) for text in rewrites if text is not None):
+            problems.append("every `rewrite` answer must be a text")
+        if len(rewrites) < candidates:
+            problems.append(f"`rewrite` has {len(rewrites)} answers, generate.candidates asks for {candidates}")
+    inputs = answer.get("inputs")
+    if inputs is None:
+        unfilled.append("inputs")
+    elif not isinstance(inputs, (str, list)):
+        problems.append("`inputs` must be a text holding a JSON list, or a list")
+    return unfilled, problems
+
+
 def replay_fixture(
-    records: Iterable[dict[str, Any]], answers: Mapping[str, Mapping[str, Any]], model: str, options: GenerateOptions
+    records: Iterable[dict[str, Any]], answers: Mapping[Any, Any], model: str, options: GenerateOptions
 ) -> list[dict[str, Any]]:
     """Replay entries (engines/replay.py) for the exact requests this stage will send for `records`
-    (ingested samples), from hand-written answers `{id: {rewrite: [text, ...], inputs: text}}`."""
+    (ingested samples), from hand-written answers `{id: {rewrite: [text, ...], inputs: text}}`; an `inputs`
+    given as a list is written as the JSON text a model would answer. Every problem of the file (samples
+    without answers, unfilled slots, wrong types) is reported at once, each with all the samples it
+    concerns, in one EngineError."""
     from semi_instruct.engines.replay import fixture_entry
 
+    by_id = {str(k): v for k, v in answers.items()}  # YAML reads an id like 7 as a number
+    records = list(records)
+    missing: list[str] = []
+    unfilled: list[str] = []
+    problems: dict[str, list[str]] = {}
     entries = []
     for record in records:
-        answer = answers.get(record["id"])
-        if answer is None:
-            raise EngineError(f"no answers for sample {record['id']!r}: add it to the answers file")
-        rewrites, inputs = answer.get("rewrite"), answer.get("inputs")
-        if not isinstance(rewrites, list) or len(rewrites) < options.candidates or not isinstance(inputs, str):
-            raise EngineError(
-                f"answers for {record['id']!r}: need `rewrite` (a list of >= {options.candidates} texts) and "
-                "`inputs` (a text)"
-            )
+        sample = record["id"]
+        if sample not in by_id:
+            missing.append(sample)
+            continue
+        slots, bad = _answer_problems(by_id[sample], options.candidates)
+        for problem in bad:
+            problems.setdefault(problem, []).append(sample)
+        if slots:
+            unfilled.append(f"{sample} ({', '.join(slots)})")
+        if slots or bad:
+            continue
+        answer = by_id[sample]
+        inputs = answer["inputs"] if isinstance(answer["inputs"], str) else json.dumps(answer["inputs"])
         rewrite_request, inputs_request = build_requests(record, options)
-        entries.append(fixture_entry(rewrite_request, model, list(rewrites)))
+        entries.append(fixture_entry(rewrite_request, model, list(answer["rewrite"])))
         entries.append(fixture_entry(inputs_request, model, [inputs]))
+    if missing or unfilled or problems:
+        lines = []
+        if missing:
+            unused = sorted(set(by_id) - {r["id"] for r in records})
+            lines.append(
+                f"no answers for {len(missing)} of {len(records)} samples: {', '.join(missing)}"
+                + (f" (the file has answers for ids not in the shard: {', '.join(unused)})" if unused else "")
+                + "; `semi-instruct replay-build --skeleton NEW.yaml --answers FILE` (same --shard) writes "
+                "every sample, with these ones' slots empty"
+            )
+        if unfilled:
+            lines.append(f"unfilled slots (null) in {len(unfilled)} samples: {'; '.join(unfilled)}")
+        lines += [f"{problem}: {', '.join(samples)}" for problem, samples in problems.items()]
+        raise EngineError("\n".join(lines))
     return entries
 
 
