@@ -22,7 +22,7 @@ import yaml
 
 from semi_instruct import config as cfg
 from semi_instruct.io import atomic_write_text, iter_parquet_rows
-from semi_instruct.manifest import Shard, read_manifest
+from semi_instruct.manifest import FORMATS, Shard, read_manifest
 from semi_instruct.stages.base import StageStats
 
 BASE_CONFIG = Path("config.yaml")  # the Snakefile's `configfile:`, relative to the working directory
@@ -269,8 +269,10 @@ def _exec_epilog() -> str:
     return (cases.__doc__ or "").split("\n", 1)[1].strip()
 
 
-FORMATS = ["auto", "jsonl", "parquet", "hf"]
-FORMAT_HELP = "format of --input: jsonl, parquet, hf (a datasets source), auto (from the suffix; default)"
+FORMAT_HELP = (
+    "format of --input: jsonl, json (an array or objects, read by content), parquet, hf (a datasets source), "
+    "auto (from the suffix; default)"
+)
 STATS_HELP = "also write the stage's counts, settings and timings to this JSON file"
 
 

@@ -2,13 +2,17 @@
 
 A tab-separated file with a header. Columns:
   shard    unique name, used in output paths ([A-Za-z0-9_.-]+)
-  path     a JSONL/Parquet file, a local dataset directory, or a hub dataset name (format `hf`)
-  format   jsonl | parquet | hf | auto (default: from the path's suffix; directories are `hf`)
+  path     a JSON/JSONL/Parquet file (JSON and JSONL also gzipped), a local dataset directory, or a hub
+           dataset name (format `hf`)
+  format   jsonl | json | parquet | hf | auto (default: from the path's suffix, `.gz` aside: .jsonl/.ndjson
+           are jsonl, .json is json, .parquet is parquet, anything else `hf`). jsonl: one object per line;
+           json: the content decides (an array of objects, pretty-printed objects, or one object per line)
   split    dataset split for `hf` (default: train)
   subset   dataset configuration name for `hf` (optional)
   source   provenance written on rows that carry none (optional)
   license  licence written on rows that carry none (optional)
-  fields   per-shard overrides of the config field mapping, e.g. `code=solution;statement=question`
+  fields   per-shard overrides of the config field mapping, e.g. `code=solution;statement=question`; every
+           column named here must exist in the shard; `statement=` (empty) says the shard has none
 Relative paths are relative to the working directory (where snakemake runs).
 """
 
@@ -22,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("jsonl", "parquet", "hf", "auto")
+FORMATS = ("jsonl", "json", "parquet", "hf", "auto")
+# Fields of our record that a source column can be mapped to (`ingest.fields`, the manifest's `fields`).
+SOURCE_FIELDS = ("id", "code", "language", "statement", "tests", "source", "license")
 SHARD_NAME = r"[A-Za-z0-9_.-]+"  # also the workflow's {shard} wildcard constraint (rules/common.smk)
 _SHARD_NAME = re.compile(rf"^{SHARD_NAME}$")
 _COLUMNS = ("shard", "path", "format", "split", "subset", "source", "license", "fields")
@@ -55,10 +61,12 @@ class Shard:
     def resolved_format(self) -> str:
         if self.format != "auto":
             return self.format
-        suffixes = "".join(Path(self.path).suffixes).lower()
-        if suffixes.endswith((".jsonl", ".json", ".jsonl.gz", ".ndjson")):
+        name = Path(self.path).name.lower().removesuffix(".gz")
+        if name.endswith((".jsonl", ".ndjson")):
             return "jsonl"
-        if suffixes.endswith(".parquet"):
+        if name.endswith(".json"):
+            return "json"
+        if name.endswith(".parquet"):
             return "parquet"
         return "hf"
 
@@ -69,18 +77,25 @@ class Shard:
             return [self.path]
         if p.is_dir():
             return sorted(str(f) for f in p.rglob("*") if f.is_file() and ".cache" not in f.parts)
-        if self.resolved_format in ("jsonl", "parquet"):
+        if self.resolved_format in ("jsonl", "json", "parquet"):
             return [self.path]  # missing file: let Snakemake report it as a missing input
         return []
 
 
 def _parse_fields(text: str, where: str) -> dict[str, str]:
+    """`ourfield=column;...`; an empty column (`statement=`) unmaps an optional field for this shard."""
     mapping: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        key, sep, column = part.partition("=")
-        if not sep or not key.strip() or not column.strip():
+        key, sep, column = (s.strip() for s in part.partition("="))
+        if not sep or not key or (key == "code" and not column):
             raise ManifestError(f"{where}: bad field override {part!r}; expected `ourfield=sourcecolumn`")
-        mapping[key.strip()] = column.strip()
+        if key not in SOURCE_FIELDS:
+            raise ManifestError(
+                f"{where}: field override {part!r}: no field {key!r}; fields are {', '.join(SOURCE_FIELDS)}"
+            )
+        if key in mapping:
+            raise ManifestError(f"{where}: field {key!r} is mapped twice in {text.strip()!r}")
+        mapping[key] = column
     return mapping
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -18,7 +20,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from workspace import SNAKEMAKE, make_workspace
 
+from semi_instruct.config import load_config
+from semi_instruct.io import iter_json_values
 from semi_instruct.manifest import ManifestError, Shard, read_manifest
 from semi_instruct.pipeline import stage_schema
 from semi_instruct.stages.base import StageStats
@@ -517,8 +522,8 @@ def test_parquet_without_mapped_code_column_lists_columns(tmp_path: Path) -> Non
     with pytest.raises(IngestError) as err:
         ingest(tmp_path, Shard("c", str(path)))
     assert str(err.value) == (
-        f"{path}: the `code` field is mapped to column 'code', which does not exist; "
-        "columns are ['question', 'solution'] (set `fields.code` in the config or the manifest)"
+        f"{path}: no column 'code' (field `code`, mapped by config key ingest.fields.code) in its schema; "
+        "the columns present are ['question', 'solution']"
     )
     _assert_nothing_written(tmp_path)
 
@@ -551,10 +556,286 @@ def test_datasets_dirs_that_cannot_be_loaded_raise_naming_them(tmp_path: Path) -
     with pytest.raises(IngestError) as err:
         ingest(tmp_path, Shard("n", str(no_code)))
     assert str(err.value) == (
-        f"dataset {str(no_code)!r} (split 'train'): the `code` field is mapped to column 'code', which does not exist; "
-        "columns are ['question', 'solution'] (set `fields.code` in the config or the manifest)"
+        f"dataset {str(no_code)!r} (split 'train'): no column 'code' (field `code`, mapped by config key "
+        "ingest.fields.code) in its schema; the columns present are ['question', 'solution']"
     )
     _assert_nothing_written(tmp_path)
+
+
+# ---------------------------------------------------------------- whole-shard mistakes fail the job
+
+
+EIGHT = [
+    {"id": f"r{i}", "solution": f"print(int(input()) + {i})", "question": f"Add {i}." if i % 2 else None}
+    for i in range(8)
+]
+
+
+def _fails(tmp_path: Path, shard: Shard, options: IngestOptions | None = None) -> str:
+    """Run ingest, expecting it to fail as a whole: the message, after checking nothing was written."""
+    with pytest.raises(IngestError) as err:
+        run_ingest(shard, options or IngestOptions(), tmp_path / "out.parquet", tmp_path / "out.dropped.jsonl")
+    _assert_nothing_written(tmp_path)
+    return str(err.value)
+
+
+def test_fields_typo_in_the_manifest_fails_naming_file_column_mapping_and_columns(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "eight.jsonl", EIGHT)
+    manifest = _manifest(tmp_path, f"shard\tpath\tfields\nx\t{raw}\tcode=soluton;statement=question\n")
+    assert _fails(tmp_path, read_manifest(manifest)["x"]) == (
+        f"{raw}: no column 'soluton' (field `code`, mapped by the manifest row of shard 'x': `code=soluton`) "
+        "in any of its 8 readable rows; the columns present are ['id', 'question', 'solution']"
+    )
+
+    # The same typo in a Parquet shard is caught from the schema, before a row is read.
+    path = tmp_path / "eight.parquet"
+    pq.write_table(pa.Table.from_pylist(EIGHT), path)
+    shard = Shard("p", str(path), fields={"code": "solution", "statement": "questoin"})
+    assert _fails(tmp_path, shard) == (
+        f"{path}: no column 'questoin' (field `statement`, mapped by the manifest row of shard 'p': "
+        "`statement=questoin`) in its schema; the columns present are ['id', 'question', 'solution']"
+    )
+
+
+def test_fields_typo_in_the_config_fails_naming_the_config_key(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "eight.jsonl", EIGHT)
+    config = load_config(REPO / "config.yaml", overrides={"ingest": {"fields": {"code": "solution"}}})
+    typo = load_config(REPO / "config.yaml", overrides={"ingest": {"fields": {"code": "soluton", "tests": "tset"}}})
+    assert _fails(tmp_path, Shard("x", str(raw)), IngestOptions.from_config(typo)) == (
+        f"{raw}: no column 'soluton' (field `code`, mapped by config key ingest.fields.code); "
+        "'tset' (field `tests`, mapped by config key ingest.fields.tests) in any of its 8 readable rows; "
+        "the columns present are ['id', 'question', 'solution']"
+    )
+    # A field left at its default (`statement: statement`) is read where present: its absence is no mistake.
+    stats, rows, _ = ingest(tmp_path, Shard("x", str(raw)), IngestOptions.from_config(config))
+    assert (stats.kept, rows[1]["statement"]) == (8, None)
+
+
+def test_a_column_present_in_some_rows_only_quarantines_the_others(tmp_path: Path) -> None:
+    rows_in = [
+        {"src": "print(input())", "question": None},  # present but null
+        {"question": "no code key at all"},
+        {"src": None},
+        {"src": "print(input()[::-1])", "question": "Reverse."},
+    ]
+    raw = write_jsonl(tmp_path / "sparse.jsonl", rows_in)
+    options = IngestOptions(fields={**DEFAULT_FIELDS, "code": "src", "statement": "question"})
+    stats, rows, dropped = ingest(tmp_path, Shard("s", str(raw)), options)
+    assert [(r["row"], r["statement"]) for r in rows] == [(0, None), (3, "Reverse.")]
+    assert [(q["row"], q["reason"], q["detail"]) for q in dropped] == [
+        (1, "missing_code", "row 1: no code in column 'src'"),
+        (2, "missing_code", "row 2: no code in column 'src'"),
+    ]
+
+
+def test_an_empty_manifest_override_unmaps_an_optional_field_for_that_shard(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "plain.jsonl", [{"code": "print(input())"}])
+    manifest = _manifest(tmp_path, f"shard\tpath\tfields\nplain\t{raw}\tstatement=\n")
+    shard = read_manifest(manifest)["plain"]
+    assert shard.fields == {"statement": ""}
+    options = IngestOptions(fields={**DEFAULT_FIELDS, "statement": "question"})  # config: other shards have it
+    assert "'question' (field `statement`, mapped by config key ingest.fields.statement)" in _fails(
+        tmp_path, Shard("plain", str(raw)), options
+    )
+    stats, rows, _ = ingest(tmp_path, shard, options)
+    assert (stats.kept, rows[0]["statement"]) == (1, None)
+
+
+def test_a_shard_none_of_whose_rows_decode_fails_with_the_first_errors(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "junk.jsonl", [b'{"code": "print(1)",', b"not json", b"", b"[1]", b'"x"'])
+    assert _fails(tmp_path, Shard("j", str(raw))) == (
+        f"{raw}: none of its 4 rows could be read as JSON Lines (format jsonl: one object per line; format json "
+        "reads a JSON array or pretty-printed JSON); first errors: row 0 (line 1): Expecting property name "
+        "enclosed in double quotes at column 21; row 1 (line 2): Expecting value at column 1; "
+        "row 3 (line 4): expected a JSON object, got list"
+    )
+
+    # A pretty-printed JSON array that the manifest says is JSONL: the manifest's format wins, and fails.
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps(EIGHT, indent=2))
+    lines = len(array.read_text().splitlines())
+    manifest = _manifest(tmp_path, f"shard\tpath\tformat\nforced\t{array}\tjsonl\n")
+    message = _fails(tmp_path, read_manifest(manifest)["forced"])
+    assert message.startswith(f"{array}: none of its {lines} rows could be read as JSON Lines (format jsonl: ")
+    assert message.endswith(
+        "first errors: row 0 (line 1): Expecting value at column 2; row 1 (line 2): Expecting property name "
+        "enclosed in double quotes at column 4; row 2 (line 3): Extra data at column 9"
+    )
+
+
+def test_a_valid_empty_file_is_a_shard_of_zero_rows(tmp_path: Path) -> None:
+    for name, text in [("empty.jsonl", ""), ("blank.jsonl", "\n  \n"), ("empty.json", "[]"), ("blank.json", " \n")]:
+        (tmp_path / name).write_text(text)
+        stats, rows, dropped = ingest(tmp_path, Shard("e", str(tmp_path / name)), name=name)
+        assert (stats.records_in, rows, dropped) == (0, [], []), name
+
+
+# ---------------------------------------------------------------- JSON files: read by their content
+
+
+def test_json_array_is_read_record_by_record(tmp_path: Path) -> None:
+    records: list[Any] = [dict(r) for r in EIGHT]
+    records[2] = ["not", "an", "object"]
+    records[5] = {"id": "r5", "solution": "print(input())  # " + "z" * 2000}  # over max_row_bytes
+    text = json.dumps(records, indent=2)
+    text = text.replace('"id": "r6",', '"id": "r6",,')  # a syntax error inside element 6: that record only
+    path = tmp_path / "eight.json"
+    path.write_text(text)
+    manifest = _manifest(tmp_path, f"shard\tpath\tfields\narr\t{path}\tcode=solution;statement=question\n")
+    shard = read_manifest(manifest)["arr"]
+    assert shard.resolved_format == "json"
+
+    stats, rows, dropped = ingest(tmp_path, shard, IngestOptions(max_row_bytes=1024))
+
+    assert stats.records_in == 8  # the records, not the lines of the file
+    assert stats.info == {"path": str(path), "format": "json", "layout": "array"}
+    assert [(r["row"], r["id"], r["statement"]) for r in rows] == [
+        (0, "r0", None),
+        (1, "r1", "Add 1."),
+        (3, "r3", "Add 3."),
+        (4, "r4", None),
+        (7, "r7", "Add 7."),
+    ]
+    line = {i: 1 + text[: text.index(f'"id": "r{i}"')].count("\n") - 1 for i in (5, 6)}  # the `{` above the id
+    size5 = len(json.dumps(records[5], indent=2).replace("\n", "\n  "))
+    assert [(q["row"], q["reason"], q["detail"]) for q in dropped] == [
+        (2, "bad_json", "row 2 (line 12): expected a JSON object, got list"),
+        (5, "too_large", f"row 5 (line {line[5]}): {size5} bytes > max_row_bytes 1024"),
+        (
+            6,
+            "bad_json",
+            f"row 6 (line {line[6]}): Expecting property name enclosed in double quotes at line "
+            f"{line[6] + 1}, column 16",
+        ),
+    ]
+
+
+def test_json_with_an_object_per_line_is_read_as_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "lines.json"
+    write_jsonl(path, [EIGHT[0], b"", EIGHT[1], b"{broken"])
+    stats, rows, dropped = ingest(tmp_path, Shard("l", str(path), fields={"code": "solution"}))
+    assert stats.info == {"path": str(path), "format": "json", "layout": "lines"}
+    assert [r["row"] for r in rows] == [0, 2]  # rows are line numbers, as in JSONL
+    assert [(q["row"], q["detail"]) for q in dropped] == [
+        (3, "row 3 (line 4): Expecting property name enclosed in double quotes at column 2")
+    ]
+
+
+def test_json_with_pretty_printed_objects_one_after_another(tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(EIGHT[1], indent=2) + "\n")
+    stats, rows, _ = ingest(tmp_path, Shard("o", str(one), fields={"code": "solution"}), name="one")
+    assert (stats.info["layout"], [(r["row"], r["id"]) for r in rows]) == ("objects", [(0, "r1")])
+
+    several = tmp_path / "several.json"
+    several.write_text("\n".join(json.dumps(r, indent=4) for r in EIGHT[:3]))
+    stats, rows, _ = ingest(tmp_path, Shard("s", str(several), fields={"code": "solution"}), name="several")
+    assert [(r["row"], r["id"]) for r in rows] == [(0, "r0"), (1, "r1"), (2, "r2")]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[\n  {"code": "print(input())"},\n  {"code": "print(1)"\n', "line 3: the file ends inside the value"),
+        ('[\n  {"code": "print(input())"}\n  {"code": "x"}\n]', "line 3: expected ',' or ']' after element 0"),
+        ('[\n  {"code": "print(input())"},\n  {"code": ["x"}\n]', "line 3: '}' closes '['"),
+    ],
+    ids=["truncated", "missing_comma", "wrong_bracket"],
+)
+def test_json_whose_record_boundaries_are_lost_fails(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    message = _fails(tmp_path, Shard("b", str(path)))
+    assert message.startswith(f"{path}: broken JSON at {where}") and message.endswith("(after 1 records)")
+
+
+def test_gzipped_json_and_jsonl(tmp_path: Path) -> None:
+    for name, data in [
+        ("a.jsonl.gz", "".join(json.dumps(r) + "\n" for r in EIGHT)),
+        ("a.json.gz", json.dumps(EIGHT, indent=1)),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(data.encode()))
+        shard = Shard("gz", str(path), fields={"code": "solution"})
+        stats, rows, _ = ingest(tmp_path, shard, name=name.replace(".", "_"))
+        assert (shard.resolved_format, stats.kept, rows[7]["id"]) == (name.split(".")[1], 8, "r7"), name
+
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(("".join(json.dumps(r) + "\n" for r in EIGHT) * 50).encode())[:-200])
+    with pytest.raises(IngestError, match=f"^{re.escape(str(cut))}: unreadable after line \\d+: Compressed file ended"):
+        run_ingest(
+            Shard("cut", str(cut), fields={"code": "solution"}),
+            IngestOptions(),
+            tmp_path / "c.parquet",
+            tmp_path / "c.dropped.jsonl",
+        )
+
+
+def test_json_values_are_found_across_chunk_boundaries() -> None:
+    """The streaming reader splits the text wherever a chunk ends: every split must give the same values."""
+    values: list[Any] = [
+        {"code": 'print("a\\"b]}{[")', "k": [1, {"x": "\\\\"}]},
+        'a string with \\ and " and ] }',
+        -12.5e3,
+        [],
+        {},
+        True,
+        None,
+        {"é": "ü\U0001f600", "nested": [[[]], {"a": {"b": "\\"}}]},
+    ]
+    for text in (json.dumps(values), json.dumps(values, indent=2, ensure_ascii=False)):
+        data = "\ufeff".encode() + text.encode()
+        for chunk in range(1, 40):
+            got = list(iter_json_values(io.BytesIO(data), max_bytes=1 << 20, chunk_bytes=chunk))
+            assert [json.loads(v.data) for v in got if v.data is not None] == values, chunk
+            assert [v.index for v in got] == list(range(len(values)))
+
+
+def test_huge_json_array_is_streamed(tmp_path: Path) -> None:
+    """A 12 MiB array (one 8 MiB element in it, skipped unread) is read holding one chunk and one element."""
+    path = tmp_path / "big.json"
+    small = [{"code": f"print(int(input()) + {i})", "pad": "p" * 900} for i in range(4 << 10)]
+    with path.open("w") as fh:
+        fh.write("[\n")
+        fh.write(json.dumps({"code": "print(input())  # " + "z" * (8 << 20)}))
+        for record in small:
+            fh.write(",\n" + json.dumps(record))
+        fh.write("\n]\n")
+    assert path.stat().st_size > 11 << 20
+    with path.open("rb") as fh:
+        tracemalloc.start()
+        try:
+            count = sizes = 0
+            for value in iter_json_values(fh, max_bytes=1 << 20):
+                count, sizes = count + 1, sizes + (len(value.data) if value.data else 0)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert count == len(small) + 1 and sizes > 3 << 20
+    assert peak < 6 << 20, f"peak {peak} bytes: the array (or its huge element) was held in memory"
+
+
+def test_workflow_fails_the_ingest_job_on_a_fields_typo(tmp_path: Path) -> None:
+    workdir = make_workspace(tmp_path)
+    (workdir / "data/demo/manifest.tsv").write_text(
+        "shard\tpath\tformat\tfields\ndemo\tdata/demo/shard.jsonl\tjsonl\tcode=soluton\n"
+    )
+    proc = subprocess.run(
+        [SNAKEMAKE, "--profile", "profiles/local", "results/ingest/demo.parquet"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    message = (
+        "data/demo/shard.jsonl: no column 'soluton' (field `code`, mapped by the manifest row of shard 'demo': "
+        "`code=soluton`) in any of its 35 readable rows; the columns present are "
+    )
+    log = (workdir / "logs/ingest/demo.log").read_text()
+    assert f"IngestError: {message}" in log
+    assert message in proc.stderr  # Snakemake shows the failure too
+    assert not list((workdir / "results/ingest").glob("demo.*"))
 
 
 # ---------------------------------------------------------------- streaming
@@ -666,7 +947,7 @@ def test_manifest_reads_columns_and_defaults(tmp_path: Path) -> None:
         ("shard\tpath\n# note\nbad name\tx.jsonl\n", "{path}:3: shard name 'bad name' must match ^[A-Za-z0-9_.-]+$"),
         (
             "shard\tpath\tformat\n# one\n# two\nok\tx.jsonl\tcsv\n",
-            "{path}:4: format 'csv' is not one of ('jsonl', 'parquet', 'hf', 'auto')",
+            "{path}:4: format 'csv' is not one of ('jsonl', 'json', 'parquet', 'hf', 'auto')",
         ),
         (
             "shard\tpath\tfields\nok\tx.jsonl\tcode=solution;statement\n",
@@ -675,6 +956,19 @@ def test_manifest_reads_columns_and_defaults(tmp_path: Path) -> None:
         (
             "shard\tpath\tfields\nok\tx.jsonl\t=solution\n",
             "{path}:2: bad field override '=solution'; expected `ourfield=sourcecolumn`",
+        ),
+        (
+            "shard\tpath\tfields\nok\tx.jsonl\tcode=\n",
+            "{path}:2: bad field override 'code='; expected `ourfield=sourcecolumn`",
+        ),
+        (
+            "shard\tpath\tfields\nok\tx.jsonl\tcod=solution\n",
+            "{path}:2: field override 'cod=solution': no field 'cod'; fields are id, code, language, statement, "
+            "tests, source, license",
+        ),
+        (
+            "shard\tpath\tfields\nok\tx.jsonl\tcode=a; code=b\n",
+            "{path}:2: field 'code' is mapped twice in 'code=a; code=b'",
         ),
         ("shard\tpath\nok\t \n", "{path}:2: empty path"),
         ("shard\tpath\n# nothing yet\n", "{path}: no shards listed"),
@@ -687,6 +981,9 @@ def test_manifest_reads_columns_and_defaults(tmp_path: Path) -> None:
         "bad_format",
         "bad_field",
         "empty_field_key",
+        "unmapped_code",
+        "unknown_field",
+        "field_twice",
         "empty_path",
         "no_shards",
     ],
@@ -696,6 +993,21 @@ def test_manifest_errors_name_file_and_line(tmp_path: Path, text: str, message: 
     with pytest.raises(ManifestError) as err:
         read_manifest(path)
     assert str(err.value) == message.format(path=path)
+
+
+def test_format_from_the_suffix() -> None:
+    formats = {
+        "a.jsonl": "jsonl",
+        "a.ndjson": "jsonl",
+        "A.JSONL.GZ": "jsonl",
+        "a.json": "json",
+        "x.v2.json.gz": "json",
+        "a.parquet": "parquet",
+        "some_dir": "hf",
+        "org/name": "hf",
+    }
+    assert {path: Shard("s", path).resolved_format for path in formats} == formats
+    assert Shard("s", "a.json", format="jsonl").resolved_format == "jsonl"  # the manifest's format wins
 
 
 def test_missing_manifest_is_a_manifest_error(tmp_path: Path) -> None:
