@@ -2,13 +2,15 @@
 
 The engine runs in this (main) venv; the server runs in `.venv-vllm` with the tiny random model and
 an API key, started once for the module and stopped by PID. The server is frozen (SIGSTOP) to make
-requests time out, and restarted mid-run to drop connections; the engine must ride both out.
+requests time out, and restarted mid-run to drop connections; the engine must ride both out. Servers
+that answer `content: null` or ignore `n` are that server behind a real HTTP proxy that misbehaves so.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -21,12 +23,19 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from vllm_env import REPO, SERVED_NAME, VllmServer, free_port, tiny_model  # noqa: F401 (fixture)
+from vllm_env import REPO, SERVED_NAME, MisbehavingProxy, VllmServer, free_port, tiny_model  # noqa: F401 (fixture)
 from workspace import make_workspace
 
 from semi_instruct.config import validate_config
 from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
+from semi_instruct.engines.cache import CachedEngine
 from semi_instruct.engines.openai import OpenAIEngine
+from semi_instruct.io import read_jsonl
+from semi_instruct.manifest import Shard
+from semi_instruct.stages.generate import GenerateOptions, build_requests
+from semi_instruct.stages.generate import run as run_generate
+from semi_instruct.stages.ingest import IngestOptions
+from semi_instruct.stages.ingest import run as run_ingest
 
 pytestmark = pytest.mark.slow  # a real vllm serve server
 
@@ -52,7 +61,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_VAR, KEY)
 
 
-def engine(server: VllmServer, **settings: Any) -> OpenAIEngine:
+def engine(server: VllmServer | MisbehavingProxy, **settings: Any) -> OpenAIEngine:
     options = {"concurrency": 8, "timeout_s": 60.0, "max_retries": 3, "backoff_s": 0.2, **settings}
     return OpenAIEngine(SERVED_NAME, base_url=server.base_url, api_key_env=KEY_VAR, **options)
 
@@ -213,6 +222,187 @@ def test_candidates_the_server_aborts_are_asked_for_again(server: VllmServer) ->
 def count_rows(path: Path) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+
+
+# ---------------------------------------------------------------- servers that are not vLLM: null answers, no `n`
+
+
+@pytest.fixture
+def proxy(server: VllmServer) -> Iterator[MisbehavingProxy]:
+    proxy = MisbehavingProxy(server)
+    yield proxy
+    proxy.close()
+
+
+def cached_engine(proxy: MisbehavingProxy, cache_dir: Path, concurrency: int = 8) -> CachedEngine:
+    """What a generate job builds: the openai engine behind the shard's request cache."""
+    config = validate_config({
+        "manifest": "unused.tsv",
+        "engine": {"kind": "openai", "model": SERVED_NAME, "cache_dir": str(cache_dir),
+                   "openai": {"base_url": proxy.base_url, "api_key_env": KEY_VAR, "concurrency": concurrency,
+                              "timeout_s": 60, "max_retries": 3, "backoff_s": 0.2}},
+    })["engine"]  # fmt: skip
+    built = make_engine(config, shard="s1")
+    assert isinstance(built, CachedEngine)
+    return built
+
+
+def null_content(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the broken server of issue 16 answered: every choice with `content: null`."""
+    for choice in answer["choices"]:
+        choice["message"]["content"] = None
+    return answer
+
+
+def asked(bodies: list[dict[str, Any]]) -> list[tuple[str, int | None, int]]:
+    """The requests a server received, as (last user message, n, seed), sorted."""
+    return sorted((b["messages"][-1]["content"], b.get("n"), b["seed"]) for b in bodies)
+
+
+def test_a_null_answer_is_dropped_not_cached_and_asked_for_again_once_the_server_is_fixed(
+    server: VllmServer, proxy: MisbehavingProxy, tmp_path: Path
+) -> None:
+    """The generate stage with its request cache, as the user ran it: first against a server answering
+    `content: null`, then, the server fixed, again."""
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("".join((REPO / "data/demo/shard.jsonl").read_text().splitlines(keepends=True)[:6]))
+    ingested = tmp_path / "ingest.parquet"
+    run_ingest(Shard("demo", str(raw)), IngestOptions(), ingested, tmp_path / "ingest.dropped.jsonl")
+    options = GenerateOptions(candidates=2, num_inputs=3, sampling=SAMPLING)
+
+    def generate(name: str) -> tuple[Any, dict[str, int], list[dict[str, Any]]]:
+        with cached_engine(proxy, tmp_path / "cache") as client:
+            out, dropped = tmp_path / f"{name}.parquet", tmp_path / f"{name}.dropped.jsonl"
+            stats = run_generate(ingested, out, dropped, client, options, "demo")
+        return stats, dict(client.usage), read_jsonl(dropped)
+
+    proxy.edit_response = null_content
+    broken, usage, dropped = generate("broken")
+    samples = broken.records_in
+    total = 3 * samples  # 2 rewrite candidates and 1 inputs answer per sample
+    assert samples >= 4 and broken.kept == 0 and dict(broken.dropped) == {"no_valid_candidate": samples}
+    assert {d["detail"] for d in dropped} == {"empty_response; empty_response"}  # the stage saw the empty answers
+    assert (usage["requests"], usage["null_content"], usage["cached_candidates"]) == (2 * samples, total, 0)
+    assert (usage["generated_candidates"], usage["uncached_candidates"]) == (total, total)
+    cache = tmp_path / "cache/tiny/s1.sqlite"
+    assert count_rows(cache) == 0
+    broken_requests = asked(proxy.take_seen())
+
+    proxy.edit_response = None  # the server is fixed
+    fixed, usage, dropped = generate("fixed")
+    assert asked(proxy.take_seen()) == broken_requests  # the very same requests, asked again
+    assert (usage["cached_candidates"], usage["generated_candidates"], usage["uncached_candidates"]) == (0, total, 0)
+    assert "null_content" not in usage and not any("empty_response" in d["detail"] for d in dropped)
+    # what is cached now is the real server's answer to each request
+    records = pq.read_table(ingested).to_pylist()
+    requests = [r for record in records for r in build_requests(record, options)]
+    direct = {r.tag: res.texts for r, res in zip(requests, engine(server).chat(requests, SAMPLING), strict=True)}
+    assert all(text.strip() for texts in direct.values() for text in texts)
+    with sqlite3.connect(cache) as db:
+        rows = db.execute("SELECT tag, candidate, text FROM candidates ORDER BY tag, candidate").fetchall()
+    assert rows == [(tag, i, text) for tag, texts in sorted(direct.items()) for i, text in enumerate(texts)]
+
+    again, usage, _ = generate("again")
+    assert proxy.take_seen() == [] and (usage["cached_candidates"], usage["generated_candidates"]) == (total, 0)
+    assert pq.read_table(tmp_path / "again.parquet").equals(pq.read_table(tmp_path / "fixed.parquet"))
+    assert (again.kept, dict(again.dropped)) == (fixed.kept, dict(fixed.dropped))
+
+
+def test_only_the_candidates_that_came_back_empty_are_asked_for_again(
+    server: VllmServer, proxy: MisbehavingProxy, tmp_path: Path
+) -> None:
+    requests = batch(4, n=3)
+    expected = [r.texts for r in engine(server).chat(requests, SAMPLING)]
+
+    def second_empty(answer: dict[str, Any]) -> dict[str, Any]:
+        for choice in answer["choices"]:
+            if choice["index"] == 1:
+                choice["message"]["content"] = " \n"
+        return answer
+
+    proxy.edit_response = second_empty
+    with cached_engine(proxy, tmp_path / "cache") as client:
+        results = client.chat(requests, SAMPLING)
+    assert [r.texts for r in results] == [[texts[0], " \n", texts[2]] for texts in expected]
+    assert (client.usage["generated_candidates"], client.usage["uncached_candidates"]) == (12, 4)
+    assert [(n, seed) for _, n, seed in asked(proxy.take_seen())] == [(3, 11)] * 4
+
+    proxy.edit_response = None
+    with cached_engine(proxy, tmp_path / "cache") as client:
+        results = client.chat(requests, SAMPLING)
+    assert [r.texts for r in results] == expected
+    # candidate 1 alone, with its own seed
+    assert [(n, seed) for _, n, seed in asked(proxy.take_seen())] == [(1, 12)] * 4
+    assert (client.usage["cached_candidates"], client.usage["generated_candidates"]) == (8, 4)
+    assert client.usage["uncached_candidates"] == 0
+
+
+def test_a_server_that_ignores_n_is_asked_once_per_candidate(
+    server: VllmServer, proxy: MisbehavingProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    requests = batch(4, n=3)
+    # what the real server answers for each candidate's seed, asked for one at a time
+    expected = [
+        [result.texts[0] for result in engine(server).chat(
+            [dataclasses.replace(request, n=1, first_candidate=i) for i in range(3)], SAMPLING
+        )]
+        for request in requests
+    ]  # fmt: skip
+    assert all(len(set(texts)) == 3 for texts in expected)
+
+    proxy.edit_request = lambda body: {key: value for key, value in body.items() if key != "n"}
+    with (
+        caplog.at_level(logging.WARNING, logger="semi_instruct"),
+        cached_engine(proxy, tmp_path / "cache", 1) as client,
+    ):
+        results = client.chat(requests, SAMPLING)
+        assert isinstance(client._inner, OpenAIEngine) and client._inner.ignores_n
+    assert [r.texts for r in results] == expected
+    assert all(set(r.finish_reasons) <= {"length", "stop"} for r in results)
+    seen = asked(proxy.take_seen())
+    # one request with n: its one choice is candidate 0; after that every candidate is asked for alone
+    assert [(n, seed) for _, n, seed in seen if n != 1] == [(3, 11)]
+    assert {(user, seed) for user, _, seed in seen} == {
+        (r.messages[-1][1], seed) for r in requests for seed in (11, 12, 13)
+    } and len(seen) == 12
+    usage = client.usage
+    assert (usage["n_fallback"], usage["requests"], usage["candidates"], usage["generated_candidates"]) == (
+        4,
+        12,
+        12,
+        12,
+    )
+    assert [r.getMessage() for r in caplog.records if "ignores `n`" in r.getMessage()] == [
+        f"{proxy.base_url} answered 1 choice for s0/rewrite although 3 were asked for: the server ignores `n`; from "
+        "now on each candidate is asked for in its own request (candidate i with seed generate.seed + i)"
+    ]
+
+    with cached_engine(proxy, tmp_path / "cache") as client:  # cached like any other answer
+        assert [r.texts for r in client.chat(requests, SAMPLING)] == expected
+    assert proxy.take_seen() == [] and client.usage["cached_candidates"] == 12
+
+
+@pytest.mark.parametrize(
+    "edit, count",
+    [
+        (lambda answer: {**answer, "choices": answer["choices"] * 2}, 6),
+        (lambda answer: {**answer, "choices": answer["choices"][:2]}, 2),
+        (lambda answer: {**answer, "choices": []}, 0),
+    ],
+    ids=["more", "fewer", "none"],
+)
+def test_more_choices_than_asked_or_none_is_an_error(
+    server: VllmServer, proxy: MisbehavingProxy, edit: Any, count: int
+) -> None:
+    proxy.edit_response = edit
+    client = engine(proxy)
+    with pytest.raises(EngineError) as err:
+        client.chat(batch(1, n=3), SAMPLING)
+    assert str(err.value).startswith(
+        f"{proxy.base_url} returned {count} choices for s0/rewrite, 3 were asked for (not an OpenAI-compatible "
+        "answer): {"
+    )
+    assert not client.ignores_n and client.usage["retries"] == 0
 
 
 # ---------------------------------------------------------------- the workflow with the openai engine

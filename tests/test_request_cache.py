@@ -1,18 +1,22 @@
 """The per-shard request cache (semi_instruct/engines/cache.py) around a real engine (replay).
 
-Resume after kill -9 with a real model is in tests/test_engines_vllm.py; here: keys, partial hits,
-write-as-they-arrive, and errors.
+Resume after kill -9 with a real model is in tests/test_engines_vllm.py, a server answering null or
+ignoring `n` in tests/test_engines_openai.py; here: keys, partial hits, write-as-they-arrive, which
+answers are not cached, and errors. The rule "not a real answer" is tested against a small in-process
+engine that answers empty or unfinished candidates on demand.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
+from semi_instruct.engines.base import ChatResult, Engine, OnResult, not_an_answer
 from semi_instruct.engines.cache import CachedEngine, RequestCache, cache_path
 from semi_instruct.engines.replay import ReplayEngine, fixture_entry
 
@@ -172,3 +176,165 @@ def test_make_engine_caches_real_engines_per_shard_but_not_replay(tmp_path: Path
     engine.close()
     config["engine"]["cache_dir"] = None
     assert not isinstance(make_engine(config["engine"], shard="s1"), CachedEngine)
+
+
+# ---------------------------------------------------------------- what is not a real answer is not cached
+
+
+@pytest.mark.parametrize(
+    "text, finish_reason, verdict",
+    [
+        ("", "stop", "empty"),  # also what a server's `content: null` becomes
+        (" \n\t", "stop", "empty"),
+        ("", "length", "empty"),
+        ("partial", "abort", "finish_reason abort"),
+        ("partial", "error", "finish_reason error"),
+        ("def f(): ...", "stop", None),
+        ("def f(): return [1, 2,", "length", None),  # truncated by max_tokens, the same way every time
+        ("def f(): ...", "unknown", None),
+    ],
+)
+def test_what_is_not_a_real_answer(text: str, finish_reason: str, verdict: str | None) -> None:
+    assert not_an_answer(text, finish_reason) == verdict
+
+
+class ScriptedEngine(Engine):
+    """Candidate c of a prompt (seed SAMPLING.seed + c) is `<user>#<seed>`, finished "stop", unless `answers`
+    holds another (text, finish_reason) for (user, c). Records every request it gets: (user, first, n)."""
+
+    kind = "scripted"
+
+    def __init__(self, answers: dict[tuple[str, int], tuple[str, str]] | None = None):
+        super().__init__(MODEL, "r1")
+        self.answers = answers or {}
+        self.asked: list[tuple[str, int, int]] = []
+
+    def chat(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
+        results = []
+        for index, request in enumerate(requests):
+            user = request.messages[-1][1]
+            self.asked.append((user, request.first_candidate, request.n))
+            seeds = range(request.seed(sampling), request.seed(sampling) + request.n)
+            answers = [self.answers.get((user, seed - sampling.seed), (f"{user}#{seed}", "stop")) for seed in seeds]
+            result = ChatResult(texts=[t for t, _ in answers], finish_reasons=[r for _, r in answers])
+            self.usage.update(requests=1, candidates=request.n)
+            if on_result:
+                on_result(index, result)
+            results.append(result)
+        return results
+
+
+def scripted(tmp_path: Path, inner: ScriptedEngine) -> CachedEngine:
+    return CachedEngine(lambda: inner, RequestCache(tmp_path / "cache.sqlite", MODEL, "r1"), "scripted", MODEL, "r1")
+
+
+def stored(tmp_path: Path) -> list[tuple[str, int, str, str]]:
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        return db.execute(
+            "SELECT tag, candidate, text, finish_reason FROM candidates ORDER BY tag, candidate"
+        ).fetchall()
+
+
+BROKEN = {
+    ("a", 1): ("", "stop"),  # null content
+    ("a", 2): ("  \n", "stop"),
+    ("a", 4): ("half an ans", "abort"),
+    ("b", 0): ("", "length"),
+}
+
+
+def test_empty_and_unfinished_answers_reach_the_caller_but_not_the_cache(tmp_path: Path) -> None:
+    inner = ScriptedEngine({**BROKEN, ("c", 0): ("def f(): return [1,", "length")})
+    engine = scripted(tmp_path, inner)
+    arrived: dict[int, list[str]] = {}
+    results = engine.chat(
+        [request("a", n=5), request("b", n=2), request("c", n=1)],
+        SAMPLING,
+        lambda index, result: arrived.setdefault(index, result.texts),
+    )
+    # this run's stage gets every candidate as answered (it drops the empty ones with their reason) ...
+    assert [r.texts for r in results] == [
+        ["a#5", "", "  \n", "a#8", "half an ans"], ["", "b#6"], ["def f(): return [1,"],
+    ]  # fmt: skip
+    assert [r.finish_reasons for r in results] == [["stop"] * 4 + ["abort"], ["length", "stop"], ["length"]]
+    assert arrived == {i: r.texts for i, r in enumerate(results)}
+    # ... the cache only the real answers, a truncated one included
+    assert stored(tmp_path) == [
+        ("a/rewrite", 0, "a#5", "stop"), ("a/rewrite", 3, "a#8", "stop"),
+        ("b/rewrite", 1, "b#6", "stop"), ("c/rewrite", 0, "def f(): return [1,", "length"),
+    ]  # fmt: skip
+    assert (engine.usage["generated_candidates"], engine.usage["uncached_candidates"]) == (8, 4)
+    engine.close()
+
+    # The next run asks for exactly the missing candidates, each with its own seed, and caches them.
+    fixed = ScriptedEngine()
+    engine = scripted(tmp_path, fixed)
+    results = engine.chat([request("a", n=5), request("b", n=2), request("c", n=1)], SAMPLING)
+    assert sorted(fixed.asked) == [("a", 1, 2), ("a", 4, 1), ("b", 0, 1)]
+    assert [r.texts for r in results] == [[f"a#{s}" for s in range(5, 10)], ["b#5", "b#6"], ["def f(): return [1,"]]
+    assert [r.finish_reasons for r in results] == [["stop"] * 5, ["stop"] * 2, ["length"]]
+    assert (engine.usage["cached_candidates"], engine.usage["generated_candidates"]) == (4, 4)
+    assert engine.usage["uncached_candidates"] == 0 and len(stored(tmp_path)) == 8
+    engine.close()
+
+    third = ScriptedEngine()
+    scripted(tmp_path, third).chat([request("a", n=5), request("b", n=2), request("c", n=1)], SAMPLING)
+    assert third.asked == []
+
+
+def test_an_answer_still_empty_on_the_next_run_is_asked_for_again_every_run(tmp_path: Path) -> None:
+    for _ in range(2):
+        inner = ScriptedEngine({("a", 1): ("", "stop")})
+        engine = scripted(tmp_path, inner)
+        [result] = engine.chat([request("a", n=2)], SAMPLING)
+        assert result.texts == ["a#5", ""] and engine.usage["uncached_candidates"] == 1
+        engine.close()
+    assert inner.asked == [("a", 1, 1)]  # the second run: only the empty one
+    assert stored(tmp_path) == [("a/rewrite", 0, "a#5", "stop")]
+
+
+def test_empty_rows_of_an_older_cache_are_asked_for_again_and_replaced(tmp_path: Path) -> None:
+    """A cache written before the rule holds the broken server's empty answers: they count as missing."""
+    cache = RequestCache(tmp_path / "cache.sqlite", MODEL, "r1")
+    key = cache.request_key(request("a"), SAMPLING)
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        db.executemany(
+            "INSERT INTO candidates VALUES (?, ?, ?, ?, ?)",
+            [
+                (key, 0, "", "stop", "a/rewrite"),
+                (key, 1, "a#6", "stop", "a/rewrite"),
+                (key, 2, "x", "abort", "a/rewrite"),
+            ],
+        )
+    assert cache.get(key, request("a", n=3)) == {1: ("a#6", "stop")}
+    inner = ScriptedEngine()
+    engine = CachedEngine(lambda: inner, cache, "scripted", MODEL, "r1")
+    [result] = engine.chat([request("a", n=3)], SAMPLING)
+    assert result.texts == ["a#5", "a#6", "a#7"] and sorted(inner.asked) == [("a", 0, 1), ("a", 2, 1)]
+    assert [text for _, _, text, _ in stored(tmp_path)] == ["a#5", "a#6", "a#7"]
+    engine.close()
+
+
+def test_an_answer_that_is_no_longer_real_removes_its_stale_row(tmp_path: Path) -> None:
+    cache = RequestCache(tmp_path / "cache.sqlite", MODEL, "r1")
+    key = cache.request_key(request("a"), SAMPLING)
+    assert cache.put(key, request("a", n=2), ChatResult(texts=["a#5", "a#6"], finish_reasons=["stop", "stop"])) == 0
+    not_stored = cache.put(key, request("a", n=2), ChatResult(texts=["a#5", ""], finish_reasons=["stop", "stop"]))
+    assert not_stored == 1 and stored(tmp_path) == [("a/rewrite", 0, "a#5", "stop")]
+    cache.close()
+
+
+def test_an_inner_engine_answering_the_wrong_number_of_candidates_is_an_error(tmp_path: Path) -> None:
+    class Short(ScriptedEngine):
+        def chat(self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None):
+            results = [ChatResult(texts=["only one"], finish_reasons=["stop"]) for _ in requests]
+            for index, result in enumerate(results):
+                if on_result:
+                    on_result(index, result)
+            return results
+
+    with pytest.raises(EngineError, match=r"^engine scripted returned 1 candidates for a/rewrite, 3 were asked for$"):
+        scripted(tmp_path, Short()).chat([request("a", n=3)], SAMPLING)
+    assert stored(tmp_path) == []

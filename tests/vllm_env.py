@@ -7,12 +7,17 @@ that venv the tests skip with the reason — except in CI (`CI=true`), where the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -153,3 +158,61 @@ class VllmServer:
     def thaw(self) -> None:
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGCONT)
+
+
+class MisbehavingProxy:
+    """A real HTTP reverse proxy in front of a VllmServer that behaves like servers vLLM is not: it can
+    rewrite each request body before forwarding it (e.g. drop `n`, as servers that ignore it do) and each
+    JSON answer before returning it (e.g. `content: null`). The hooks can be switched between requests;
+    `None` passes through. `seen` holds every request body as the client sent it.
+    """
+
+    def __init__(self, upstream: VllmServer):
+        self.upstream = f"http://127.0.0.1:{upstream.port}"
+        self.edit_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self.edit_response: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self.seen: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the engine's client expects from a server
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with proxy._lock:
+                    proxy.seen.append(body)
+                    edit_request, edit_response = proxy.edit_request, proxy.edit_response
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                answer = httpx.post(
+                    proxy.upstream + self.path, json=edit_request(body) if edit_request else body, headers=headers,
+                    timeout=300,
+                )  # fmt: skip
+                content = answer.content
+                if answer.status_code == 200 and edit_response:
+                    content = json.dumps(edit_response(answer.json())).encode()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows failures, not traffic
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def take_seen(self) -> list[dict[str, Any]]:
+        """The request bodies received since the last call."""
+        with self._lock:
+            seen, self.seen = self.seen, []
+        return seen
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(30)

@@ -79,6 +79,24 @@ def unfinished(result: ChatResult) -> list[str]:
     return [reason for reason in result.finish_reasons if reason in UNFINISHED_REASONS]
 
 
+def not_an_answer(text: str, finish_reason: str) -> str | None:
+    """Why a candidate is not a real answer, or None when it is one. The request cache never keeps one that
+    is not: the stage still gets it (and drops it with its reason), but the next run asks for it again.
+
+    Not an answer: a candidate the engine did not complete (UNFINISHED_REASONS), and an empty or
+    whitespace-only text, which is also what a server's `content: null` becomes. Sampling is seeded, so an
+    empty text a healthy model really produced comes back empty and costs one request per run; a broken
+    server's empty answers would otherwise stay cached after it is fixed. A `length`-truncated answer is
+    an answer: the same prompt, seed and `max_tokens` truncate it the same way, and `max_tokens` is part
+    of the cache key, so raising it asks again.
+    """
+    if finish_reason in UNFINISHED_REASONS:
+        return f"finish_reason {finish_reason}"
+    if not text.strip():
+        return "empty"
+    return None
+
+
 class Engine(ABC):
     kind: str = "?"
 

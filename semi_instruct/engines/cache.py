@@ -7,6 +7,10 @@ Snakemake deletes a job's declared outputs before it runs, so the cache lives un
 (SQLite WAL: a commit survives kill -9 of the job), so a rerun sends only what is missing — also when
 `generate.candidates` grows: the candidates already generated are kept and only the new ones asked for.
 
+Only real answers are stored (`base.not_an_answer`): an empty, null or unfinished candidate is handed to
+the stage for this run but not cached, and a row like that in an older cache is read as missing, so the
+next run asks for exactly those candidates again (by index, so with the same seeds).
+
 Not in the key: the engine kind and its numeric settings (dtype, tensor parallelism, server). After
 changing those, delete the cache folder to regenerate from scratch.
 """
@@ -16,13 +20,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling
+from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling, not_an_answer
+
+log = logging.getLogger(__name__)
+
+Candidates = dict[int, tuple[str, str]]  # candidate index -> (text, finish_reason)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS candidates (
@@ -64,28 +73,30 @@ class RequestCache:
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
-    def get(self, key: str, request: ChatRequest) -> list[tuple[str, str]]:
-        """The request's cached candidates, in order, up to the first one missing: (text, finish_reason)."""
+    def get(self, key: str, request: ChatRequest) -> Candidates:
+        """The request's cached real answers by candidate index (a stored row that is not a real answer,
+        from a cache written before that rule, counts as missing)."""
         first = request.first_candidate
         rows = self._db.execute(
             "SELECT candidate, text, finish_reason FROM candidates "
-            "WHERE request = ? AND candidate >= ? AND candidate < ? ORDER BY candidate",
+            "WHERE request = ? AND candidate >= ? AND candidate < ?",
             (key, first, first + request.n),
         ).fetchall()
-        found = []
-        for expected, (candidate, text, finish_reason) in enumerate(rows, start=first):
-            if candidate != expected:
-                break
-            found.append((text, finish_reason))
-        return found
+        return {candidate: (text, reason) for candidate, text, reason in rows if not_an_answer(text, reason) is None}
 
-    def put(self, key: str, request: ChatRequest, result: ChatResult) -> None:
-        rows = [
-            (key, request.first_candidate + j, text, reason, request.tag)
-            for j, (text, reason) in enumerate(zip(result.texts, result.finish_reasons, strict=True))
-        ]
+    def put(self, key: str, request: ChatRequest, result: ChatResult) -> int:
+        """Stores the result's real answers; returns how many candidates were not stored."""
+        store, skip = [], []
+        for j, (text, reason) in enumerate(zip(result.texts, result.finish_reasons, strict=True)):
+            candidate = request.first_candidate + j
+            if not_an_answer(text, reason) is None:
+                store.append((key, candidate, text, reason, request.tag))
+            else:
+                skip.append((key, candidate))
         with self._db:  # one transaction per request, committed now
-            self._db.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?)", store)
+            self._db.executemany("DELETE FROM candidates WHERE request = ? AND candidate = ?", skip)
+        return len(skip)
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
@@ -98,8 +109,10 @@ class CachedEngine(Engine):
     """Answers what the cache holds, sends the rest to the real engine and stores its results as they arrive.
 
     The real engine is started (`start()`) only when something is missing, so a rerun whose answers are
-    all cached costs no model load. usage: `cached_candidates` served from the cache,
-    `generated_candidates` asked from the engine.
+    all cached costs no model load. Missing candidates are asked for by index (one request per run of
+    consecutive missing indices), so a gap left by an answer that was not cached is filled with the seed
+    it had. usage: `cached_candidates` served from the cache, `generated_candidates` asked from the
+    engine, `uncached_candidates` generated but not stored (not a real answer: asked again next run).
     """
 
     def __init__(self, start: Callable[[], Engine], cache: RequestCache, kind: str, model: str, revision: str | None):
@@ -122,34 +135,56 @@ class CachedEngine(Engine):
     ) -> list[ChatResult]:
         results: list[ChatResult | None] = [None] * len(requests)
         keys = [self.cache.request_key(r, sampling) for r in requests]
-        cached = [self.cache.get(key, r) for key, r in zip(keys, requests, strict=True)]
-        missing: list[ChatRequest] = []
-        origin: list[int] = []  # missing[j] completes requests[origin[j]]
-        for i, (request, have) in enumerate(zip(requests, cached, strict=True)):
-            self.usage["cached_candidates"] += len(have)
-            if len(have) == request.n:
-                results[i] = hit = _merge(have, None)
-                if on_result:
-                    on_result(i, hit)
-            else:
-                missing.append(
-                    dataclasses.replace(
-                        request, n=request.n - len(have), first_candidate=request.first_candidate + len(have)
-                    )
-                )
-                origin.append(i)
-        self.usage["generated_candidates"] += sum(r.n for r in missing)
+        found = [self.cache.get(key, r) for key, r in zip(keys, requests, strict=True)]  # completed as parts arrive
+        parts: list[ChatRequest] = []
+        owner: list[int] = []  # parts[j] asks for candidates of requests[owner[j]]
+        waiting = [0] * len(requests)  # parts of each request not answered yet
+
+        def finish(i: int, result: ChatResult) -> None:
+            results[i] = result
+            if on_result:
+                on_result(i, result)
+
+        for i, request in enumerate(requests):
+            for first, n in _gaps(request, found[i]):
+                parts.append(dataclasses.replace(request, n=n, first_candidate=first))
+                owner.append(i)
+                waiting[i] += 1
+            if not waiting[i]:
+                finish(i, _assemble(request, found[i]))
+        self.usage.update(
+            cached_candidates=sum(map(len, found)), generated_candidates=sum(p.n for p in parts), uncached_candidates=0
+        )
+        uncached_before = self.usage["uncached_candidates"]
 
         def store(j: int, result: ChatResult) -> None:
-            i = origin[j]
-            if result.refused is None:
-                self.cache.put(keys[i], missing[j], result)
-            results[i] = merged = _merge(cached[i], result)
-            if on_result:
-                on_result(i, merged)
+            i, part = owner[j], parts[j]
+            waiting[i] -= 1
+            if results[i] is not None:  # another part of it was refused
+                return
+            if result.refused is not None:
+                finish(i, result)
+                return
+            if len(result.texts) != part.n:
+                raise EngineError(
+                    f"engine {self.kind} returned {len(result.texts)} candidates for {part.tag or keys[i][:12]}, "
+                    f"{part.n} were asked for"
+                )
+            self.usage["uncached_candidates"] += self.cache.put(keys[i], part, result)
+            for k, candidate in enumerate(zip(result.texts, result.finish_reasons, strict=True)):
+                found[i][part.first_candidate + k] = candidate
+            if not waiting[i]:  # a request answered by one part keeps the engine's own result (token ids)
+                finish(i, result if part.n == requests[i].n else _assemble(requests[i], found[i]))
 
-        if missing:
-            self._engine().chat(missing, sampling, store)
+        if parts:
+            self._engine().chat(parts, sampling, store)
+        if uncached := self.usage["uncached_candidates"] - uncached_before:
+            log.warning(
+                "engine %s: %d candidates were empty or unfinished and are not cached (the next run asks for them "
+                "again)",
+                self.kind,
+                uncached,
+            )
         incomplete = [requests[i].tag or keys[i][:12] for i, r in enumerate(results) if r is None]
         if incomplete:
             raise EngineError(
@@ -165,10 +200,20 @@ class CachedEngine(Engine):
             self.cache.close()
 
 
-def _merge(cached: list[tuple[str, str]], fresh: ChatResult | None) -> ChatResult:
-    """Cached candidates first, then the freshly generated ones (their indices continue the cached ones)."""
-    if fresh is not None and fresh.refused is not None:
-        return fresh
-    texts = [text for text, _ in cached] + (fresh.texts if fresh else [])
-    reasons = [reason for _, reason in cached] + (fresh.finish_reasons if fresh else [])
-    return ChatResult(texts=texts, finish_reasons=reasons, token_ids=fresh.token_ids if fresh and not cached else [])
+def _gaps(request: ChatRequest, have: Candidates) -> list[tuple[int, int]]:
+    """The request's missing candidates as runs of consecutive indices: (first index, count)."""
+    runs: list[tuple[int, int]] = []
+    for candidate in range(request.first_candidate, request.first_candidate + request.n):
+        if candidate in have:
+            continue
+        if runs and sum(runs[-1]) == candidate:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((candidate, 1))
+    return runs
+
+
+def _assemble(request: ChatRequest, found: Candidates) -> ChatResult:
+    """The request's candidates in index order, from the cache and the parts generated now."""
+    candidates = [found[c] for c in range(request.first_candidate, request.first_candidate + request.n)]
+    return ChatResult(texts=[text for text, _ in candidates], finish_reasons=[reason for _, reason in candidates])

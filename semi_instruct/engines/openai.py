@@ -8,6 +8,12 @@ Retry-After), at most `max_retries` times; so is an answer whose candidates the 
 fail the job with the server's message. A prompt longer than the model's context is refused for that
 request only (the sample is dropped).
 
+A server that ignores `n` (some hosted APIs, older servers) answers one choice: that choice is the
+request's first candidate (it was sampled with the request's seed), and the others are asked for one
+request each, candidate `i` with seed `sampling.seed + i` (as everywhere, see engines/base.py). The engine
+then remembers that the server ignores `n` and splits every later request up front (usage `n_fallback`:
+requests answered that way). More choices than asked for, none, or any other count fails the job.
+
 The API key is read from the environment variable named by `engine.openai.api_key_env` (declared to
 Snakemake with `envvars:`), never from the config, so it is not stored in params or logs.
 """
@@ -15,6 +21,8 @@ Snakemake with `envvars:`), never from the config, so it is not stored in params
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import os
 import random
 from collections.abc import Sequence
@@ -23,6 +31,8 @@ from typing import Any
 import httpx
 
 from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling, unfinished
+
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
 # How servers say "the prompt does not fit": vLLM, OpenAI ("maximum context length"), SGLang, TGI.
@@ -60,6 +70,7 @@ class OpenAIEngine(Engine):
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self._in_flight = 0
+        self.ignores_n = False  # set once the server answered one choice to a request for n > 1
 
     def chat(
         self, requests: Sequence[ChatRequest], sampling: Sampling, on_result: OnResult | None = None
@@ -76,8 +87,7 @@ class OpenAIEngine(Engine):
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
 
         async def one(index: int, client: httpx.AsyncClient) -> None:
-            async with slots:
-                result = await self._complete(client, requests[index], sampling)
+            result = await self._answer(client, requests[index], sampling, slots)
             results[index] = result
             if on_result:
                 on_result(index, result)
@@ -93,7 +103,55 @@ class OpenAIEngine(Engine):
                 raise failures.exceptions[0] from None
         return results  # type: ignore[return-value]
 
+    async def _answer(
+        self, client: httpx.AsyncClient, request: ChatRequest, sampling: Sampling, slots: asyncio.Semaphore
+    ) -> ChatResult:
+        """All of the request's candidates: from one completion, or one completion per candidate when the
+        server ignores `n`."""
+
+        async def complete(part: ChatRequest) -> ChatResult:
+            async with slots:  # each HTTP request takes a slot: `concurrency` bounds requests, not samples
+                return await self._complete(client, part, sampling)
+
+        async with slots:  # decided once the slot is ours: an earlier request may just have found out
+            head = None if request.n > 1 and self.ignores_n else await self._complete(client, request, sampling)
+        if head is not None:
+            if head.refused is not None or len(head.texts) == request.n:
+                return head
+            self._server_ignores_n(request)  # one choice for n > 1 (_parse lets nothing else through)
+        self.usage["n_fallback"] += 1
+        # the one choice a server that ignores `n` answered is the first candidate: it had the request's seed
+        answered = 0 if head is None else 1
+        singles = [
+            dataclasses.replace(request, n=1, first_candidate=request.first_candidate + j)
+            for j in range(answered, request.n)
+        ]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(complete(single)) for single in singles]
+        except ExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        parts = ([head] if head is not None else []) + [task.result() for task in tasks]
+        if refused := next((p for p in parts if p.refused is not None), None):
+            return refused
+        return ChatResult(
+            texts=[text for p in parts for text in p.texts],
+            finish_reasons=[reason for p in parts for reason in p.finish_reasons],
+        )
+
+    def _server_ignores_n(self, request: ChatRequest) -> None:
+        if not self.ignores_n:
+            self.ignores_n = True
+            log.warning(
+                "%s answered 1 choice for %s although %d were asked for: the server ignores `n`; from now on each "
+                "candidate is asked for in its own request (candidate i with seed generate.seed + i)",
+                self.base_url,
+                request.tag or request.key[:12],
+                request.n,
+            )
+
     async def _complete(self, client: httpx.AsyncClient, request: ChatRequest, sampling: Sampling) -> ChatResult:
+        """One completion with retries; `len(texts)` is `request.n`, or 1 from a server that ignores `n`."""
         body = {
             "model": self.model,
             "messages": request.as_openai_messages(),
@@ -144,7 +202,7 @@ class OpenAIEngine(Engine):
                 continue
             self.usage.update(
                 requests=1,
-                candidates=request.n,
+                candidates=len(result.texts),
                 prompt_tokens=usage.get("prompt_tokens", 0),
                 completion_tokens=usage.get("completion_tokens", 0),
             )
@@ -162,17 +220,23 @@ class OpenAIEngine(Engine):
         try:
             data: dict[str, Any] = response.json()
             choices = sorted(data["choices"], key=lambda c: c["index"])
-            texts = [c["message"]["content"] or "" for c in choices]
+            contents = [c["message"]["content"] for c in choices]
             reasons = [c.get("finish_reason") or "unknown" for c in choices]
+            if not all(content is None or isinstance(content, str) for content in contents):
+                raise TypeError("a message content is neither text nor null")
         except (ValueError, KeyError, TypeError) as exc:
             raise EngineError(
                 f"{self.base_url}: not a chat completion for {name} ({exc}): {response.text[:300]}"
             ) from exc
-        if len(texts) != request.n:
+        if len(choices) != request.n and not (len(choices) == 1 and request.n > 1):  # 1: the server ignores n
             raise EngineError(
-                f"{self.base_url} returned {len(texts)} choices for {name}, {request.n} were asked for (does "
-                "the server support `n`?)"
+                f"{self.base_url} returned {len(choices)} choices for {name}, {request.n} were asked for "
+                f"(not an OpenAI-compatible answer): {response.text[:300]}"
             )
+        # null content (seen from broken servers) is an empty answer: dropped by the stage, never cached
+        if nulls := sum(content is None for content in contents):
+            self.usage["null_content"] += nulls
+        texts = [content or "" for content in contents]
         return ChatResult(texts=texts, finish_reasons=reasons), data.get("usage") or {}
 
 
