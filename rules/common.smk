@@ -7,11 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the semi_instruct library ships with the workflow
 from semi_instruct.config import RUNTIME_ENV, data_settings, runtime_settings, validate_config
+from semi_instruct.layouts import known_layouts
 from semi_instruct.manifest import SHARD_NAME, read_manifest
 from semi_instruct.pipeline import PER_SHARD, STAGES
 
 validate_config(config)  # fills defaults; a bad or renamed key fails here, naming it
-SHARDS = read_manifest(config["manifest"])
+# every layout checked now (a wrong key fails here, naming it); a row's `preset` must name one of them
+SHARDS = read_manifest(config["manifest"], presets=known_layouts(config["ingest"]["layouts"]))
 
 
 # A name pattern, not an alternation of every shard name: Snakemake substitutes constraints into every
@@ -43,8 +45,12 @@ def settings(*sections, **extra):
 
 
 def ingest_settings(wildcards):
-    """The ingest section and the shard's own manifest row: editing that row reruns this shard only."""
-    return settings("ingest", shard=SHARDS[wildcards.shard].as_dict())
+    """The ingest section and the shard's own manifest row: editing that row reruns this shard only. Of the
+    user's `layouts`, only the one the shard's preset names: editing a layout reruns the shards that use it."""
+    shard = SHARDS[wildcards.shard]
+    section = data_settings(config, "ingest")["ingest"]
+    section["layouts"] = {name: spec for name, spec in section.get("layouts", {}).items() if name == shard.preset}
+    return json.dumps({"ingest": section, "shard": shard.as_dict()}, sort_keys=True)
 
 
 def raw_shard_files(wildcards):

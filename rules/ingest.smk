@@ -6,6 +6,8 @@ rule ingest:
         parquet="results/ingest/{shard}.parquet",
         dropped="results/ingest/{shard}.dropped.jsonl",
         stats="results/ingest/{shard}.stats.json",
+        # problem-level shards (a manifest `preset`): one row per problem, for validate; 0 rows otherwise
+        problems="results/ingest/{shard}.problems.parquet",
     log:
         "logs/ingest/{shard}.log",
     benchmark:
@@ -20,4 +22,5 @@ rule ingest:
         settings=ingest_settings,
     shell:
         'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" ingest --shard {wildcards.shard} --settings {params.settings:q}'
-        " --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q} --log {log:q}"
+        " --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
+        " --problems {output.problems:q} --log {log:q}"

@@ -1,7 +1,10 @@
 rule validate:
-    """Run the original (oracle) and every candidate in the sandbox on the generated inputs."""
+    """Run the original (oracle), a problem's reference and incorrect solutions and every candidate in the sandbox."""
     input:
         samples=upstream("validate"),
+        # the shard's problems (references for the consensus, incorrect solutions for test strength); 0 rows
+        # for a one-program-per-row shard
+        problems=rules.ingest.output.problems,
     output:
         parquet="results/validate/{shard}.parquet",
         dropped="results/validate/{shard}.dropped.jsonl",
@@ -23,5 +26,5 @@ rule validate:
         settings=settings("sandbox", "validate"),
     shell:
         'python3 "$SEMI_INSTRUCT_SCRIPTS/stage.py" validate --shard {wildcards.shard} --settings {params.settings:q}'
-        " --samples {input.samples:q} --parquet {output.parquet:q} --dropped {output.dropped:q} --stats {output.stats:q}"
-        " --threads {threads} --log {log:q}"
+        " --samples {input.samples:q} --problems {input.problems:q} --parquet {output.parquet:q}"
+        " --dropped {output.dropped:q} --stats {output.stats:q} --threads {threads} --log {log:q}"

@@ -22,6 +22,7 @@ import yaml
 
 from semi_instruct import config as cfg
 from semi_instruct.io import atomic_write_text, iter_parquet_rows
+from semi_instruct.layouts import PRESETS, known_layouts
 from semi_instruct.manifest import FORMATS, Shard, read_manifest
 from semi_instruct.stages.base import StageStats
 
@@ -54,8 +55,9 @@ def _config(args: argparse.Namespace) -> cfg.Config:
 
 def _shard(args: argparse.Namespace, config: dict) -> Shard:
     if args.input:
-        return Shard(name=args.shard or Path(args.input).name.split(".")[0], path=args.input, format=args.format)
-    shards = read_manifest(config["manifest"])
+        name = args.shard or Path(args.input).name.split(".")[0]
+        return Shard(name=name, path=args.input, format=args.format, preset=getattr(args, "preset", None))
+    shards = read_manifest(config["manifest"], presets=known_layouts(config["ingest"]["layouts"]))
     if args.shard not in shards:
         names = list(shards)
         listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
@@ -73,9 +75,8 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     if not args.shard and not args.input:
         args.parser.error(SHARD_OR_INPUT)
     config = _config(args)
-    _print(
-        ingest.run(_shard(args, config), ingest.IngestOptions.from_config(config), args.out, args.dropped, args.stats)
-    )
+    options = ingest.IngestOptions.from_config(config)
+    _print(ingest.run(_shard(args, config), options, args.out, args.dropped, args.stats, args.problems))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -89,7 +90,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
     from semi_instruct.stages import validate
 
     config = _config(args)
-    _print(validate.job(config, args.shard, args.input, args.out, args.dropped, args.stats))
+    _print(validate.job(config, args.shard, args.input, args.problems, args.out, args.dropped, args.stats))
 
 
 def cmd_select(args: argparse.Namespace) -> None:
@@ -144,6 +145,15 @@ SKELETON_HEADER = """\
 # model's. mode, entry_point (call mode: the original's function) and the prompts are for reading and are
 # ignored. Each prompt is the last user turn (the sample's code, statement and contract), after the system
 # turn and few-shot example of semi_instruct/prompts/{{rewrite,inputs}}.{version}.md.
+"""
+# Added to the header of a problem corpus's skeleton (and to nothing else: a plain shard's stays as it was).
+SKELETON_PROBLEMS = """\
+# {problems} problems: the samples of one `problem` (its accepted solutions) share one inputs answer, given on
+# the problem's first sample; the others have no `inputs` slot and name that sample (`inputs_shared_with`).
+"""
+SKELETON_METHODS = """\
+# An original that is a method (entry_point Solution.twoSum) is rewritten as a top-level function taking the
+# method's arguments after `self`, called with the same argument lists; the instruction never names the class.
 """
 
 
@@ -206,9 +216,18 @@ def cmd_replay_build(args: argparse.Namespace) -> None:
             candidates=options.candidates,
             num_inputs=options.num_inputs,
         )
+        problems = len({entry["problem"] for entry in skeleton.values() if "problem" in entry})
+        if problems:
+            header += SKELETON_PROBLEMS.format(problems=problems)
+        if any("." in entry.get("entry_point", "") for entry in skeleton.values()):
+            header += SKELETON_METHODS
         body = yaml.dump(skeleton, Dumper=_SkeletonDumper, sort_keys=False, allow_unicode=True, width=1 << 16)
         atomic_write_text(args.skeleton, header + body)
-        unfilled = sum(1 for entry in skeleton.values() if entry["inputs"] is None or None in entry["rewrite"])
+        unfilled = sum(
+            1
+            for entry in skeleton.values()
+            if ("inputs" in entry and entry["inputs"] is None) or None in entry["rewrite"]
+        )
         print(f"wrote {len(skeleton)} samples ({unfilled} with slots to fill) to {args.skeleton}")
         return
     try:
@@ -297,9 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", help="shard name from the manifest (or the name to give --input's rows)")
     p.add_argument("--input", help="read this raw file/dataset instead of a manifest shard")
     p.add_argument("--format", default="auto", choices=FORMATS, help=FORMAT_HELP)
+    p.add_argument(
+        "--preset",
+        help=f"read --input as a problem-level corpus, one sample per accepted solution: {', '.join(PRESETS)}, or "
+        "a layout of the config's ingest.layouts (a manifest shard takes its row's `preset`)",
+    )
     p.add_argument("--out", required=True, help="the ingested samples (Parquet)")
     p.add_argument("--dropped", required=True, help="JSONL log of dropped rows (row number and reason)")
     p.add_argument("--stats", help=STATS_HELP)
+    p.add_argument(
+        "--problems", help="also write the problems table (Parquet: reference and incorrect solutions per problem)"
+    )
 
     for name, help, func, what in [
         ("generate", "Ask the LLM engine for rewrites and test inputs for one ingested shard.", cmd_generate, "ingest"),
@@ -319,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--stats", help=STATS_HELP)
         if name == "generate":
             p.add_argument("--gpus", type=int, default=0, help="GPUs for the vllm engine (its tensor-parallel size)")
+        if name == "validate":
+            p.add_argument(
+                "--problems",
+                help="ingest's problems table of the shard (results/ingest/<shard>.problems.parquet); needed when "
+                "the samples carry a problem_id (problem-level corpora: consensus oracle and test strength)",
+            )
 
     p = stage("decontaminate", "Drop selected samples that leak a benchmark; report every hit.", cmd_decontaminate)
     p.add_argument("--selected", nargs="+", required=True, help="every shard's select Parquet file")

@@ -121,7 +121,7 @@ def _split(value: Any, node: Mapping[str, Any], runtime: bool) -> Any:
         if when is not None and value.get("kind") != when:
             continue  # an unselected engine's setting: neither data nor needed at run time
         part = _split(item, sub, runtime)
-        if part is not _NOTHING and part != {}:
+        if part is not _NOTHING and (part != {} or "properties" not in sub):  # an empty value (`layouts: {}`) stays
             out[key] = part
     return out
 

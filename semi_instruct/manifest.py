@@ -13,6 +13,9 @@ A tab-separated file with a header. Columns:
   license  licence written on rows that carry none (optional)
   fields   per-shard overrides of the config field mapping, e.g. `code=solution;statement=question`; every
            column named here must exist in the shard; `statement=` (empty) says the shard has none
+  preset   a problem-level corpus read in its own layout, one record per accepted solution: `code_contests`,
+           `apps`, `taco`, or the name of a layout under the config's `ingest.layouts` (semi_instruct/layouts.py);
+           empty: one program per row, mapped by `fields`
 Relative paths are relative to the working directory (where snakemake runs).
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,9 @@ FORMATS = ("jsonl", "json", "parquet", "hf", "auto")
 SOURCE_FIELDS = ("id", "code", "language", "statement", "tests", "source", "license")
 SHARD_NAME = r"[A-Za-z0-9_.-]+"  # also the workflow's {shard} wildcard constraint (rules/common.smk)
 _SHARD_NAME = re.compile(rf"^{SHARD_NAME}$")
-_COLUMNS = ("shard", "path", "format", "split", "subset", "source", "license", "fields")
+_COLUMNS = ("shard", "path", "format", "split", "subset", "source", "license", "fields", "preset")
+# Ingest writes results/ingest/<shard>.problems.parquet: a shard named `x.problems` would take shard x's file.
+_RESERVED_SUFFIX = ".problems"
 
 
 class ManifestError(ValueError):
@@ -48,10 +53,15 @@ class Shard:
     source: str | None = None
     license: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    preset: str | None = None  # a problem-level layout (semi_instruct/layouts.py); None: one program per row
 
     def as_dict(self) -> dict[str, Any]:
-        """The manifest row as settings of the shard's ingest job (editing the row reruns that shard)."""
-        return dataclasses.asdict(self)
+        """The manifest row as settings of the shard's ingest job (editing the row reruns that shard). Without a
+        preset the row reads as it did before presets existed, so existing runs are not rerun for it."""
+        row = dataclasses.asdict(self)
+        if row["preset"] is None:
+            del row["preset"]
+        return row
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> Shard:
@@ -99,7 +109,9 @@ def _parse_fields(text: str, where: str) -> dict[str, str]:
     return mapping
 
 
-def read_manifest(path: str | Path) -> dict[str, Shard]:
+def read_manifest(path: str | Path, presets: Collection[str] | None = None) -> dict[str, Shard]:
+    """The shards of a manifest. `presets`: the layout names a row's `preset` may take (the built-in presets and
+    the config's `ingest.layouts`); None: not checked here (ingest checks it)."""
     path = Path(path)
     try:
         fh = path.open(newline="", encoding="utf-8")
@@ -132,11 +144,28 @@ def read_manifest(path: str | Path) -> dict[str, Shard]:
                 raise ManifestError(f"{where}: shard name {name!r} must match {_SHARD_NAME.pattern}")
             if name in shards:
                 raise ManifestError(f"{where}: duplicate shard name {name!r}")
+            if name.endswith(_RESERVED_SUFFIX):
+                raise ManifestError(
+                    f"{where}: shard name {name!r} ends in {_RESERVED_SUFFIX!r}, which names ingest's problems "
+                    f"file of shard {name.removesuffix(_RESERVED_SUFFIX)!r}: rename it"
+                )
             fmt = (row.get("format") or "auto").strip()
             if fmt not in FORMATS:
                 raise ManifestError(f"{where}: format {fmt!r} is not one of {FORMATS}")
             if not (row.get("path") or "").strip():
                 raise ManifestError(f"{where}: empty path")
+            preset = (row.get("preset") or "").strip() or None
+            fields = _parse_fields(row.get("fields") or "", where)
+            if preset is not None and presets is not None and preset not in presets:
+                raise ManifestError(
+                    f"{where}: preset {preset!r} is neither a built-in preset nor a layout under the config's "
+                    f"ingest.layouts; known: {', '.join(presets)}"
+                )
+            if preset is not None and fields:
+                raise ManifestError(
+                    f"{where}: `fields` map a one-program-per-row shard; shard {name!r} is read by preset {preset!r}, "
+                    f"whose layout names its columns (declare your own under ingest.layouts to change them)"
+                )
             shards[name] = Shard(
                 name=name,
                 path=row["path"].strip(),
@@ -145,7 +174,8 @@ def read_manifest(path: str | Path) -> dict[str, Shard]:
                 subset=(row.get("subset") or "").strip() or None,
                 source=(row.get("source") or "").strip() or None,
                 license=(row.get("license") or "").strip() or None,
-                fields=_parse_fields(row.get("fields") or "", where),
+                fields=fields,
+                preset=preset,
             )
     if not shards:
         raise ManifestError(f"{path}: no shards listed")

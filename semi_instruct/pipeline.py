@@ -58,6 +58,26 @@ CANDIDATE_VERDICTS = pa.struct(
     ]
 )
 
+# A solution of a problem-level corpus that is not a record of its own: a consensus reference or an
+# incorrect solution (call mode: entry_point is the function or `Solution.method`; null for stdio).
+PROBLEM_SOLUTION = pa.struct([("id", pa.string()), ("code", pa.string()), ("entry_point", pa.string())])
+
+# Ingest's problems table, `results/ingest/<shard>.problems.parquet`: one row per problem of a problem-level
+# shard, in the order of its records (0 rows for a one-program-per-row shard). Validate reads it.
+PROBLEM_SCHEMA = pa.schema(
+    [
+        pa.field("problem_id", pa.string(), nullable=False),
+        pa.field("mode", pa.string()),  # "stdio" | "call"
+        pa.field("entry_point", pa.string()),  # call: fn_name or Solution.fn_name; null for stdio
+        # accepted, runnable solutions: the rewritten ones first in record order, then the over-budget ones
+        pa.field("references", pa.list_(PROBLEM_SOLUTION)),
+        pa.field("incorrect", pa.list_(PROBLEM_SOLUTION)),  # the corpus's runnable incorrect solutions
+        pa.field("solutions_total", pa.int32()),  # accepted solutions in the raw row, all languages
+        pa.field("incorrect_total", pa.int32()),
+        pa.field("languages", pa.string()),  # JSON object {language: count} of the accepted solutions
+    ]
+)
+
 
 # ---------------------------------------------------------------- the registry
 
@@ -92,6 +112,10 @@ STAGES: tuple[Stage, ...] = (
             pa.field("mode", pa.string(), nullable=False),  # "stdio" | "call"
             pa.field("original_entry_point", pa.string()),  # call mode: the original's function
             pa.field("features", FEATURES, nullable=False),
+            # problem-level corpora (a manifest `preset`): the problem and the solution's index in its accepted
+            # solutions; the id is "<problem_id>/<solution_index>". Null for one-program-per-row shards.
+            pa.field("problem_id", pa.string()),
+            pa.field("solution_index", pa.int32()),
         ),
         drops={
             "bad_json": "the raw line is not a JSON object",
@@ -104,12 +128,35 @@ STAGES: tuple[Stage, ...] = (
             "no_input_interface": "reads no input and defines no function: nothing to test",
             "duplicate_id": "an id already used earlier in the shard",
             "duplicate": "the same normalized code (formatting and comments ignored) as an earlier row",
+            "no_solutions": "a problem that lists no accepted solution (an empty or missing list)",
+            "unreadable_solutions": (
+                "a problem whose solutions column cannot be read: JSON that does not parse, or not a list of programs"
+            ),
+            "python2": "a Python 2 solution (the sandbox runs Python 3)",
+            "unsupported_language": "a solution in a language the workflow cannot run yet (C++, Java, unknown)",
+            "missing_entry_point": (
+                "a call-style problem's solution defines neither the function `fn_name` nor a `Solution` class "
+                "with that method"
+            ),
+            "over_budget": (
+                "beyond `ingest.max_solutions_per_problem` of its problem (the most different solutions are "
+                "rewritten); kept as a consensus reference"
+            ),
+        },
+        rejects={
+            "tests_unreadable": (
+                "a problem's test column that does not parse as JSON or holds no tests (counted once per column)"
+            ),
+            "test_length_mismatch": "a corpus test of a column whose inputs and outputs differ in number",
+            "test_bad_type": "a corpus test whose input or output does not fit the problem (text, or argument list)",
+            "test_duplicate": "a corpus test whose input repeats an earlier test of its problem",
+            "test_over_cap": "a corpus test beyond `ingest.max_corpus_tests` of its problem",
         },
     ),
     Stage(
         "generate",
         PER_SHARD,
-        "the LLM rewrites each program (n candidates) and writes test inputs",
+        "the LLM rewrites each program (n candidates) and writes test inputs (once per problem, for all its solutions)",
         columns=(
             pa.field("model", pa.string(), nullable=False),
             pa.field("prompt_version", pa.string(), nullable=False),
@@ -152,10 +199,17 @@ STAGES: tuple[Stage, ...] = (
             pa.field("oracle_tests", pa.list_(IO_TEST), nullable=False),  # inputs that survived + outputs
             pa.field("source_tests_reproduced", pa.float64()),  # fraction of given expected outputs matched
             pa.field("candidate_verdicts", pa.list_(CANDIDATE_VERDICTS), nullable=False),
+            # problem-level corpora: the fraction of the problem's incorrect solutions its kept tests reject
+            # (null without a problem, an incorrect solution or a kept test)
+            pa.field("test_strength", pa.float64()),
         ),
         drops={
             "too_few_tests": (
                 "fewer inputs than `min_tests` survived the oracle (original failed or was nondeterministic)"
+            ),
+            "wrong_original": (
+                "the original's output differs from the consensus of the problem's reference solutions "
+                "(and from the corpus's expected output) on a kept input"
             ),
         },
         rejects={
@@ -165,6 +219,10 @@ STAGES: tuple[Stage, ...] = (
             "oracle_output_limit": "the original printed more than the output limit on this input",
             "oracle_killed": "the sandbox could not report the original's run on this input",
             "oracle_nondeterministic": "the original's runs disagreed on this input",
+            "oracle_disagreement": (
+                "the problem's reference solutions have no majority output on this input, or their majority "
+                "contradicts the corpus's expected output (an invalid or multiple-answer input)"
+            ),
         },
     ),
     Stage(
@@ -298,10 +356,13 @@ EXPORT_SCHEMA = pa.schema(
         pa.field("tests", pa.list_(EXPORT_TEST), nullable=False),
         pa.field("function_tests", pa.list_(pa.string()), nullable=False),
         pa.field("tests_passed", pa.int32(), nullable=False),
+        # problem-level corpora: the fraction of the problem's incorrect solutions `tests` reject (null: unknown)
+        pa.field("test_strength", pa.float64()),
         pa.field("pass_rate", pa.float64(), nullable=False),
         pa.field("difficulty", pa.string(), nullable=False),
         pa.field("rank", pa.int64(), nullable=False),
         pa.field("source_id", pa.string(), nullable=False),
+        pa.field("problem_id", pa.string()),  # problem-level corpora: the original's problem; null otherwise
         pa.field("original_code", pa.string(), nullable=False),
         pa.field("statement", pa.string()),
         pa.field("source", pa.string()),
@@ -321,6 +382,7 @@ NI_EXPORT_SCHEMA = pa.schema(
         pa.field("response", pa.string(), nullable=False),
         pa.field("mode", pa.string(), nullable=False),
         pa.field("source_id", pa.string(), nullable=False),
+        pa.field("problem_id", pa.string()),
         pa.field("source", pa.string()),
         pa.field("license", pa.string()),
     ]

@@ -1,6 +1,7 @@
 """Select-stage rows for the gather-stage tests (decontaminate, dedup, export), built like the pipeline does:
 the ingest columns come from stages.ingest.normalize_row, the later ones describe one candidate: fully correct, or
-(`failed_tests`) wrong on the first tests, as select keeps it when `min_pass_fraction` < 1."""
+(`failed_tests`) wrong on the first tests, as select keeps it when `min_pass_fraction` < 1. A row of a problem-level
+shard (`problem_id`) is one accepted solution of that problem, with validate's `test_strength`."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def selected_row(
     tests_passed: int = 6,
     failed_tests: int = 0,
     source: str | None = "unit test",
+    problem_id: str | None = None,
+    solution_index: int | None = None,
+    test_strength: float | None = None,
 ) -> dict[str, Any]:
     raw = {"id": sample_id, "code": code, "statement": statement}
     record = normalize_row(
@@ -38,6 +42,7 @@ def selected_row(
         row,
         IngestOptions(),
     )
+    record.update(problem_id=problem_id, solution_index=solution_index)
     tests = [{"input": f"[{i}]", "output": str(i)} for i in range(tests_passed + failed_tests)]
     verdicts = ["wrong_answer"] * failed_tests + ["pass"] * tests_passed
     return {
@@ -57,6 +62,7 @@ def selected_row(
         "inputs": [t["input"] for t in tests],
         "oracle_tests": tests,
         "source_tests_reproduced": None,
+        "test_strength": test_strength,
         "candidate_verdicts": [
             {
                 "index": 0,

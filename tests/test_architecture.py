@@ -16,7 +16,7 @@ import pytest
 from semi_instruct.pipeline import NAMES
 
 PACKAGE = Path(__file__).resolve().parents[1] / "semi_instruct"
-CORE = {"pipeline", "config", "manifest", "io", "logs"}
+CORE = {"pipeline", "config", "manifest", "layouts", "io", "logs"}
 UTILITIES = {"text", "sandbox", "engines", "prompts", "report"}
 ENTRY_POINTS = {"jobs", "cli"}
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,14 +15,14 @@ import pytest
 import yaml
 from selected_rows import selected_row, write_selected
 
-from semi_instruct.pipeline import EXPORT_TEST
+from semi_instruct.pipeline import EXPORT_SCHEMA, EXPORT_TEST, NI_EXPORT_SCHEMA
 from semi_instruct.report.card import caption_params, keep_rule
-from semi_instruct.stages.base import StageStats
+from semi_instruct.stages.base import AccountingError, StageStats
 from semi_instruct.stages.decontaminate import DecontaminateOptions, humaneval_items
 from semi_instruct.stages.decontaminate import run as run_decontaminate
 from semi_instruct.stages.dedup import DedupOptions
 from semi_instruct.stages.dedup import run as run_dedup
-from semi_instruct.stages.export import ExportOptions, dataset_name, marked_tests, output_paths
+from semi_instruct.stages.export import ExportOptions, dataset_name, marked_tests, output_paths, problem_summary
 from semi_instruct.stages.export import run as run_export
 from semi_instruct.stages.generate import GenerateOptions
 from semi_instruct.stages.ingest import IngestOptions
@@ -104,36 +105,76 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_run(tmp, shards, SETTINGS, ExportOptions(dataset_name="unit-card", license="mit"))
 
 
-def export_run(tmp: Path, shards: dict[str, list[dict]], settings: dict[str, dict], options: ExportOptions) -> Path:
+@dataclasses.dataclass(frozen=True)
+class ProblemShard:
+    """What the per-shard stages of a problem-level shard record beyond its selected rows (issue 11's contract):
+    ingest's problem infos and solution-level drops, validate's consensus drops and rejected inputs."""
+
+    ingest_info: dict
+    ingest_dropped: dict[str, int]  # beyond the records that reach validate
+    wrong_originals: int
+    disagreements: int
+
+
+def export_run(
+    tmp: Path,
+    shards: dict[str, list[dict]],
+    settings: dict[str, dict],
+    options: ExportOptions,
+    problems: dict[str, ProblemShard] | None = None,
+) -> Path:
     """Decontaminate, dedup and export `shards` (select-stage rows), with per-shard stats recording `settings`
-    and one ingest drop per shard; returns the export folder."""
+    and one ingest drop per shard (a problem-level shard's, `problems[shard]`, instead); returns the export
+    folder."""
     stats_files, dropped_files, selected = [], [], []
     for shard, rows in shards.items():
         selected.append(write_selected(tmp / f"{shard}.select.parquet", rows))
         n = len(rows)
+        problem = (problems or {}).get(shard)
+        wrong = problem.wrong_originals if problem else 0
+        ingest_drops = problem.ingest_dropped if problem else {"syntax_error": 1}
         for stage, records_in, dropped in [
-            ("ingest", n + 1, {"syntax_error": 1}),
-            ("generate", n, {}),
-            ("validate", n, {}),
+            ("ingest", n + wrong + sum(ingest_drops.values()), ingest_drops),
+            ("generate", n + wrong, {}),
+            ("validate", n + wrong, {"wrong_original": wrong} if wrong else {}),
             ("select", n, {}),
         ]:
             s = StageStats(
-                stage, shard, records_in=records_in, kept=n, dropped=Counter(dropped), settings=settings[stage]
+                stage,
+                shard,
+                records_in=records_in,
+                kept=records_in - sum(dropped.values()),
+                dropped=Counter(dropped),
+                settings=settings[stage],
             )
-            s.info = {"path": f"{shard}.jsonl", "format": "jsonl"} if stage == "ingest" else {}
+            if stage == "ingest":
+                s.info = {"path": f"{shard}.jsonl", "format": "jsonl", **(problem.ingest_info if problem else {})}
+            if stage == "validate" and problem:
+                s.details["inputs_dropped"] = Counter(oracle_error=2, oracle_disagreement=problem.disagreements)
             s.write(tmp / f"{stage}.{shard}.stats.json")
             stats_files.append(tmp / f"{stage}.{shard}.stats.json")
         ingest_dropped = tmp / f"{shard}.dropped.jsonl"
-        row = {
-            "id": f"bad-{shard}",
-            "stage": "ingest",
-            "reason": "syntax_error",
-            "detail": "x",
-            "shard": shard,
-            "row": 9,
-        }
-        ingest_dropped.write_text(json.dumps(row) + "\n")
+        logged = [
+            {
+                "id": f"bad-{shard}" + (f"-{i}" if i else ""),
+                "stage": "ingest",
+                "reason": reason,
+                "detail": "x",
+                "shard": shard,
+                "row": 9 + i,
+            }
+            for i, reason in enumerate(r for r, count in ingest_drops.items() for _ in range(count))
+        ]
+        ingest_dropped.write_text("".join(json.dumps(row) + "\n" for row in logged))
         dropped_files.append(ingest_dropped)
+        if wrong:
+            validate_dropped = tmp / f"{shard}.validate.dropped.jsonl"
+            wrong_rows = [
+                {"id": f"wrong-{i}", "stage": "validate", "reason": "wrong_original", "detail": "x", "shard": shard}
+                for i in range(wrong)
+            ]
+            validate_dropped.write_text("".join(json.dumps(row) + "\n" for row in wrong_rows))
+            dropped_files.append(validate_dropped)
     run_decontaminate(
         selected,
         tmp / "decontam.parquet",
@@ -225,6 +266,7 @@ def test_ni_baseline_pairs_statement_with_original_code(run: Path) -> None:
         "response": FIB,
         "mode": "call",
         "source_id": "fib",
+        "problem_id": None,
         "source": "unit test",
         "license": "MIT",
     }
@@ -435,3 +477,183 @@ def test_verdicts_that_do_not_match_the_tests_fail_naming_the_sample() -> None:
         r"tests and tests_passed 10$",
     ):
         marked_tests(row)
+
+
+# --- problem-level shards (issue 11): problem_id, test_strength and the card's problem section ---------------
+
+VOWELS = "def count_vowels(s):\n    return sum(1 for c in s if c in 'aeiou')\n"
+VOWELS_RE = "import re\n\ndef vowels(text):\n    return len(re.findall('[aeiou]', text))\n"
+VOWELS_LOOP = (
+    "def n_vowels(word):\n    total = 0\n    for ch in word.lower():\n        if ch in {'a', 'e', 'i', 'o', 'u'}:\n"
+    "            total += 1\n    return total\n"
+)
+TRIANGLE = "n = int(input())\nprint(n * (n + 1) // 2)\n"
+LEAP = "def is_leap(year):\n    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)\n"
+
+# The code_contests-like shard `cc`: 5 problems with 14 accepted solutions (9 Python 3, 4 C++, 1 Python 2); 6
+# records reach validate, one is dropped there as a wrong original; 3 problems keep pairs (v: 3, tri: 1, leap: 1).
+CC_INGEST = {
+    "problems_in": 5,
+    "solutions_in": 14,
+    "languages": {"python3": 9, "cpp": 4, "python2": 1},
+    "solutions_per_problem": {"1": 1, "2": 1, "3": 2, "5": 1},
+}
+CC = ProblemShard(
+    CC_INGEST, {"unsupported_language": 4, "python2": 1, "over_budget": 3}, wrong_originals=1, disagreements=4
+)
+
+
+def problem_row(pid: str, index: int, code: str, instruction: str, strength: float | None, **kw: Any) -> dict:
+    return selected_row(
+        f"{pid}/{index}",
+        code,
+        instruction,
+        code,
+        shard="cc",
+        row=index,
+        statement=f"Problem {pid}.",
+        problem_id=pid,
+        solution_index=index,
+        test_strength=strength,
+        source="code_contests",
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def problem_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A problem-level shard next to a plain one."""
+    shards = {
+        "cc": [
+            problem_row("v", 0, VOWELS, "Count the vowels in a lowercase string.", 1.0),
+            problem_row("v", 1, VOWELS_RE, "Return how many characters of a text are vowels, using a regex.", 1.0),
+            problem_row("v", 2, VOWELS_LOOP, "Given a word, tally its vowels case-insensitively in a loop.", 0.5),
+            problem_row("tri", 0, TRIANGLE, "Print the sum of the integers from 1 to n.", None),
+            problem_row("leap", 3, LEAP, "Decide whether a year is a leap year in the Gregorian calendar.", 1.0),
+        ],
+        "plain": [selected_row("fib", FIB, "Return the n-th Fibonacci number.", FIB, shard="plain")],
+    }
+    options = ExportOptions(dataset_name="problems", license="cc-by-4.0")
+    return export_run(tmp_path_factory.mktemp("problems"), shards, SETTINGS, options, problems={"cc": CC})
+
+
+def test_problem_level_rows_carry_their_problem_and_test_strength(problem_run: Path) -> None:
+    rows = {r["id"]: r for r in read_jsonl(problem_run / "data.jsonl")}
+    assert {i: (r["problem_id"], r["test_strength"]) for i, r in rows.items()} == {
+        "cc/v/0": ("v", 1.0),
+        "cc/v/1": ("v", 1.0),
+        "cc/v/2": ("v", 0.5),
+        "cc/tri/0": ("tri", None),
+        "cc/leap/3": ("leap", 1.0),
+        "plain/fib": (None, None),
+    }
+    assert rows["cc/v/2"]["source_id"] == "v/2"
+    ni = {r["id"]: r["problem_id"] for r in read_jsonl(problem_run / "ni.jsonl")}
+    assert ni == {"cc/v/0": "v", "cc/v/1": "v", "cc/v/2": "v", "cc/tri/0": "tri", "cc/leap/3": "leap"}
+    for name, schema in (("data", EXPORT_SCHEMA), ("ni", NI_EXPORT_SCHEMA)):
+        written = pq.read_schema(problem_run / f"{name}.parquet")
+        assert written.equals(schema, check_metadata=False)
+        assert written.field("problem_id").type == pa.string() and written.field("problem_id").nullable
+    data = pq.read_table(problem_run / "data.parquet")
+    assert data.schema.field("test_strength").type == pa.float64()
+    assert data.column("test_strength").null_count == 2
+
+
+def test_stats_summarize_the_problems(problem_run: Path) -> None:
+    stats = json.loads((problem_run / "stats.json").read_text())
+    assert stats["problems"] == {
+        "shards": ["cc"],
+        "problems_in": 5,
+        "solutions_in": 14,
+        "languages": {"python3": 9, "cpp": 4, "python2": 1},
+        "solutions_per_problem": {"mean": 2.8, "median": 3.0},
+        "problems_with_pairs": 3,
+        "pairs": 5,
+        "pairs_per_problem": {"mean": 1.0, "median": 1.0, "distribution": {"0": 2, "1": 2, "3": 1}},
+        "inputs_rejected_for_disagreement": 4,
+        "wrong_originals": 1,
+        "test_strength": {
+            # v: mean of 1.0, 1.0 and 0.5; leap: 1.0; tri: unknown
+            "problems_with_value": 2,
+            "share": 0.6667,
+            "mean": round((2.5 / 3 + 1.0) / 2, 4),
+            "distribution": {"0": 0, "(0, 0.25)": 0, "[0.25, 0.5)": 0, "[0.5, 0.75)": 0, "[0.75, 1)": 1, "1": 1},
+        },
+    }
+    assert [(f["stage"], f["records_in"], f["kept"]) for f in stats["funnel"]][:4] == [
+        ("ingest", 16, 7),  # cc: 14 solutions, 6 kept; plain: 2 rows, 1 kept
+        ("generate", 7, 7),
+        ("validate", 7, 6),
+        ("select", 6, 6),
+    ]
+
+
+def test_card_has_a_problem_section(problem_run: Path) -> None:
+    card = (problem_run / "README.md").read_text()
+    section = card.split("## Problems\n")[1].split("\n## ")[0]
+    for line in [
+        "| shards | `cc` |",
+        "| problems in | 5 |",
+        "| accepted solutions in (every language) | 14 (python3 9, cpp 4, python2 1) |",
+        "| accepted solutions per problem | mean 2.8, median 3 |",
+        "| problems with at least one pair | 3 of 5 (60.0%) |",
+        "| pairs per problem | mean 1, median 1 |",
+        "| test inputs dropped because the problem's solutions disagreed (`oracle_disagreement`) | 4 |",
+        "| originals dropped as wrong (`wrong_original`) | 1 |",
+        "| test strength | mean 0.92 over 2 of the 3 problems with pairs (66.7%); unknown for the others (no "
+        "runnable incorrect solution to measure it with) |",
+        "### Pairs per problem\n| pairs | problems |\n|---|---|\n| 0 | 2 |\n| 1 | 2 |\n| 3 | 1 |",
+        "| `[0.5, 0.75)` | 0 |\n| `[0.75, 1)` | 1 |\n| `1` | 1 |",
+    ]:
+        assert line in section, line
+    assert card.index("## Problems") < card.index("## Diversity")
+    # the funnel tables name the new reasons with their sentences
+    assert "| validate | `wrong_original` | 1 | the original's output differs from the consensus" in card
+    assert "| validate | inputs_dropped | `oracle_disagreement` | 4 | the problem's reference solutions have" in card
+    assert "`source_id`, `problem_id`, `source`, `license`." in card
+    assert "(undocumented reason)" not in card  # ingest's python2 / unsupported_language / over_budget included
+
+
+def test_a_plain_run_has_no_problem_section_but_documents_the_columns(run: Path) -> None:
+    card = (run / "README.md").read_text()
+    assert json.loads((run / "stats.json").read_text())["problems"] is None
+    assert "## Problems" not in card and "test strength |" not in card
+    assert "| `test_strength` | problem-level corpora: the fraction of the problem's known-incorrect solutions" in card
+    assert "| `problem_id` | problem-level corpora: the problem the original solves" in card
+    rows = read_jsonl(run / "data.jsonl")
+    assert {(r["problem_id"], r["test_strength"]) for r in rows} == {(None, None)}
+
+
+def problem_stats(info: dict, **validate: Any) -> list[StageStats]:
+    ingest = StageStats("ingest", "cc", info=info)
+    checked = StageStats("validate", "cc", **validate)
+    return [ingest, checked]
+
+
+def funnel_of(stats: list[StageStats]) -> list[dict]:
+    return [{"stage": s.stage, "dropped": dict(s.dropped), "details": s.details} for s in stats]
+
+
+def test_problem_summary_without_a_histogram_or_a_test_strength() -> None:
+    info = {k: v for k, v in CC_INGEST.items() if k != "solutions_per_problem"}
+    stats = problem_stats(info)
+    rows = [{"shard": "cc", "problem_id": "a", "test_strength": None}, {"shard": "p", "problem_id": None}]
+    summary = problem_summary(rows, stats, funnel_of(stats))
+    assert summary is not None
+    assert summary["solutions_per_problem"] == {"mean": 2.8, "median": None}  # no histogram recorded: no median
+    assert summary["test_strength"] == {
+        "problems_with_value": 0,
+        "share": 0.0,
+        "mean": None,
+        "distribution": dict.fromkeys(["0", "(0, 0.25)", "[0.25, 0.5)", "[0.5, 0.75)", "[0.75, 1)", "1"], 0),
+    }
+    assert (summary["inputs_rejected_for_disagreement"], summary["wrong_originals"]) == (0, 0)
+
+
+def test_problem_summary_is_none_without_problems_and_checks_the_count() -> None:
+    plain = problem_stats({"path": "p.jsonl", "format": "jsonl"})
+    assert problem_summary([{"shard": "p", "problem_id": None}], plain, funnel_of(plain)) is None
+    stats = problem_stats({**CC_INGEST, "problems_in": 1})
+    rows = [{"shard": "cc", "problem_id": p, "test_strength": None} for p in ("a", "b")]
+    with pytest.raises(AccountingError, match=r"2 problems have pairs, but ingest counted 1 problems in \(shards cc\)"):
+        problem_summary(rows, stats, funnel_of(stats))

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from corpora import write_taco
 from workspace import REPO, make_workspace, snakemake
 
 from semi_instruct.cli import BASE_CONFIG, build_parser, config_files
@@ -143,7 +144,13 @@ def built(tmp_path: Path) -> Path:
     cli(cwd, "replay-build", "--config", "my.yaml", "--shard", "mine", "--skeleton", "answers.yaml")
     answers = fill(yaml.safe_load((cwd / "answers.yaml").read_text()))
     (cwd / "answers.yaml").write_text(yaml.safe_dump(answers, sort_keys=False))
-    cli(
+    build_replay(cwd)
+    return cwd
+
+
+def build_replay(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The second replay-build step: the filled answers.yaml -> replay.jsonl."""
+    return cli(
         cwd,
         "replay-build",
         "--config",
@@ -155,7 +162,6 @@ def built(tmp_path: Path) -> Path:
         "--out",
         "replay.jsonl",
     )
-    return cwd
 
 
 # ---------------------------------------------------------------- your own data through the replay engine
@@ -186,18 +192,7 @@ def test_skeleton_round_trip_for_an_id_less_shard(tmp_path: Path) -> None:
     assert "  rewrite_prompt: |" in text  # prompts read as blocks, not escaped strings
 
     (cwd / "answers.yaml").write_text(yaml.safe_dump(fill(skeleton), sort_keys=False))
-    proc = cli(
-        cwd,
-        "replay-build",
-        "--config",
-        "my.yaml",
-        "--shard",
-        "mine",
-        "--answers",
-        "answers.yaml",
-        "--out",
-        "replay.jsonl",
-    )
+    proc = build_replay(cwd)
     assert proc.stdout == "wrote 6 replay entries for 3 samples to replay.jsonl\n"
     entries = [json.loads(line) for line in (cwd / "replay.jsonl").read_text().splitlines()]
     assert [len(e["responses"]) for e in entries] == [3, 1] * 3
@@ -223,6 +218,149 @@ def test_skeleton_round_trip_for_an_id_less_shard(tmp_path: Path) -> None:
     selected = pq.read_table(cwd / "select.parquet").to_pylist()
     assert sorted(r["id"] for r in selected) == sorted(rows)
     assert all(r["pass_rate"] == 1.0 and r["tests_passed"] == 6 for r in selected)
+
+
+# A problem-level shard in TACO's layout (manifest preset taco): a stdin problem with three accepted solutions
+# and a LeetCode `class Solution` problem with two. Its samples share one inputs answer per problem.
+ADD_SOLUTIONS = [
+    "a, b = map(int, input().split())\nprint(a + b)\n",
+    "print(sum(map(int, input().split())))\n",
+    "import sys\nx, y = sys.stdin.read().split()\nprint(int(x) + int(y))\n",
+]
+TWO_SUM_SOLUTIONS = [
+    "class Solution:\n    def twoSum(self, nums, target):\n        seen = {}\n        for i, x in enumerate(nums):\n"
+    "            if target - x in seen:\n                return [seen[target - x], i]\n            seen[x] = i\n",
+    "class Solution:\n    def twoSum(self, nums, target):\n        for i in range(len(nums)):\n"
+    "            for j in range(i + 1, len(nums)):\n                if nums[i] + nums[j] == target:\n"
+    "                    return [i, j]\n",
+]
+PROBLEMS = [
+    {
+        "name": "add",
+        "statement": "Print the sum of the two integers given on one line.",
+        "solutions": [("python3", code) for code in ADD_SOLUTIONS],
+        "tests": [("1 2\n", "3\n"), ("-4 4\n", "0\n")],
+    },
+    {
+        "name": "two-sum",
+        "statement": "Return the indices of the two numbers of nums that add up to target.",
+        "solutions": [("python3", code) for code in TWO_SUM_SOLUTIONS],
+        "fn_name": "twoSum",
+        "starter_code": "class Solution:\n    def twoSum(self, nums: List[int], target: int) -> List[int]:\n        ",
+        "tests": [([[2, 7, 11, 15], 9], [0, 1])],
+    },
+]
+ADD_ANSWER = """\
+## Instruction
+Write `add(a: int, b: int) -> int` returning the sum of two integers. Example: `add(1, 2)` is 3.
+
+## Solution
+```python
+def add(a: int, b: int) -> int:
+    \"\"\"a + b.\"\"\"
+    return a + b
+```
+
+## Adapter
+```python
+a, b = map(int, input().split())
+print(add(a, b))
+```
+"""
+TWO_SUM_ANSWER = """\
+## Instruction
+Write `two_sum(nums: list[int], target: int) -> list[int]` returning the indices of the two numbers of `nums`
+that add up to `target`. Example: `two_sum([2, 7, 11, 15], 9)` is `[0, 1]`.
+
+## Solution
+```python
+def two_sum(nums: list[int], target: int) -> list[int]:
+    \"\"\"Indices of the first pair adding up to target.\"\"\"
+    seen: dict[int, int] = {}
+    for j, x in enumerate(nums):
+        if target - x in seen:
+            return [seen[target - x], j]
+        seen[x] = j
+    return []
+```
+"""
+
+
+def problem_dir(path: Path) -> Path:
+    shutil.copy(REPO / "config.yaml", path / "config.yaml")
+    write_taco(path / "probs.parquet", PROBLEMS)
+    (path / "probs.tsv").write_text(
+        "shard\tpath\tformat\tsource\tlicense\tpreset\nprobs\tprobs.parquet\tparquet\ttaco\tApache-2.0\ttaco\n"
+    )
+    overlay = {**OVERLAY, "manifest": "probs.tsv", "generate": {"candidates": 2, "num_inputs": 4}}
+    (path / "my.yaml").write_text(yaml.safe_dump(overlay))
+    return path
+
+
+def test_skeleton_round_trip_for_a_problem_shard(tmp_path: Path) -> None:
+    """One inputs answer per problem, on its first sample: the skeleton asks for it once, the replay file holds
+    it once, and generate sends one inputs request per problem and gives it to every solution."""
+    cwd = problem_dir(tmp_path)
+    build = ["replay-build", "--config", "my.yaml", "--shard", "probs"]
+    proc = cli(cwd, *build, "--skeleton", "answers.yaml")
+    assert proc.stdout == "wrote 5 samples (5 with slots to fill) to answers.yaml\n"
+    text = (cwd / "answers.yaml").read_text()
+    assert "\n# 2 problems: the samples of one `problem` (its accepted solutions) share one inputs answer" in text
+    assert "\n# An original that is a method (entry_point Solution.twoSum) is rewritten as a top-level function" in text
+    skeleton = yaml.safe_load(text)
+    problems: dict[str, list[str]] = {}
+    for sample, entry in skeleton.items():
+        problems.setdefault(entry["problem"], []).append(sample)
+    add, two_sum = problems.values()  # in shard order
+    assert (len(add), len(two_sum)) == (3, 2)
+    for samples in (add, two_sum):
+        first, *others = samples
+        assert skeleton[first]["inputs"] is None and skeleton[first]["inputs_prompt"].endswith("Write 4 test inputs.")
+        for sample in others:
+            assert "inputs" not in skeleton[sample] and "inputs_prompt" not in skeleton[sample]
+            assert skeleton[sample]["inputs_shared_with"] == first
+    assert {skeleton[s]["entry_point"] for s in two_sum} == {"Solution.twoSum"}
+    assert "a top-level function (no class, no `self`)" in skeleton[two_sum[1]]["rewrite_prompt"]
+    assert "of one call of the method `twoSum` of class `Solution`" in skeleton[two_sum[0]]["inputs_prompt"]
+
+    for samples, rewrite, inputs in (
+        (add, ADD_ANSWER, '["5 7", "0 0"]'),
+        (two_sum, TWO_SUM_ANSWER, [[[3, 2, 4], 6], [[3, 3], 6]]),
+    ):
+        for sample in samples:
+            skeleton[sample]["rewrite"] = [rewrite, rewrite]
+        skeleton[samples[0]]["inputs"] = inputs
+    wrong = {**skeleton, add[2]: {**skeleton[add[2]], "inputs": '["1 1"]'}}  # an inputs answer on a later solution
+    (cwd / "wrong.yaml").write_text(yaml.safe_dump(wrong, sort_keys=False))
+    proc = cli(cwd, *build, "--answers", "wrong.yaml", "--out", "replay.jsonl", ok=False)
+    assert proc.returncode == 1 and not (cwd / "replay.jsonl").exists()
+    assert proc.stderr.splitlines()[-2:] == [
+        "semi-instruct replay-build: error: answers file wrong.yaml:",
+        "`inputs` is answered once per problem, on its first sample (`inputs_shared_with` names it), not on its "
+        f"other samples: {add[2]}",
+    ]
+
+    (cwd / "answers.yaml").write_text(yaml.safe_dump(skeleton, sort_keys=False))
+    proc = cli(cwd, *build, "--answers", "answers.yaml", "--out", "replay.jsonl")
+    assert proc.stdout == "wrote 7 replay entries for 5 samples to replay.jsonl\n"  # 5 rewrites, 2 inputs
+    tags = [json.loads(line)["tag"] for line in (cwd / "replay.jsonl").read_text().splitlines()]
+    assert sum(tag.endswith("/inputs") for tag in tags) == 2
+
+    cli(cwd, "ingest", "--config", "my.yaml", "--shard", "probs", "--out", "ingest.parquet", "--dropped", "i.jsonl")
+    cli(
+        cwd, "generate", "--config", "my.yaml", "--shard", "probs", "--input", "ingest.parquet",
+        "--out", "generate.parquet", "--dropped", "g.jsonl", "--stats", "generate.stats.json",
+    )  # fmt: skip
+    stats = json.loads((cwd / "generate.stats.json").read_text())
+    assert (stats["records_in"], stats["kept"], stats["dropped"]) == (5, 5, {})
+    assert (stats["info"]["problems"], stats["info"]["inputs_requests"]) == (2, 2)
+    assert stats["info"]["usage"]["requests"] == 5 + 2  # the engine's request log: 5 rewrites, 2 inputs requests
+    rows = {r["id"]: r for r in pq.read_table(cwd / "generate.parquet").to_pylist()}
+    for sample in add:
+        assert rows[sample]["inputs"] == ["5 7\n", "0 0\n", "1 2\n", "-4 4\n"]  # shared, then the corpus tests'
+    for sample in two_sum:
+        assert rows[sample]["inputs"] == ["[[3, 2, 4], 6]", "[[3, 3], 6]", "[[2, 7, 11, 15], 9]"]
+        assert rows[sample]["candidates"][0]["entry_point"] == "two_sum"
 
 
 def test_unfilled_slots_are_all_listed_at_once(tmp_path: Path) -> None:

@@ -44,6 +44,10 @@ def test_minimal_config_gets_every_nested_default() -> None:
             "max_line_chars": 4000,
             "max_row_bytes": 4194304,
             "batch_rows": 1000,
+            "max_corpus_tests": 10,
+            "max_solutions_per_problem": 3,
+            "max_reference_solutions": 10,
+            "layouts": {},
         },
         "engine": {
             "kind": "replay",
@@ -96,6 +100,7 @@ def test_minimal_config_gets_every_nested_default() -> None:
             "float_abs_tol": 1e-9,
             "oracle_runs": 2,
             "min_tests": 5,
+            "consensus_solutions": 3,
         },
         "select": {"min_pass_fraction": 1.0, "easy_pass_rate": 0.75, "hard_pass_rate": 0.5},
         "decontaminate": {"ngram": 10, "exact_min_tokens": 25, "humaneval": True, "benchmarks": []},
@@ -121,6 +126,7 @@ def test_given_values_are_kept_and_only_missing_keys_filled() -> None:
         "float_abs_tol": 1e-9,
         "oracle_runs": 2,
         "min_tests": 5,
+        "consensus_solutions": 3,
     }
 
 
@@ -239,6 +245,7 @@ def test_repository_config_yaml_validates_and_every_stage_builds_its_options() -
         compare=CompareOptions(v["comparator"], v["float_rel_tol"], v["float_abs_tol"]),
         oracle_runs=v["oracle_runs"],
         min_tests=v["min_tests"],
+        consensus_solutions=v["consensus_solutions"],
         workers=s["workers"],
         python=s["python"],
     )

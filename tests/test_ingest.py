@@ -32,6 +32,8 @@ from semi_instruct.stages.ingest import run as run_ingest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIELDS = {f: f for f in SOURCE_FIELDS}
+# A one-program-per-row shard's problem-level counts (tests/test_presets.py has problem-level shards).
+NO_PROBLEMS = {"problems_in": 0, "solutions_in": 0, "incorrect_in": 0, "languages": {}, "problems_out": 0}
 
 
 def sha16(text: str) -> str:
@@ -106,7 +108,7 @@ def test_jsonl_with_manifest_field_overrides_and_source_license_defaults(tmp_pat
     stats, rows, dropped = ingest(tmp_path, shard)
 
     assert (stats.records_in, stats.kept, dict(stats.dropped), dropped) == (3, 3, {}, [])
-    assert stats.info == {"path": str(raw), "format": "jsonl"}
+    assert stats.info == {"path": str(raw), "format": "jsonl", **NO_PROBLEMS}
     code0 = "n = int(input())\nprint(n * 2)\n"
     assert rows[0] == {
         "id": "p1",
@@ -122,6 +124,8 @@ def test_jsonl_with_manifest_field_overrides_and_source_license_defaults(tmp_pat
         "mode": "stdio",
         "original_entry_point": None,
         "features": STDIO_FEATURES_2_LINES,
+        "problem_id": None,
+        "solution_index": None,
     }
     code1 = "def add(a, b):\n    return a + b\n"
     assert rows[1]["id"] == sha16(code1)  # no id column value: a content hash
@@ -157,7 +161,7 @@ def test_parquet_with_config_mapping_and_per_shard_override(tmp_path: Path) -> N
     stats, rows, dropped = ingest(tmp_path, shard, options)
 
     assert (stats.records_in, stats.kept) == (4, 2)
-    assert stats.info == {"path": str(path), "format": "parquet"}
+    assert stats.info == {"path": str(path), "format": "parquet", **NO_PROBLEMS}
     assert [(r["row"], r["statement"], r["language"], r["tests"]) for r in rows] == [
         (0, "Reverse a string.", "python", [{"input": "ab\n", "output": "ba\n"}]),
         (3, None, "python", None),
@@ -200,7 +204,7 @@ def test_datasets_local_dir_through_load_dataset(tmp_path: Path) -> None:
 
     stats, rows, dropped = ingest(tmp_path, shard)
 
-    assert stats.info == {"path": str(folder), "format": "hf"}
+    assert stats.info == {"path": str(folder), "format": "hf", **NO_PROBLEMS}
     assert [(r["row"], r["mode"], r["original_entry_point"], r["statement"]) for r in rows] == [
         (0, "stdio", None, "Sum the numbers."),
         (1, "call", "sq", "Square."),
@@ -688,7 +692,7 @@ def test_json_array_is_read_record_by_record(tmp_path: Path) -> None:
     stats, rows, dropped = ingest(tmp_path, shard, IngestOptions(max_row_bytes=1024))
 
     assert stats.records_in == 8  # the records, not the lines of the file
-    assert stats.info == {"path": str(path), "format": "json", "layout": "array"}
+    assert stats.info == {"path": str(path), "format": "json", "layout": "array", **NO_PROBLEMS}
     assert [(r["row"], r["id"], r["statement"]) for r in rows] == [
         (0, "r0", None),
         (1, "r1", "Add 1."),
@@ -714,7 +718,7 @@ def test_json_with_an_object_per_line_is_read_as_json_lines(tmp_path: Path) -> N
     path = tmp_path / "lines.json"
     write_jsonl(path, [EIGHT[0], b"", EIGHT[1], b"{broken"])
     stats, rows, dropped = ingest(tmp_path, Shard("l", str(path), fields={"code": "solution"}))
-    assert stats.info == {"path": str(path), "format": "json", "layout": "lines"}
+    assert stats.info == {"path": str(path), "format": "json", "layout": "lines", **NO_PROBLEMS}
     assert [r["row"] for r in rows] == [0, 2]  # rows are line numbers, as in JSONL
     assert [(q["row"], q["detail"]) for q in dropped] == [
         (3, "row 3 (line 4): Expecting property name enclosed in double quotes at column 2")
@@ -936,12 +940,12 @@ def test_manifest_reads_columns_and_defaults(tmp_path: Path) -> None:
         (
             "shard\tfile\n",
             "{path}:1: header must contain `shard` and `path` (optional: format, split, subset, source, license, "
-            "fields); got ['shard', 'file'], unknown columns ['file']",
+            "fields, preset); got ['shard', 'file'], unknown columns ['file']",
         ),
         (
             "# comment\nshard\n",
             "{path}:2: header must contain `shard` and `path` (optional: format, split, subset, source, license, "
-            "fields); got ['shard']",
+            "fields, preset); got ['shard']",
         ),
         ("shard\tpath\na\tx.jsonl\n# note\n\na\ty.jsonl\n", "{path}:5: duplicate shard name 'a'"),
         ("shard\tpath\n# note\nbad name\tx.jsonl\n", "{path}:3: shard name 'bad name' must match ^[A-Za-z0-9_.-]+$"),

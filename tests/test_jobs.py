@@ -29,7 +29,7 @@ def ingest_and_generate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_
     monkeypatch.setenv(RUNTIME_ENV, json.dumps(runtime_settings(config)))
     shard = {"name": "demo", "path": str(REPO / "data/demo/shard.jsonl"), "format": "jsonl", "split": "train",
              "subset": None, "source": "demo", "license": "MIT", "fields": {}}  # fmt: skip
-    files = {name: str(tmp_path / f"ingest.{name}") for name in ("parquet", "dropped", "stats")}
+    files = {name: str(tmp_path / f"ingest.{name}") for name in ("parquet", "problems", "dropped", "stats")}
     jobs.run_shell_job(
         ["ingest", "--shard", "demo", "--settings", json.dumps({**data_settings(config, "ingest"), "shard": shard}),
          "--log", str(tmp_path / "ingest.log"), *(arg for name, path in files.items() for arg in (f"--{name}", path))],

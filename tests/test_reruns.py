@@ -59,6 +59,12 @@ DEMO_KEYS: dict[str, tuple[Any, str | None]] = {
     "ingest.max_line_chars": (200, "ingest"),
     "ingest.max_row_bytes": (100000, "ingest"),
     "ingest.batch_rows": (7, SPEED),
+    "ingest.max_corpus_tests": (2, "ingest"),
+    "ingest.max_solutions_per_problem": (2, "ingest"),
+    "ingest.max_reference_solutions": (3, "ingest"),
+    # a data key, but a rule's params carry only the layout its shard names: the demo names none, so a new layout
+    # reruns nothing (test_presets.py checks that editing one reruns the shards that use it, and only those)
+    "ingest.layouts": ({"mine": {"solutions": "programs"}}, SPEED),
     "engine.kind": ("openai", "generate"),
     "engine.model": ("another-model", "generate"),
     "engine.revision": ("abc123", "generate"),
@@ -100,6 +106,7 @@ DEMO_KEYS: dict[str, tuple[Any, str | None]] = {
     "validate.float_abs_tol": (1e-3, "validate"),
     "validate.oracle_runs": (3, "validate"),
     "validate.min_tests": (3, "validate"),
+    "validate.consensus_solutions": (2, "validate"),
     "select.min_pass_fraction": (0.5, "select"),
     "select.easy_pass_rate": (0.9, "select"),
     "select.hard_pass_rate": (0.3, "select"),

@@ -174,7 +174,124 @@ def test_call_mode_exact_json(runner: Executor) -> None:
     assert [(r.status, r.returned) for r in bad_input] == [("error", None), ("error", None), ("ok", 2)]
     assert "JSON array" in bad_input[0].stderr
     (bad_entry,) = call(runner, "def g(): return 1", [[]], entry="missing")
-    assert bad_entry.status == "error" and "AttributeError" in bad_entry.stderr
+    assert bad_entry.status == "error" and "[sandbox] entry point 'missing': the program defines no 'missing'" in (
+        bad_entry.stderr
+    )
+
+
+SOLUTION_CLASS = """
+from typing import List
+
+class Solution:
+    calls = 0  # class-level state: must not carry over from one input to the next
+
+    def __init__(self):
+        self.seen = []
+
+    def twoSum(self, nums: List[int], target: int) -> List[int]:
+        Solution.calls += 1
+        self.seen.append(target)
+        index = {}
+        for i, n in enumerate(nums):
+            if target - n in index:
+                return [index[target - n], i]
+            index[n] = i
+        return []
+
+    def state(self, tag):
+        Solution.calls += 1
+        self.seen.append(tag)
+        return [Solution.calls, self.seen]
+
+    def fib(self, n):
+        return self._memo(n, {})
+
+    def _memo(self, n, memo):  # nested calls through self, as LeetCode solutions write helpers
+        if n < 2:
+            return n
+        if n not in memo:
+            memo[n] = self._memo(n - 1, memo) + self._memo(n - 2, memo)
+        return memo[n]
+
+    @staticmethod
+    def pair(a, b):
+        return (a, b)
+"""
+
+
+def test_call_mode_class_method(runner: Executor) -> None:
+    """LeetCode/TACO `class Solution`: entry `Solution.twoSum` calls the method of a new `Solution()`."""
+    rs = call(runner, SOLUTION_CLASS, [[[2, 7, 11, 15], 9], [[3, 2, 4], 6], [[1], 5]], entry="Solution.twoSum")
+    assert [(r.status, r.returned) for r in rs] == [("ok", [0, 1]), ("ok", [1, 2]), ("ok", [])], rs[0].stderr
+    assert rs[0].output("call") == "[0, 1]"
+    (fib,) = call(runner, SOLUTION_CLASS, [[30]], entry="Solution.fib")
+    assert (fib.status, fib.returned) == ("ok", 832040), fib.stderr
+    (pair,) = call(runner, SOLUTION_CLASS, [[1, "x"]], entry="Solution.pair")  # a tuple comes back as a list
+    assert (pair.status, pair.returned) == ("ok", [1, "x"]), pair.stderr
+    plain = call(
+        runner,
+        "def twoSum(nums, target):\n    return [nums.index(target - nums[-1]), len(nums) - 1]",
+        [[[2, 7], 9]],
+        entry="twoSum",
+    )
+    assert [(r.status, r.returned) for r in plain] == [("ok", [0, 1])]
+
+
+def test_call_mode_class_state_does_not_leak(runner: Executor) -> None:
+    rs = call(runner, SOLUTION_CLASS, [["a"], ["b"], ["c"]], entry="Solution.state")
+    assert [(r.status, r.returned) for r in rs] == [("ok", [1, [tag]]) for tag in "abc"], rs[0].stderr
+
+
+@pytest.mark.parametrize(
+    "code, entry, message",
+    [
+        (
+            SOLUTION_CLASS,
+            "Solution.threeSum",
+            "[sandbox] entry point 'Solution.threeSum': class Solution has no method 'threeSum'",
+        ),
+        (
+            SOLUTION_CLASS,
+            "Answer.twoSum",
+            "[sandbox] entry point 'Answer.twoSum': the program defines no class 'Answer'",
+        ),
+        (
+            "def Solution():\n    pass",
+            "Solution.f",
+            "[sandbox] entry point 'Solution.f': 'Solution' is a function, not a class",
+        ),
+        (
+            SOLUTION_CLASS,
+            "Solution.twoSum.x",
+            "[sandbox] entry point 'Solution.twoSum.x': not a function name or Class.method",
+        ),
+        (
+            "class Solution:\n    def __init__(self, n):\n        self.n = n\n    def f(self):\n        return self.n",
+            "Solution.f",
+            "[sandbox] entry point 'Solution.f': Solution() failed (the class of a call-mode method is "
+            "instantiated without arguments)",
+        ),
+    ],
+)
+def test_call_mode_bad_method_entry_is_error(runner: Executor, code: str, entry: str, message: str) -> None:
+    rs = call(runner, code, [[[1, 2], 3], [[4], 4]], entry=entry)
+    assert [(r.status, r.returned, r.exit_code) for r in rs] == [("error", None, 1)] * 2
+    assert all(message in r.stderr for r in rs), rs[0].stderr
+    assert all(r.extra["sandbox"] == rs[0].extra["sandbox"] for r in rs)  # a plain error: the sandbox lives on
+
+
+def test_call_mode_constructor_error_shows_its_cause(runner: Executor) -> None:
+    """The class's own error comes first, as the interpreter prints it (no harness frames), then the note."""
+    needs_args = "class Solution:\n    def __init__(self, n):\n        self.n = n\n    def f(self):\n        return 1"
+    raises = (
+        "class Solution:\n    def __init__(self):\n        raise ValueError('boom')\n    def f(self):\n        return 1"
+    )
+    (a,) = call(runner, needs_args, [[]], entry="Solution.f")
+    (b,) = call(runner, raises, [[]], entry="Solution.f")
+    note = "[sandbox] entry point 'Solution.f': Solution() failed"
+    assert a.stderr.startswith("TypeError: Solution.__init__() missing 1 required positional argument: 'n'\n" + note)
+    assert b.stderr.startswith('Traceback (most recent call last):\n  File "/tmp/prog.py", line 3, in __init__\n')
+    assert "ValueError: boom\n" + note in b.stderr and a.status == b.status == "error"
 
 
 @pytest.mark.parametrize(

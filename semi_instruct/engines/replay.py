@@ -6,8 +6,9 @@ File format (JSON lines), one object per recorded conversation:
 `engine.replay_file` is one such file or a directory of them (`*.jsonl`, e.g. what `engine.record_dir`
 collected: one file per shard). A request whose key is not recorded is an error that names the request,
 the file and the command that fixes it: a replay must never quietly return empty answers. The `tag`
-(`<sample id>/rewrite` or `<sample id>/inputs`) tells the two misses apart: a tag recorded under another
-key means the prompt changed (rebuild the file), an unknown tag a sample never recorded (write answers).
+(`<sample id>/rewrite`, `<sample id>/inputs`, or `<problem id>/inputs`: a problem's samples share one) tells
+the two misses apart: a tag recorded under another key means the prompt changed (rebuild the file), an unknown
+tag a sample never recorded (write answers).
 """
 
 from __future__ import annotations

@@ -59,9 +59,27 @@ def _statement_section(record: dict[str, Any]) -> str:
     return f"\n## Problem statement\n{statement}\n" if statement else ""
 
 
+def _method(record: dict[str, Any]) -> tuple[str, str] | None:
+    """(class, method) when the call-mode original is a method (`Solution.twoSum`, LeetCode-style problems)."""
+    owner, dot, name = (record.get("original_entry_point") or "").partition(".")
+    return (owner, name) if dot else None
+
+
+# A dotted entry point only comes from problem corpora (ingest names plain functions), so the method wording is
+# an addition: every prompt of a function or stdio original renders byte for byte as before (replay keys hold).
 def _contract(record: dict[str, Any]) -> str:
     if record["mode"] == "stdio":
         return "The program reads standard input and prints to standard output. Write the adapter."
+    method = _method(record)
+    if method:
+        owner, name = method
+        return (
+            f"The program defines the method `{name}` of class `{owner}`, called as `{owner}().{name}(...)`. Your "
+            f"function must be a top-level function (no class, no `self`) that takes the method's arguments after "
+            f"`self` in the same order and returns the same values: it is called with the same argument lists. "
+            f"The instruction describes that function alone and never mentions the class, `self` or starter code. "
+            f"Write no adapter."
+        )
     return (
         f"The program defines the function `{record['original_entry_point']}`. Your function must take the same "
         f"arguments in the same order and return the same values. Write no adapter."
@@ -71,6 +89,13 @@ def _contract(record: dict[str, Any]) -> str:
 def _input_format(record: dict[str, Any]) -> str:
     if record["mode"] == "stdio":
         return "Each test input is a string: the complete standard input of one run."
+    method = _method(record)
+    if method:
+        owner, name = method
+        return (
+            f"Each test input is a JSON array: the positional arguments (after `self`) of one call of the method "
+            f"`{name}` of class `{owner}`."
+        )
     return (
         f"Each test input is a JSON array: the positional arguments of one call of `{record['original_entry_point']}`."
     )
@@ -79,8 +104,8 @@ def _input_format(record: dict[str, Any]) -> str:
 Messages = tuple[tuple[str, str], ...]  # (role, content) pairs, system first
 
 
-def render_prompts(record: dict[str, Any], version: str, num_inputs: int) -> tuple[Messages, Messages]:
-    """The rewrite conversation and the test-input conversation for one record."""
+def render_prompt(kind: str, record: dict[str, Any], version: str, num_inputs: int) -> Messages:
+    """The `kind` conversation ("rewrite" or "inputs") for one record."""
     values = {
         "code": record["code"].rstrip("\n"),
         "statement_section": _statement_section(record),
@@ -88,4 +113,9 @@ def render_prompts(record: dict[str, Any], version: str, num_inputs: int) -> tup
         "input_format": _input_format(record),
         "num_inputs": num_inputs,
     }
-    return load_template("rewrite", version).render(values), load_template("inputs", version).render(values)
+    return load_template(kind, version).render(values)
+
+
+def render_prompts(record: dict[str, Any], version: str, num_inputs: int) -> tuple[Messages, Messages]:
+    """The rewrite conversation and the test-input conversation for one record."""
+    return render_prompt("rewrite", record, version, num_inputs), render_prompt("inputs", record, version, num_inputs)

@@ -111,6 +111,61 @@ def _contamination_section(c: dict[str, Any], decontam: dict[str, Any]) -> str:
     )
 
 
+def _mean_median(mean: float, median: float | None) -> str:
+    return f"mean {mean:g}" + (f", median {median:g}" if median is not None else "")
+
+
+def _problems_section(p: dict[str, Any]) -> str:
+    """Problem-level shards: what came in per problem, what came out per problem, and how strong the tests are."""
+    languages = ", ".join(f"{language} {n}" for language, n in p["languages"].items())
+    per_problem, ts = p["pairs_per_problem"], p["test_strength"]
+    if ts["problems_with_value"]:
+        strength = (
+            f"mean {ts['mean']:.2f} over {ts['problems_with_value']} of the {p['problems_with_pairs']} problems with "
+            f"pairs ({ts['share']:.1%}); unknown for the others (no runnable incorrect solution to measure it with)"
+        )
+    else:
+        strength = "unknown: no problem with pairs has a runnable incorrect solution to measure it with"
+    figures = [
+        ["shards", ", ".join(f"`{s}`" for s in p["shards"])],
+        ["problems in", p["problems_in"]],
+        ["accepted solutions in (every language)", f"{p['solutions_in']}" + (f" ({languages})" if languages else "")],
+        [
+            "accepted solutions per problem",
+            _mean_median(p["solutions_per_problem"]["mean"], p["solutions_per_problem"]["median"]),
+        ],
+        [
+            "problems with at least one pair",
+            f"{p['problems_with_pairs']} of {p['problems_in']} ({p['problems_with_pairs'] / p['problems_in']:.1%})",
+        ],
+        ["pairs per problem", _mean_median(per_problem["mean"], per_problem["median"])],
+        [
+            "test inputs dropped because the problem's solutions disagreed (`oracle_disagreement`)",
+            p["inputs_rejected_for_disagreement"],
+        ],
+        ["originals dropped as wrong (`wrong_original`)", p["wrong_originals"]],
+        ["test strength", strength],
+    ]
+    parts = [
+        "## Problems",
+        "Problem-level shards hold one row per problem with several accepted solutions; each accepted Python 3 "
+        "solution became a record of its own (`problem_id` names its problem). Where a problem has two or more, "
+        "each test input was run on several of them: an input on which they disagreed was dropped, and an original "
+        "whose output differed from theirs (or from the corpus's expected output) was dropped as wrong.",
+        _table(["figure", "value"], figures),
+        "### Pairs per problem\n"
+        + _table(["pairs", "problems"], [[n, count] for n, count in per_problem["distribution"].items()]),
+    ]
+    if ts["problems_with_value"]:
+        parts.append(
+            "### Test strength\nThe fraction of a problem's known-incorrect solutions (e.g. code_contests "
+            "`incorrect_solutions`) that fail at least one kept test, as AlphaCode judged its tests: 1 = the tests "
+            "reject every known wrong program (`test_strength` in each pair).\n\n"
+            + _table(["test strength", "problems"], [[f"`{k}`", v] for k, v in ts["distribution"].items()])
+        )
+    return "\n\n".join(parts)
+
+
 def _name_row(named: dict[str, Any]) -> str:
     """How the dataset got its name, and the key that sets it."""
     if named["set_by"] == "export.dataset_name":
@@ -219,6 +274,11 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
                     "have `passed: false` in `tests`)",
                 ],
                 [
+                    "`test_strength`",
+                    "problem-level corpora: the fraction of the problem's known-incorrect solutions that fail at "
+                    "least one of `tests` (null when the problem has none, or the record has no problem)",
+                ],
+                [
                     "`pass_rate`",
                     "fraction of the model's candidates (unparseable ones included) that passed every test "
                     "(difficulty proxy)"
@@ -231,6 +291,11 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
                 ],
                 ["`rank`", "global curriculum rank, 1 = easiest (highest pass rate, then most tests passed)"],
                 ["`source_id`, `original_code`, `statement`", "the natural record this pair was made from"],
+                [
+                    "`problem_id`",
+                    "problem-level corpora: the problem the original solves (its other accepted solutions may give "
+                    "pairs too); null for one-program-per-row shards",
+                ],
                 ["`source`, `license`", "provenance of the original"],
                 ["`model`, `prompt_version`", "what wrote the rewrite"],
             ],
@@ -302,6 +367,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
             if summary["difficulty"]
             else "None."
         ),
+        *([_problems_section(summary["problems"])] if summary["problems"] else []),
         _diversity_section(summary["diversity"]),
         _contamination_section(summary["contamination"], decontam),
         "## Natural-Instruct baseline (`ni` config)\n"
@@ -310,7 +376,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
         f"{summary['ni_baseline']['rows']} of the {summary['kept']} samples have a statement and are in it; "
         f"{summary['ni_baseline']['without_statement']} have none and are left out. Fields: `id` (the same as in "
         "the main config, so the two can be joined), `messages`, `instruction`, `response`, `mode`, `source_id`, "
-        "`source`, `license`.",
+        "`problem_id`, `source`, `license`.",
         "## Provenance and licences\nInput shards:\n\n"
         + _table(["shard", "format", "path", "records"], shards)
         + "\n\nKept pairs by source and licence (the licence of each original applies to its pair; check it "

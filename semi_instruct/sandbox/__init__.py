@@ -25,7 +25,9 @@ Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
 class Program:
     mode: Mode
     code: str
-    entry_point: str | None = None  # call mode: function to call with each input's arguments
+    # call mode: the function called with each input's arguments, or `Class.method` (LeetCode's `class
+    # Solution`): the method of a new `Class()`, created without arguments for each input
+    entry_point: str | None = None
 
 
 @dataclass(frozen=True)

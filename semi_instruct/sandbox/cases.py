@@ -5,7 +5,8 @@ Input, one JSON object per line:
      "inputs": [str, ...] (stdio: stdin text) | [[arg, ...], ...] (call: argument lists),
      "timeout_s": float (optional, per input), "memory_mb": int (optional)}
   stdio runs `code` as a program once per input, with the input as its standard input; call runs `code`
-  once per input and calls `entry_point(*args)`. Other keys are refused.
+  once per input and calls `entry_point(*args)`, where `entry_point` is a function name or `Class.method`
+  (`Class()` is then created, without arguments, for each input). Other keys are refused.
 Output, one line per input line, same order:
     {"id": str, "results": [{"status", "stdout" (stdio) | "return" (call), "stderr", "exit_code",
      "wall_ms"}, ...]}  -- exactly one result per input; or {"line": n, "error": "..."} for a malformed line.

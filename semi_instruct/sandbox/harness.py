@@ -249,6 +249,30 @@ def new_module(name):
     return module
 
 
+class EntryPointError(Exception):
+    """The call-mode entry point names nothing the program defines (reported without a traceback)."""
+
+
+def find_entry(module, name):
+    """(owner, attribute) for `name` (a module-level function) or `Class.method` (LeetCode's
+    `class Solution`): owner is the module or the class, checked before the call so a miss reads clearly."""
+    parts = name.split(".")
+    if len(parts) > 2 or not all(part.isidentifier() for part in parts):
+        raise EntryPointError("not a function name or Class.method")
+    if len(parts) == 1:
+        if not hasattr(module, name):
+            raise EntryPointError("the program defines no " + repr(name))
+        return module, name
+    owner = module.__dict__.get(parts[0])
+    if owner is None:
+        raise EntryPointError("the program defines no class " + repr(parts[0]))
+    if not isinstance(owner, type):
+        raise EntryPointError(repr(parts[0]) + " is a " + type(owner).__qualname__ + ", not a class")
+    if not hasattr(owner, parts[1]):
+        raise EntryPointError("class " + parts[0] + " has no method " + repr(parts[1]))
+    return owner, parts[1]
+
+
 def run_program(job, arguments):
     """Run the program like `python3 /tmp/prog.py` (stdio) or call its entry point (call); exit status."""
     sys.argv[:] = [PROGRAM_PATH]
@@ -260,7 +284,22 @@ def run_program(job, arguments):
         exec(code, module.__dict__)
         if not call:
             return finalize(0)
-        returned = getattr(module, job["entry_point"])(*json.loads(arguments))
+        entry = job["entry_point"]
+        owner, attribute = find_entry(module, entry)
+        if owner is not module:  # a method: called on a new instance, so nothing carries over between calls
+            try:
+                owner = owner()
+            except Exception as exc:
+                report(exc)
+                sys.stderr.write(
+                    "[sandbox] entry point " + repr(entry) + ": " + entry.partition(".")[0] + "() failed (the class"
+                    " of a call-mode method is instantiated without arguments)\n"
+                )
+                return finalize(1)
+        returned = getattr(owner, attribute)(*json.loads(arguments))
+    except EntryPointError as exc:
+        sys.stderr.write("[sandbox] entry point " + repr(job["entry_point"]) + ": " + str(exc) + "\n")
+        return finalize(1)
     except SystemExit as exc:
         return finalize(exit_status(exc))  # in call mode: ended before returning, the host says error
     except BaseException as exc:

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pyarrow as pa
+
 from semi_instruct.io import BATCH_ROWS, JsonlSink, ParquetSink, atomic_write_text, iter_parquet_batches
 from semi_instruct.pipeline import stage, stage_schema
 
@@ -117,6 +119,7 @@ class StageJob:
         self._paths = (out, dropped, stats)
         self._batch_rows = batch_rows
         self._sink: ParquetSink | None = None
+        self._extra: list[ParquetSink] = []  # further Parquet outputs (ingest's problems table)
         self._dropped: JsonlSink | None = None
         self._started = 0.0
 
@@ -171,11 +174,19 @@ class StageJob:
 
     def _close(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         try:
-            if self._sink is not None:
-                self._sink.__exit__(exc_type, exc, tb)
+            for sink in [self._sink, *self._extra]:
+                if sink is not None:
+                    sink.__exit__(exc_type, exc, tb)
         finally:
             if self._dropped is not None:
                 self._dropped.__exit__(exc_type, exc, tb)
+
+    def output(self, path: str | Path, schema: pa.Schema) -> ParquetSink:
+        """Another Parquet output of the job (not records: e.g. ingest's problems table), written under a
+        temporary name and renamed into place with the others on a clean exit; none appears on an error."""
+        sink = ParquetSink(path, schema, self._batch_rows)
+        self._extra.append(sink)
+        return sink
 
     # ------------------------------------------------------------ records in
 

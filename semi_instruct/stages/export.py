@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,10 +73,12 @@ def _export_row(r: dict[str, Any]) -> dict[str, Any]:
         "tests": marked_tests(r),
         "function_tests": r["function_tests"],
         "tests_passed": r["tests_passed"],
+        "test_strength": r["test_strength"],
         "pass_rate": r["pass_rate"],
         "difficulty": r["difficulty"],
         "rank": r["rank"],
         "source_id": r["id"],
+        "problem_id": r["problem_id"],
         "original_code": r["code"],
         "statement": r["statement"],
         "source": r["source"],
@@ -97,6 +100,7 @@ def _ni_row(row: dict[str, Any]) -> dict[str, Any] | None:
         "response": row["original_code"],
         "mode": row["mode"],
         "source_id": row["source_id"],
+        "problem_id": row["problem_id"],
         "source": row["source"],
         "license": row["license"],
     }
@@ -250,6 +254,7 @@ def run(
         "samples_dropped": sum(summary["funnel"][NAMES.index("decontaminate")]["dropped"].values()),
     }
     summary["ni_baseline"] = {"rows": len(ni_rows), "without_statement": len(rows) - len(ni_rows)}
+    summary["problems"] = problem_summary(records, all_stats, summary["funnel"])
     atomic_write_text(out["funnel"], json.dumps(summary, indent=2) + "\n")
 
     with JsonlSink(out["dropped"]) as log:
@@ -273,6 +278,86 @@ def job(
 ) -> dict[str, Any]:
     """The export rule's job: `outputs` are the rule's outputs, one per name in OUTPUTS."""
     return run(samples, stage_stats, stage_dropped, hits, outputs, ExportOptions.from_config(settings))
+
+
+# Test-strength bins of the card and stats.json: none rejected, all rejected, and quarters in between.
+STRENGTH_BINS = ("0", "(0, 0.25)", "[0.25, 0.5)", "[0.5, 0.75)", "[0.75, 1)", "1")
+
+
+def _strength_bin(value: float) -> str:
+    if value <= 0:
+        return STRENGTH_BINS[0]
+    if value >= 1:
+        return STRENGTH_BINS[-1]
+    return STRENGTH_BINS[1 + min(3, int(value * 4))]
+
+
+def problem_summary(
+    records: Sequence[Mapping[str, Any]], stats: Sequence[StageStats], funnel: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The problem-level figures of a run with problem-level shards (None when no ingest job counted a
+    problem): problems and accepted solutions in (ingest's `problems_in`, `solutions_in`, `languages`,
+    `solutions_per_problem` infos), exported pairs per problem (over every problem in, 0 for those
+    without a pair), validate's inputs rejected as `oracle_disagreement` and records dropped as `wrong_original`, and
+    the test strength of the problems with pairs (a problem's is the mean over its pairs, which share their
+    tests when the problem's originals agreed on every input)."""
+    shards = [s for s in stats if s.stage == "ingest" and s.info.get("problems_in")]
+    if not shards:
+        return None
+    problems_in = sum(s.info["problems_in"] for s in shards)
+    solutions_in = sum(s.info["solutions_in"] for s in shards)
+    languages: Counter[str] = Counter()
+    for s in shards:
+        languages.update(s.info["languages"])
+    median = None
+    if all("solutions_per_problem" in s.info for s in shards):  # {solutions: problems}, to find the median
+        counts: Counter[int] = Counter()
+        for s in shards:
+            counts.update({int(n): problems for n, problems in s.info["solutions_per_problem"].items()})
+        median = float(statistics.median(counts.elements())) if counts else None
+    pairs: Counter[tuple[str, str]] = Counter()  # problem ids are unique within a shard only
+    strengths: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        if r["problem_id"] is None:
+            continue
+        problem = (r["shard"], r["problem_id"])
+        pairs[problem] += 1
+        if r["test_strength"] is not None:
+            strengths.setdefault(problem, []).append(r["test_strength"])
+    if len(pairs) > problems_in:
+        raise AccountingError(
+            f"export: {len(pairs)} problems have pairs, but ingest counted {problems_in} problems in "
+            f"(shards {', '.join(s.shard for s in shards)})"
+        )
+    per_problem = Counter(pairs.values())
+    per_problem[0] = problems_in - len(pairs)
+    exported = sum(pairs.values())
+    measured = [sum(v) / len(v) for v in strengths.values()]
+    validate = next(f for f in funnel if f["stage"] == "validate")
+    return {
+        "shards": [s.shard for s in shards],
+        "problems_in": problems_in,
+        "solutions_in": solutions_in,
+        "languages": dict(languages.most_common()),
+        "solutions_per_problem": {"mean": round(solutions_in / problems_in, 2), "median": median},
+        "problems_with_pairs": len(pairs),
+        "pairs": exported,
+        "pairs_per_problem": {  # over every problem in, those without a pair included
+            "mean": round(exported / problems_in, 2),
+            "median": float(statistics.median(per_problem.elements())),
+            "distribution": {str(n): per_problem[n] for n in sorted(per_problem)},
+        },
+        "inputs_rejected_for_disagreement": sum(
+            group.get("oracle_disagreement", 0) for group in validate["details"].values()
+        ),
+        "wrong_originals": validate["dropped"].get("wrong_original", 0),
+        "test_strength": {
+            "problems_with_value": len(measured),
+            "share": round(len(measured) / len(pairs), 4) if pairs else None,
+            "mean": round(sum(measured) / len(measured), 4) if measured else None,
+            "distribution": dict.fromkeys(STRENGTH_BINS, 0) | Counter(map(_strength_bin, measured)),
+        },
+    }
 
 
 def _clusters(dedup_info: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,10 @@
-"""Generate: ask the engine for rewrites (n candidates) and test inputs, for all samples of a shard at once."""
+"""Generate: ask the engine for rewrites (n candidates) and test inputs, for all samples of a shard at once.
+
+A sample is rewritten on its own, but test inputs are asked once per problem: the records of one problem (the
+accepted solutions of a problem corpus, sharing `problem_id`, contiguous in the ingested file) share one inputs
+request, built from the problem's first record and tagged `<problem_id>/inputs`, and each adds its own corpus
+tests' inputs. A record without `problem_id` is a group of one, asked exactly as before.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from semi_instruct.engines import make_engine
-from semi_instruct.engines.base import ChatRequest, Engine, EngineError, Sampling
+from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, Sampling
 from semi_instruct.logs import log
-from semi_instruct.prompts import render_prompts
+from semi_instruct.prompts import render_prompt
 from semi_instruct.stages.base import StageJob, StageStats
 from semi_instruct.text.parse import ParseFailure, clean_inputs, extract_input_list, parse_rewrite
 
@@ -26,7 +32,9 @@ class GenerateOptions:
     num_inputs: int = 10
     max_input_chars: int = 20000
     sampling: Sampling = Sampling()
-    batch_size: int = 0  # samples per engine call; 0 = the whole shard in one call (best for vLLM)
+    # samples per engine call, whole problems only (a larger problem is a call of its own); 0 = the whole shard in
+    # one call (best for vLLM)
+    batch_size: int = 0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GenerateOptions:
@@ -53,13 +61,63 @@ class GenerateOptions:
         }
 
 
+def rewrite_request(record: dict[str, Any], options: GenerateOptions) -> ChatRequest:
+    """The rewrite request of one record (n = candidates)."""
+    messages = render_prompt("rewrite", record, options.prompt_version, options.num_inputs)
+    return ChatRequest(messages, n=options.candidates, tag=f"{record['id']}/rewrite")
+
+
+def inputs_request(record: dict[str, Any], options: GenerateOptions) -> ChatRequest:
+    """The test-input request (n = 1) built from `record`: of the record alone, or of its problem (then
+    `record` must be the problem's first record, and the tag names the problem)."""
+    messages = render_prompt("inputs", record, options.prompt_version, options.num_inputs)
+    return ChatRequest(messages, n=1, tag=f"{record.get('problem_id') or record['id']}/inputs")
+
+
 def build_requests(record: dict[str, Any], options: GenerateOptions) -> tuple[ChatRequest, ChatRequest]:
-    """The rewrite request (n = candidates) and the test-input request (n = 1) for one record."""
-    rewrite, inputs = render_prompts(record, options.prompt_version, options.num_inputs)
-    return (
-        ChatRequest(rewrite, n=options.candidates, tag=f"{record['id']}/rewrite"),
-        ChatRequest(inputs, n=1, tag=f"{record['id']}/inputs"),
-    )
+    """The rewrite request and the test-input request of one record (for a problem's record: the inputs
+    request it sends when it is the problem's first)."""
+    return rewrite_request(record, options), inputs_request(record, options)
+
+
+def group_requests(group: list[dict[str, Any]], options: GenerateOptions) -> list[ChatRequest]:
+    """What one group (`problem_groups`) sends: each record's rewrite request, then the group's one inputs
+    request, built from its first record. A group of one sends [rewrite, inputs], as every record did before
+    problems existed."""
+    return [*(rewrite_request(record, options) for record in group), inputs_request(group[0], options)]
+
+
+def problem_groups(records: Iterable[dict[str, Any]], where: str) -> Iterator[list[dict[str, Any]]]:
+    """`records` in order, grouped: the records of one problem (same non-null `problem_id`) together, every
+    other record alone. Ingest writes a problem's records next to each other; a problem seen again after
+    another one is an error naming `where` (the file), since its inputs would be asked twice."""
+    group: list[dict[str, Any]] = []
+    done: set[str] = set()
+    for record in records:
+        problem = record.get("problem_id")
+        if group and problem is not None and problem == group[0].get("problem_id"):
+            group.append(record)
+            continue
+        if group:
+            yield group
+            if group[0].get("problem_id") is not None:
+                done.add(group[0]["problem_id"])
+        if problem in done:
+            raise ValueError(
+                f"{where}: the records of problem {problem!r} are not next to each other (record {record['id']!r} "
+                f"follows another problem's records); ingest writes each problem's records together"
+            )
+        group = [record]
+    if group:
+        yield group
+
+
+def requests_for(
+    records: Iterable[dict[str, Any]], options: GenerateOptions, where: str = "records"
+) -> list[ChatRequest]:
+    """Every request generate sends for `records` (an ingested shard, in order): one rewrite per record, one
+    inputs request per problem or problem-less record."""
+    return [r for group in problem_groups(records, where) for r in group_requests(group, options)]
 
 
 def _candidates(texts: list[str], mode: str, rejected: Counter[str]) -> list[dict[str, Any]]:
@@ -128,38 +186,26 @@ def run(
     engine_seconds = lazy_startup = 0.0
 
     batch_rows = options.batch_size if options.batch_size > 0 else 1 << 62
+    problems = inputs_requests = 0
     with StageJob("generate", shard, out=out, dropped=dropped, stats=stats) as job:
-        for records in _rebatch(job.read_batches(samples), batch_rows):
+        records = (record for batch in job.read_batches(samples) for record in batch)
+        for groups in _rebatch(problem_groups(records, str(samples)), batch_rows):
             requests: list[ChatRequest] = []
-            for record in records:
-                requests += build_requests(record, options)
+            for group in groups:
+                requests += group_requests(group, options)
+            problems += sum(1 for group in groups if group[0].get("problem_id") is not None)
+            inputs_requests += len(groups)
             started, startup_before = time.perf_counter(), engine.startup_seconds
             results = engine.chat(requests, options.sampling) if requests else []
             # a model started lazily inside chat (request cache) counts as start-up, not generation
             lazy_startup += engine.startup_seconds - startup_before
             engine_seconds += time.perf_counter() - started - (engine.startup_seconds - startup_before)
-            for i, record in enumerate(records):
-                rewrite, inputs_answer = results[2 * i], results[2 * i + 1]
-                refused = rewrite.refused or inputs_answer.refused
-                if refused:
-                    job.drop(record, "prompt_too_long", refused)
-                    continue
-                candidates = _candidates(rewrite.texts, record["mode"], rejected)
-                inputs = _input_pool(record, inputs_answer.texts[0], options, input_drops)
-                if all(c["error"] for c in candidates):
-                    job.drop(record, "no_valid_candidate", "; ".join(c["error"] for c in candidates))
-                elif not inputs:
-                    job.drop(record, "no_test_inputs", "no usable test input was generated")
-                else:
-                    job.keep(
-                        {
-                            **record,
-                            "model": engine.model,
-                            "prompt_version": options.prompt_version,
-                            "candidates": candidates,
-                            "inputs": inputs,
-                        }
-                    )
+            answers = iter(results)
+            for group in groups:
+                rewrites = [next(answers) for _ in group]
+                inputs_answer = next(answers)  # the group's one inputs answer, shared by its records
+                for record, rewrite in zip(group, rewrites, strict=True):
+                    _decide(job, record, rewrite, inputs_answer, engine, options, rejected, input_drops)
         job.counts("candidates_rejected", rejected)
         job.counts("inputs_rejected", input_drops)
         pipeline_seconds = time.perf_counter() - started_job - engine_seconds - lazy_startup
@@ -174,8 +220,45 @@ def run(
             if engine_seconds
             else 0.0,
             "usage": dict(sorted(engine.usage.items())),
+            # LLM cost of inputs follows problems: one inputs request per problem and per problem-less record
+            "problems": problems,
+            "inputs_requests": inputs_requests,
         }
     return job.stats
+
+
+def _decide(
+    job: StageJob,
+    record: dict[str, Any],
+    rewrite: ChatResult,
+    inputs_answer: ChatResult,
+    engine: Engine,
+    options: GenerateOptions,
+    rejected: Counter[str],
+    input_drops: Counter[str],
+) -> None:
+    """Keep or drop one record from its rewrite answer and its group's inputs answer."""
+    refused = rewrite.refused or inputs_answer.refused
+    if refused:
+        job.drop(record, "prompt_too_long", refused)
+        return
+    candidates = _candidates(rewrite.texts, record["mode"], rejected)
+    # each record's pool: the shared generated inputs plus its own corpus tests, counted per record
+    inputs = _input_pool(record, inputs_answer.texts[0], options, input_drops)
+    if all(c["error"] for c in candidates):
+        job.drop(record, "no_valid_candidate", "; ".join(c["error"] for c in candidates))
+    elif not inputs:
+        job.drop(record, "no_test_inputs", "no usable test input was generated")
+    else:
+        job.keep(
+            {
+                **record,
+                "model": engine.model,
+                "prompt_version": options.prompt_version,
+                "candidates": candidates,
+                "inputs": inputs,
+            }
+        )
 
 
 def job(
@@ -199,41 +282,49 @@ def job(
 
 
 # An answers file (`semi-instruct replay-build --answers`) maps each sample id to its answer slots; the other
-# fields of a skeleton (`--skeleton`) are there to read and are ignored.
+# fields of a skeleton (`--skeleton`) are there to read and are ignored. The samples of one problem share one
+# inputs answer: it is given on the problem's first sample; the others have no `inputs` slot and name that
+# sample (`inputs_shared_with`).
 ANSWER_SLOTS = ("rewrite", "inputs")
-SKELETON_FIELDS = ("mode", "entry_point", "rewrite_prompt", "inputs_prompt")
+SKELETON_FIELDS = ("mode", "entry_point", "problem", "rewrite_prompt", "inputs_prompt", "inputs_shared_with")
 
 
 def answers_skeleton(
     records: Iterable[dict[str, Any]], options: GenerateOptions, answers: Mapping[Any, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """An answers file to fill in for `records` (ingested samples): per sample id, its mode, the original's
-    entry point (call mode), and each prompt's last user turn (what differs per sample: the code, the
-    statement, the contract) followed by its slots, `None` until filled: `rewrite` (one per candidate) and
-    `inputs`. Answers already in `answers` are carried over, so after rows are added to a shard only the new
-    samples are left to answer."""
+    entry point (call mode), its problem (problem corpora), and each prompt's last user turn (what differs per
+    sample: the code, the statement, the contract) followed by its slots, `None` until filled: `rewrite` (one
+    per candidate) and `inputs` (on a problem's first sample only; the others say `inputs_shared_with` it).
+    Answers already in `answers` are carried over, so after rows are added to a shard only the new samples are
+    left to answer."""
     known = {str(k): v for k, v in (answers or {}).items()}
     skeleton = {}
-    for record in records:
-        rewrite_request, inputs_request = build_requests(record, options)
-        found = known.get(record["id"])
-        old: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-        rewrites: list[Any] = old["rewrite"] if isinstance(old.get("rewrite"), list) else []
-        entry: dict[str, Any] = {"mode": record["mode"]}
-        if record["mode"] == "call":
-            entry["entry_point"] = record["original_entry_point"]
-        entry |= {
-            "rewrite_prompt": rewrite_request.messages[-1][1],
-            "rewrite": [*rewrites, *[None] * (options.candidates - len(rewrites))],
-            "inputs_prompt": inputs_request.messages[-1][1],
-            "inputs": old.get("inputs"),
-        }
-        skeleton[record["id"]] = entry
+    for group in problem_groups(records, "records"):
+        for position, record in enumerate(group):
+            found = known.get(record["id"])
+            old: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+            rewrites: list[Any] = old["rewrite"] if isinstance(old.get("rewrite"), list) else []
+            entry: dict[str, Any] = {"mode": record["mode"]}
+            if record["mode"] == "call":
+                entry["entry_point"] = record["original_entry_point"]
+            if record.get("problem_id") is not None:
+                entry["problem"] = record["problem_id"]
+            entry |= {
+                "rewrite_prompt": rewrite_request(record, options).messages[-1][1],
+                "rewrite": [*rewrites, *[None] * (options.candidates - len(rewrites))],
+            }
+            if position == 0:
+                entry |= {"inputs_prompt": inputs_request(record, options).messages[-1][1], "inputs": old.get("inputs")}
+            else:
+                entry["inputs_shared_with"] = group[0]["id"]
+            skeleton[record["id"]] = entry
     return skeleton
 
 
-def _answer_problems(answer: Any, candidates: int) -> tuple[list[str], list[str]]:
-    """(unfilled slots, other problems) of one sample's answers."""
+def _answer_problems(answer: Any, candidates: int, inputs_slot: bool = True) -> tuple[list[str], list[str]]:
+    """(unfilled slots, other problems) of one sample's answers. `inputs_slot`: whether the sample answers the
+    inputs (not a problem's later sample)."""
     if not isinstance(answer, Mapping):
         return [], [f"expected a mapping with `rewrite` and `inputs`, got a {type(answer).__name__}"]
     unfilled, problems = [], []
@@ -252,7 +343,13 @@ def _answer_problems(answer: Any, candidates: int) -> tuple[list[str], list[str]
         if len(rewrites) < candidates:
             problems.append(f"`rewrite` has {len(rewrites)} answers, generate.candidates asks for {candidates}")
     inputs = answer.get("inputs")
-    if inputs is None:
+    if not inputs_slot:
+        if inputs is not None:
+            problems.append(
+                "`inputs` is answered once per problem, on its first sample (`inputs_shared_with` names it), "
+                "not on its other samples"
+            )
+    elif inputs is None:
         unfilled.append("inputs")
     elif not isinstance(inputs, (str, list)):
         problems.append("`inputs` must be a text holding a JSON list, or a list")
@@ -263,10 +360,10 @@ def replay_fixture(
     records: Iterable[dict[str, Any]], answers: Mapping[Any, Any], model: str, options: GenerateOptions
 ) -> list[dict[str, Any]]:
     """Replay entries (engines/replay.py) for the exact requests this stage will send for `records`
-    (ingested samples), from hand-written answers `{id: {rewrite: [text, ...], inputs: text}}`; an `inputs`
-    given as a list is written as the JSON text a model would answer. Every problem of the file (samples
-    without answers, unfilled slots, wrong types) is reported at once, each with all the samples it
-    concerns, in one EngineError."""
+    (ingested samples), from hand-written answers `{id: {rewrite: [text, ...], inputs: text}}` (`inputs` once
+    per problem, on its first sample); an `inputs` given as a list is written as the JSON text a model would
+    answer. Every problem of the file (samples without answers, unfilled slots, wrong types) is reported at
+    once, each with all the samples it concerns, in one EngineError."""
     from semi_instruct.engines.replay import fixture_entry
 
     by_id = {str(k): v for k, v in answers.items()}  # YAML reads an id like 7 as a number
@@ -275,23 +372,24 @@ def replay_fixture(
     unfilled: list[str] = []
     problems: dict[str, list[str]] = {}
     entries = []
-    for record in records:
-        sample = record["id"]
-        if sample not in by_id:
-            missing.append(sample)
-            continue
-        slots, bad = _answer_problems(by_id[sample], options.candidates)
-        for problem in bad:
-            problems.setdefault(problem, []).append(sample)
-        if slots:
-            unfilled.append(f"{sample} ({', '.join(slots)})")
-        if slots or bad:
-            continue
-        answer = by_id[sample]
-        inputs = answer["inputs"] if isinstance(answer["inputs"], str) else json.dumps(answer["inputs"])
-        rewrite_request, inputs_request = build_requests(record, options)
-        entries.append(fixture_entry(rewrite_request, model, list(answer["rewrite"])))
-        entries.append(fixture_entry(inputs_request, model, [inputs]))
+    for group in problem_groups(records, "records"):
+        for position, record in enumerate(group):
+            sample = record["id"]
+            if sample not in by_id:
+                missing.append(sample)
+                continue
+            slots, bad = _answer_problems(by_id[sample], options.candidates, inputs_slot=position == 0)
+            for problem in bad:
+                problems.setdefault(problem, []).append(sample)
+            if slots:
+                unfilled.append(f"{sample} ({', '.join(slots)})")
+            if slots or bad:
+                continue
+            entries.append(fixture_entry(rewrite_request(record, options), model, list(by_id[sample]["rewrite"])))
+        first = by_id.get(group[0]["id"])
+        if isinstance(first, Mapping) and isinstance(first.get("inputs"), (str, list)):
+            inputs = first["inputs"] if isinstance(first["inputs"], str) else json.dumps(first["inputs"])
+            entries.append(fixture_entry(inputs_request(group[0], options), model, [inputs]))
     if missing or unfilled or problems:
         lines = []
         if missing:
@@ -309,13 +407,20 @@ def replay_fixture(
     return entries
 
 
-def _rebatch(batches: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Regroup Parquet record batches into engine batches of `size` samples."""
-    pending: list[dict[str, Any]] = []
-    for batch in batches:
-        pending += batch
-        while len(pending) >= size:
-            yield pending[:size]
-            pending = pending[size:]
+def _rebatch(groups: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[list[dict[str, Any]]]]:
+    """Engine batches of up to `size` samples made of whole groups (`problem_groups`): a problem is never split,
+    so every request, and so every answer, is the same whatever the batch size. A problem larger than `size`
+    is a batch of its own."""
+    pending: list[list[dict[str, Any]]] = []
+    count = 0
+    for group in groups:
+        if pending and count + len(group) > size:
+            yield pending
+            pending, count = [], 0
+        pending.append(group)
+        count += len(group)
+        if count >= size:
+            yield pending
+            pending, count = [], 0
     if pending:
         yield pending

@@ -7,22 +7,41 @@ Per sample:
 3. run every parsed candidate (solution + adapter for stdin programs, the entry point for call
    programs) on the surviving inputs and record a verdict per input.
 Selection (keep/drop by verdicts) is the next stage, so thresholds can be re-tuned without re-running.
+
+Records of a problem-level corpus (same `problem_id`, next to each other in the shard) are validated together,
+with the problem's row of ingest's problems table (`results/ingest/<shard>.problems.parquet`):
+- consensus: every input is run once on each of up to `consensus_solutions` of the problem's reference
+  solutions (once per problem, shared by its records; a reference that is one of the records reuses its
+  oracle runs). The input's consensus output is the one a strict majority of the references that ran
+  agree on. With two or more references, an input without a majority, or whose majority contradicts the
+  corpus's expected output, is rejected (`oracle_disagreement`), and a record whose original differs from
+  the consensus on a kept input is dropped (`wrong_original`). One reference: as a problem-less record;
+- test strength: the problem's incorrect solutions run on the kept inputs; `test_strength` is the fraction
+  of them that some kept input rejects (a wrong output, a crash or a timeout).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from semi_instruct.io import BATCH_ROWS, iter_parquet_rows
 from semi_instruct.sandbox import Limits, Program, Runner, RunResult, make_runner
 from semi_instruct.stages.base import StageJob, StageStats
 from semi_instruct.text import function_tests as ft
 from semi_instruct.text.compare import CompareOptions, outputs_match
+
+# How the corpora's own judges accept an expected output (CodeContests' checker: whitespace tokens, case
+# ignored, numbers within 1e-5): the corpus stores e.g. 10 decimals where a solution prints repr(float).
+JUDGE = CompareOptions(comparator="float", rel_tol=0.0, abs_tol=1e-5)
+PROBLEM_ROWS = 64  # problems-table rows read at a time (each holds the problem's solutions' code)
+DETAIL_CHARS = 60  # characters of an input or output quoted in a drop's detail
+INCORRECT_CHUNK = 8  # inputs per sandbox call of an incorrect solution (it stops at the first failing chunk)
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,7 @@ class ValidateOptions:
     compare: CompareOptions = field(default_factory=CompareOptions)
     oracle_runs: int = 2
     min_tests: int = 5
+    consensus_solutions: int = 3  # reference solutions per problem whose majority is the oracle
     workers: int = 2  # sandboxes at once (speed only)
     python: str = "/usr/bin/python3"  # the interpreter inside the sandbox
 
@@ -47,6 +67,7 @@ class ValidateOptions:
             compare=CompareOptions(comparator=v["comparator"], rel_tol=v["float_rel_tol"], abs_tol=v["float_abs_tol"]),
             oracle_runs=v["oracle_runs"],
             min_tests=v["min_tests"],
+            consensus_solutions=v["consensus_solutions"],
             workers=s["workers"],
             python=s["python"],
         )
@@ -59,6 +80,7 @@ class ValidateOptions:
             "float_tolerance": {"rel": self.compare.rel_tol, "abs": self.compare.abs_tol},
             "oracle_runs": self.oracle_runs,
             "min_tests": self.min_tests,
+            "consensus_solutions": self.consensus_solutions,
         }
 
 
@@ -69,6 +91,17 @@ class SampleOutcome:
     detail: str = ""
     input_drops: Counter[str] = field(default_factory=Counter)
     source_tests_reproduced: float | None = None
+
+
+@dataclass
+class ProblemOutcome:
+    """A problem's records validated together: one outcome per record (in order) and the problem's counts."""
+
+    samples: list[SampleOutcome]
+    references: int = 0  # references whose outputs decided the consensus
+    consensus: Counter[str] = field(default_factory=Counter)  # per input of the problem: agreed / why rejected
+    test_strength: float | None = None
+    incorrect: Counter[str] = field(default_factory=Counter)  # incorrect solutions: run / rejected
 
 
 def candidate_program(mode: str, candidate: dict[str, Any]) -> Program:
@@ -83,29 +116,42 @@ def _verdict(mode: str, expected: str, result: RunResult, compare: CompareOption
     return "pass" if outputs_match(mode, expected, result.output(mode), compare) else "wrong_answer"
 
 
-def oracle_tests(
-    record: dict[str, Any], runner: Runner, options: ValidateOptions
-) -> tuple[list[dict[str, str]], Counter[str]]:
-    """Surviving (input, output) pairs of the original, and why the others were dropped."""
+# One input's oracle: (input, the original's output, None) or (input, None, why it was dropped).
+OracleRun = tuple[str, str | None, str | None]
+
+
+def oracle_runs(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> list[OracleRun]:
+    """The original run `oracle_runs` times on each of the record's inputs (one sandbox call)."""
     mode, inputs = record["mode"], list(record["inputs"])
     original = Program(mode, record["code"], record["original_entry_point"])
     results = runner.run(original, inputs * options.oracle_runs, options.limits)
     runs = [results[i * len(inputs) : (i + 1) * len(inputs)] for i in range(options.oracle_runs)]
-    drops: Counter[str] = Counter()
-    tests = []
+    out: list[OracleRun] = []
     for i, value in enumerate(inputs):
         per_input = [run[i] for run in runs]
         failed = next((r for r in per_input if r.status != "ok"), None)
         if failed is not None:
-            drops[f"oracle_{failed.status}"] += 1
+            out.append((value, None, f"oracle_{failed.status}"))
             continue
         outputs = [r.output(mode) for r in per_input]
         assert all(o is not None for o in outputs)
         if not all(outputs_match(mode, outputs[0], o, options.compare) for o in outputs[1:]):  # type: ignore[arg-type]
-            drops["oracle_nondeterministic"] += 1
+            out.append((value, None, "oracle_nondeterministic"))
             continue
-        tests.append({"input": value, "output": outputs[0]})
-    return tests, drops
+        out.append((value, outputs[0], None))
+    return out
+
+
+def oracle_tests(
+    record: dict[str, Any], runner: Runner, options: ValidateOptions
+) -> tuple[list[dict[str, str]], Counter[str]]:
+    """Surviving (input, output) pairs of the original, and why the others were dropped."""
+    return _surviving(oracle_runs(record, runner, options))
+
+
+def _surviving(runs: list[OracleRun]) -> tuple[list[dict[str, str]], Counter[str]]:
+    drops: Counter[str] = Counter(reason for _, _, reason in runs if reason)
+    return [{"input": value, "output": out} for value, out, reason in runs if out is not None], drops
 
 
 def _source_tests_reproduced(
@@ -160,9 +206,15 @@ def _function_tests(
     return asserts, check.status == "ok"
 
 
-def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:
-    tests, input_drops = oracle_tests(record, runner, options)
-    reproduced = _source_tests_reproduced(record, tests, options.compare)
+def _candidates_verdicts(
+    record: dict[str, Any],
+    tests: list[dict[str, str]],
+    input_drops: Counter[str],
+    reproduced: float | None,
+    runner: Runner,
+    options: ValidateOptions,
+) -> SampleOutcome:
+    """Steps 2 and 3: the record's surviving tests decide `too_few_tests`, then every candidate runs on them."""
     if len(tests) < options.min_tests:
         survived = f"{len(tests)} of {len(record['inputs'])} inputs survived the oracle"
         detail = f"{survived} (min_tests {options.min_tests}): {dict(input_drops)}"
@@ -192,8 +244,314 @@ def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOpt
         "oracle_tests": tests,
         "source_tests_reproduced": reproduced,
         "candidate_verdicts": verdicts,
+        "test_strength": None,
     }
     return SampleOutcome(row, input_drops=input_drops, source_tests_reproduced=reproduced)
+
+
+def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:
+    """A record without a problem (or the only reference of its problem): its original is the oracle."""
+    tests, input_drops = oracle_tests(record, runner, options)
+    reproduced = _source_tests_reproduced(record, tests, options.compare)
+    return _candidates_verdicts(record, tests, input_drops, reproduced, runner, options)
+
+
+# ---------------------------------------------------------------- problems: consensus and test strength
+
+
+def _test_key(mode: str, value: str) -> str:
+    """A corpus test's input as generate writes it into `inputs` (stdin with a final newline; call mode:
+    `json.dumps` of the argument list), so expected outputs can be looked up by input."""
+    if mode == "stdio":
+        return value if value.endswith("\n") or not value else value + "\n"
+    try:
+        return json.dumps(json.loads(value), ensure_ascii=False)
+    except json.JSONDecodeError:
+        return value
+
+
+def _expected_outputs(records: list[dict[str, Any]], mode: str) -> dict[str, str]:
+    """Input -> the corpus's expected output, from the tests the problem's records carry (first one wins)."""
+    expected: dict[str, str] = {}
+    for record in records:
+        for test in record.get("tests") or []:
+            if test.get("output") is not None:
+                expected.setdefault(_test_key(mode, test["input"]), test["output"])
+    return expected
+
+
+def agrees_with_expected(mode: str, expected: str, output: str | None, compare: CompareOptions) -> bool:
+    """Does a program's output match the corpus's expected output, as the corpus's judges accept it? stdio:
+    the comparator, or tokens with case ignored and numbers within 1e-5 (CodeContests' checker). call: the
+    comparator (or numbers within 1e-5) on the value, or on its only element: APPS stores some call-style
+    outputs wrapped in one more list (`outputs[i] == [result]`; docs/corpora.md)."""
+    if output is None:
+        return False
+    if mode == "stdio":
+        return outputs_match(mode, expected, output, compare) or outputs_match(
+            mode, expected.lower(), output.lower(), JUDGE
+        )
+    try:
+        value = json.loads(expected)
+    except json.JSONDecodeError:
+        value = expected  # not JSON: a string value
+    accepted = [value] + ([value[0]] if isinstance(value, list) and len(value) == 1 else [])
+    return any(
+        outputs_match(mode, text, output, compare) or outputs_match(mode, text, output, JUDGE)
+        for text in (json.dumps(v, sort_keys=True, ensure_ascii=False) for v in accepted)
+    )
+
+
+def majority(mode: str, outputs: list[str | None], compare: CompareOptions) -> str | None:
+    """The output a strict majority of the runs that succeeded (not None) agree on, or None."""
+    ok = [o for o in outputs if o is not None]
+    best, votes = None, 0
+    for output in ok:
+        n = sum(outputs_match(mode, output, other, compare) for other in ok)
+        if n > votes:
+            best, votes = output, n
+    return best if 2 * votes > len(ok) else None
+
+
+@dataclass
+class Consensus:
+    """Per input of a problem: the consensus output (None when there is none) and, when the input is
+    rejected, why ("no_majority" or "expected_mismatch")."""
+
+    outputs: dict[str, str | None]
+    rejected: dict[str, str]
+    expected: dict[str, str]
+    references: int
+
+    @property
+    def filters(self) -> bool:
+        """Two or more references: the consensus rejects inputs and wrong originals (one: as without problem)."""
+        return self.references >= 2
+
+    @property
+    def unchecked(self) -> str:
+        """Why the problem's inputs are not checked ("" when they are): the count's key."""
+        return "" if self.filters else ("single_reference" if self.references == 1 else "no_reference")
+
+    def kept_tests(self) -> list[dict[str, str]]:
+        """The inputs the problem's tests keep, with their consensus outputs."""
+        return [
+            {"input": value, "output": out}
+            for value, out in self.outputs.items()
+            if out is not None and value not in self.rejected
+        ]
+
+
+def _reference_outputs(
+    reference: dict[str, Any],
+    mode: str,
+    entry_point: str | None,
+    inputs: list[str],
+    records: list[dict[str, Any]],
+    runs: list[list[OracleRun]],
+    runner: Runner,
+    options: ValidateOptions,
+) -> list[str | None]:
+    """One reference's output per input (None: it failed). A reference that is one of the problem's records (the
+    same program: code and entry point) reuses that record's oracle runs; only the inputs they lack are run."""
+    program = Program(mode, reference["code"], reference.get("entry_point") or entry_point)
+    own: dict[str, str | None] = {}
+    for record, record_runs in zip(records, runs, strict=True):
+        if (record["mode"], record["code"], record["original_entry_point"]) == (
+            program.mode,
+            program.code,
+            program.entry_point,
+        ):
+            own = {value: out for value, out, _ in record_runs}
+            break
+    missing = [value for value in inputs if value not in own]
+    if missing:
+        for value, result in zip(missing, runner.run(program, missing, options.limits), strict=True):
+            own[value] = result.output(mode)
+    return [own[value] for value in inputs]
+
+
+def problem_consensus(
+    records: list[dict[str, Any]],
+    problem: Mapping[str, Any],
+    runs: list[list[OracleRun]],
+    runner: Runner,
+    options: ValidateOptions,
+) -> Consensus:
+    """Every input of the problem's records run on up to `consensus_solutions` references (each run once,
+    for all the records), and the majority output per input."""
+    mode = problem.get("mode") or records[0]["mode"]
+    inputs = list(dict.fromkeys(value for record in records for value in record["inputs"]))
+    references = list(problem.get("references") or [])[: options.consensus_solutions]
+    expected = _expected_outputs(records, mode)
+    per_reference = [
+        _reference_outputs(ref, mode, problem.get("entry_point"), inputs, records, runs, runner, options)
+        for ref in references
+    ]
+    consensus = Consensus({}, {}, expected, len(references))
+    for i, value in enumerate(inputs):
+        out = majority(mode, [outputs[i] for outputs in per_reference], options.compare) if references else None
+        consensus.outputs[value] = out
+        if not consensus.filters:
+            continue
+        if out is None:
+            consensus.rejected[value] = "no_majority"
+        elif value in expected and not agrees_with_expected(mode, expected[value], out, options.compare):
+            consensus.rejected[value] = "expected_mismatch"
+    return consensus
+
+
+def measure_test_strength(
+    problem: Mapping[str, Any], tests: list[dict[str, str]], mode: str, runner: Runner, options: ValidateOptions
+) -> tuple[float | None, Counter[str]]:
+    """The fraction of the problem's incorrect solutions that the kept tests reject: some output differs from
+    the consensus, or the run fails. None without an incorrect solution or a kept test."""
+    incorrect = list(problem.get("incorrect") or [])
+    counts: Counter[str] = Counter()
+    if not incorrect or not tests:
+        return None, counts
+    for solution in incorrect:
+        program = Program(mode, solution["code"], solution.get("entry_point") or problem.get("entry_point"))
+        counts["run"] += 1
+        # a few inputs at a time: a wrong program is rejected at its first failure, often a timeout
+        for start in range(0, len(tests), INCORRECT_CHUNK):
+            chunk = tests[start : start + INCORRECT_CHUNK]
+            results = runner.run(program, [t["input"] for t in chunk], options.limits)
+            if any(
+                _verdict(mode, t["output"], r, options.compare) != "pass" for t, r in zip(chunk, results, strict=True)
+            ):
+                counts["rejected"] += 1
+                break
+    return counts["rejected"] / counts["run"], counts
+
+
+def _trim(text: str | None) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= DETAIL_CHARS else shown[: DETAIL_CHARS - 3] + "..."
+
+
+def validate_problem(
+    records: list[dict[str, Any]], problem: Mapping[str, Any], runner: Runner, options: ValidateOptions
+) -> ProblemOutcome:
+    """The records of one problem (its row of the problems table): each original's oracle runs, the consensus
+    of the references, the test strength, then each kept record's candidates."""
+    mode = problem.get("mode") or records[0]["mode"]
+    runs = [oracle_runs(record, runner, options) for record in records]
+    consensus = problem_consensus(records, problem, runs, runner, options)
+    strength, incorrect = measure_test_strength(problem, consensus.kept_tests(), mode, runner, options)
+    outcome = ProblemOutcome([], consensus.references, Counter(), strength, incorrect)
+    for value in consensus.outputs:
+        outcome.consensus[consensus.rejected.get(value, consensus.unchecked or "agreed")] += 1
+    for record, record_runs in zip(records, runs, strict=True):
+        sample = _problem_record(record, record_runs, consensus, mode, runner, options)
+        if sample.row is not None:
+            sample.row["test_strength"] = strength
+        outcome.samples.append(sample)
+    return outcome
+
+
+def _problem_record(
+    record: dict[str, Any],
+    runs: list[OracleRun],
+    consensus: Consensus,
+    mode: str,
+    runner: Runner,
+    options: ValidateOptions,
+) -> SampleOutcome:
+    tests, input_drops = _surviving(runs)
+    if not consensus.filters or record["mode"] != mode:
+        reproduced = _source_tests_reproduced(record, tests, options.compare)
+        return _candidates_verdicts(record, tests, input_drops, reproduced, runner, options)
+    kept: list[dict[str, str]] = []
+    for test in tests:
+        value, out = test["input"], test["output"]
+        if value in consensus.rejected:
+            input_drops["oracle_disagreement"] += 1
+            continue
+        agreed = consensus.outputs[value]
+        expected = consensus.expected.get(value)
+        right = outputs_match(mode, agreed, out, options.compare) if agreed is not None else False
+        if not right and not (expected is not None and agrees_with_expected(mode, expected, out, options.compare)):
+            detail = (
+                f"on input {_trim(value)} the original gives {_trim(out)}, the majority of "
+                f"{consensus.references} reference solutions {_trim(agreed)}"
+            )
+            return SampleOutcome(None, "wrong_original", detail, input_drops)
+        kept.append(test)
+    reproduced = _source_tests_reproduced(record, tests, options.compare)
+    return _candidates_verdicts(record, kept, input_drops, reproduced, runner, options)
+
+
+# ---------------------------------------------------------------- the job
+
+
+class ProblemTable:
+    """Ingest's problems table, read forward alongside the records: both list the problems in one order, so
+    only a few rows are in memory at a time."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = path
+        self._rows: Iterator[dict[str, Any]] = iter(iter_parquet_rows(path, PROBLEM_ROWS) if path else ())
+
+    def row(self, problem_id: str, record_id: str) -> dict[str, Any]:
+        if self.path is None:
+            raise ValueError(
+                f"record {record_id!r} belongs to problem {problem_id!r}, but no problems table was given "
+                "(the shard's results/ingest/<shard>.problems.parquet; CLI: --problems)"
+            )
+        for row in self._rows:
+            if row["problem_id"] == problem_id:
+                return row
+        raise ValueError(
+            f"{self.path}: no row for problem {problem_id!r} (record {record_id!r}) after the previous problem's; "
+            "the problems table must list the problems in the order of the records (ingest writes both)"
+        )
+
+
+def problem_groups(records: Iterable[dict[str, Any]], where: str) -> Iterator[list[dict[str, Any]]]:
+    """`records` in order, grouped: the records of one problem (same non-null `problem_id`) together, every
+    other record alone. A problem seen again after another one is an error naming `where` (the file)."""
+    group: list[dict[str, Any]] = []
+    done: set[str] = set()
+    for record in records:
+        problem = record.get("problem_id")
+        if group and problem is not None and problem == group[0].get("problem_id"):
+            group.append(record)
+            continue
+        if group:
+            yield group
+            if group[0].get("problem_id") is not None:
+                done.add(group[0]["problem_id"])
+        if problem in done:
+            raise ValueError(
+                f"{where}: the records of problem {problem!r} are not next to each other (record {record['id']!r} "
+                f"follows another problem's records); ingest writes each problem's records together"
+            )
+        group = [record]
+    if group:
+        yield group
+
+
+def _chunks(groups: Iterable[list[dict[str, Any]]], rows: int) -> Iterator[list[list[dict[str, Any]]]]:
+    """Groups gathered until they hold `rows` records (a problem is never split): one parallel batch."""
+    chunk: list[list[dict[str, Any]]] = []
+    size = 0
+    for group in groups:
+        chunk.append(group)
+        size += len(group)
+        if size >= rows:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _validate_group(
+    group: list[dict[str, Any]], problem: dict[str, Any] | None, runner: Runner, options: ValidateOptions
+) -> ProblemOutcome:
+    if problem is None:
+        return ProblemOutcome([validate_sample(group[0], runner, options)])
+    return validate_problem(group, problem, runner, options)
 
 
 def run(
@@ -204,57 +562,100 @@ def run(
     options: ValidateOptions,
     shard: str,
     stats: str | Path | None = None,
+    problems: str | Path | None = None,
 ) -> StageStats:
+    """Validate a shard's samples. `problems`: ingest's problems table of the shard (needed when records carry
+    a `problem_id`)."""
     input_drops: Counter[str] = Counter()
     verdict_counts: Counter[str] = Counter()
     # Samples that came with expected outputs: does the original reproduce them? (data quality, not a filter)
     source_tests: Counter[str] = Counter()
     function_tests: Counter[str] = Counter()  # per fully correct candidate: did its emitted asserts hold?
+    consensus: Counter[str] = Counter()  # per input of a problem: agreed, no_majority, expected_mismatch, ...
+    problem_counts: Counter[str] = Counter()
+    strength: Counter[str] = Counter()  # problems measured or not; incorrect solutions run and rejected
+    strengths: list[float] = []
+    table = ProblemTable(problems)
     with (
         StageJob("validate", shard, out=out, dropped=dropped, stats=stats) as job,
         ThreadPoolExecutor(options.workers) as pool,
     ):
-        for records in job.read_batches(samples):
-            outcomes = pool.map(lambda r: validate_sample(r, runner, options), records)
-            for record, outcome in zip(records, outcomes, strict=True):
-                input_drops.update(outcome.input_drops)
-                if outcome.source_tests_reproduced is not None:
-                    source_tests[
-                        "all_reproduced" if outcome.source_tests_reproduced == 1.0 else "some_not_reproduced"
+        records = (record for batch in job.read_batches(samples) for record in batch)
+        for chunk in _chunks(problem_groups(records, str(samples)), BATCH_ROWS):
+            rows = [
+                None if g[0].get("problem_id") is None else table.row(g[0]["problem_id"], g[0]["id"]) for g in chunk
+            ]
+            outcomes = pool.map(lambda g, p: _validate_group(g, p, runner, options), chunk, rows)
+            for group, problem, outcome in zip(chunk, rows, outcomes, strict=True):
+                if problem is not None:
+                    problem_counts["problems"] += 1
+                    problem_counts[
+                        {0: "no_reference", 1: "single_reference"}.get(outcome.references, "with_consensus")
                     ] += 1
-                if outcome.row is None:
-                    job.drop(record, outcome.drop_reason, outcome.detail)
-                    continue
-                for v in outcome.row["candidate_verdicts"]:
-                    verdict_counts.update(v["verdicts"])
-                    if v["passed"] == len(outcome.row["oracle_tests"]):
-                        function_tests[
-                            {True: "passed", False: "failed", None: "none_captured"}[v["function_tests_ok"]]
-                        ] += 1
-                job.keep(outcome.row)
+                    consensus.update(outcome.consensus)
+                    strength.update({f"incorrect_{k}": n for k, n in outcome.incorrect.items()})
+                    if outcome.test_strength is None:
+                        strength["problems_unmeasured"] += 1
+                    else:
+                        strength["problems_measured"] += 1
+                        strengths.append(outcome.test_strength)
+                for record, sample in zip(group, outcome.samples, strict=True):
+                    _account(job, record, sample, input_drops, source_tests, verdict_counts, function_tests)
         job.counts("inputs_dropped", input_drops)
         job.counts("candidate_verdicts", verdict_counts)
         job.counts("source_tests", source_tests)
         job.counts("function_tests", function_tests)
+        job.counts("problems", problem_counts)
+        job.counts("consensus_inputs", consensus)
+        job.counts("test_strength", strength)
+        job.info = {
+            "test_strength": {
+                "problems": len(strengths),
+                "mean": sum(strengths) / len(strengths) if strengths else None,
+            }
+        }
         job.settings = options.settings()
     return job.stats
+
+
+def _account(
+    job: StageJob,
+    record: dict[str, Any],
+    outcome: SampleOutcome,
+    input_drops: Counter[str],
+    source_tests: Counter[str],
+    verdict_counts: Counter[str],
+    function_tests: Counter[str],
+) -> None:
+    input_drops.update(outcome.input_drops)
+    if outcome.source_tests_reproduced is not None:
+        source_tests["all_reproduced" if outcome.source_tests_reproduced == 1.0 else "some_not_reproduced"] += 1
+    if outcome.row is None:
+        job.drop(record, outcome.drop_reason, outcome.detail)
+        return
+    for v in outcome.row["candidate_verdicts"]:
+        verdict_counts.update(v["verdicts"])
+        if v["passed"] == len(outcome.row["oracle_tests"]):
+            function_tests[{True: "passed", False: "failed", None: "none_captured"}[v["function_tests_ok"]]] += 1
+    job.keep(outcome.row)
 
 
 def job(
     settings: Mapping[str, Any],
     shard: str,
     samples: str,
+    problems: str | None,
     parquet: str,
     dropped: str,
     stats: str | None,
     threads: int = 0,
 ) -> StageStats:
-    """The validate rule's job. `threads`: the job's threads (Snakemake may grant fewer than
-    `sandbox.workers`), one sandbox each."""
+    """The validate rule's job. `problems`: ingest's problems table of the shard (None: records carry no
+    problem). `threads`: the job's threads (Snakemake may grant fewer than `sandbox.workers`), one sandbox each."""
     from dataclasses import replace
 
     options = ValidateOptions.from_config(settings)
     if threads:
         options = replace(options, workers=threads)
     with make_runner(options.python) as runner:
-        return run(samples, parquet, dropped, runner, options, shard, stats)
+        return run(samples, parquet, dropped, runner, options, shard, stats, problems)
