@@ -150,7 +150,9 @@ def export_run(
             if stage == "ingest":
                 s.info = {"path": f"{shard}.jsonl", "format": "jsonl", **(problem.ingest_info if problem else {})}
             if stage == "validate" and problem:
-                s.details["inputs_dropped"] = Counter(oracle_error=2, oracle_disagreement=problem.disagreements)
+                # per record (inputs_dropped) and per problem input (consensus_inputs), as validate counts them
+                s.details["inputs_dropped"] = Counter(oracle_error=2, oracle_disagreement=2 * problem.disagreements)
+                s.details["consensus_inputs"] = Counter(agreed=20, no_majority=problem.disagreements)
             s.write(tmp / f"{stage}.{shard}.stats.json")
             stats_files.append(tmp / f"{stage}.{shard}.stats.json")
         ingest_dropped = tmp / f"{shard}.dropped.jsonl"
@@ -609,7 +611,7 @@ def test_card_has_a_problem_section(problem_run: Path) -> None:
     assert card.index("## Problems") < card.index("## Diversity")
     # the funnel tables name the new reasons with their sentences
     assert "| validate | `wrong_original` | 1 | the original's output differs from the consensus" in card
-    assert "| validate | inputs_dropped | `oracle_disagreement` | 4 | the problem's reference solutions have" in card
+    assert "| validate | inputs_dropped | `oracle_disagreement` | 8 | the problem's reference solutions have" in card
     assert "`source_id`, `problem_id`, `source`, `license`." in card
     assert "(undocumented reason)" not in card  # ingest's python2 / unsupported_language / over_budget included
 

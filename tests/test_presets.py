@@ -168,6 +168,7 @@ def test_code_contests_explodes_solutions_quarantines_other_languages_and_fills_
         "solutions_in": 6,
         "incorrect_in": 2,
         "languages": {"cpp": 1, "java": 1, "python2": 1, "python3": 3},
+        "solutions_per_problem": {"0": 1, "1": 2, "4": 1},  # the empty problem, two of one, one of four
         "problems_out": 3,
     }
     assert stats.info["layout_spec"] == PRESETS["code_contests"]

@@ -248,3 +248,47 @@ class StageJob:
         self.stats.details.setdefault(group, Counter())
         for reason, n in counter.items():
             self.stats.count(group, reason, n)
+
+
+def problem_groups(records: Iterable[dict[str, Any]], where: str) -> Iterator[list[dict[str, Any]]]:
+    """`records` in order, grouped: the records of one problem (same non-null `problem_id`) together, every
+    other record alone. Ingest writes a problem's records next to each other; a problem seen again after
+    another one is an error naming `where` (the file), since its inputs would be asked twice."""
+    group: list[dict[str, Any]] = []
+    done: set[str] = set()
+    for record in records:
+        problem = record.get("problem_id")
+        if group and problem is not None and problem == group[0].get("problem_id"):
+            group.append(record)
+            continue
+        if group:
+            yield group
+            if group[0].get("problem_id") is not None:
+                done.add(group[0]["problem_id"])
+        if problem in done:
+            raise ValueError(
+                f"{where}: the records of problem {problem!r} are not next to each other (record {record['id']!r} "
+                f"follows another problem's records); ingest writes each problem's records together"
+            )
+        group = [record]
+    if group:
+        yield group
+
+
+def group_batches(groups: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[list[dict[str, Any]]]]:
+    """Batches of up to `size` records made of whole groups (`problem_groups`): a problem is never split, so
+    what a stage asks and runs per problem is the same whatever the batch size. A problem larger than `size`
+    is a batch of its own."""
+    pending: list[list[dict[str, Any]]] = []
+    count = 0
+    for group in groups:
+        if pending and count + len(group) > size:
+            yield pending
+            pending, count = [], 0
+        pending.append(group)
+        count += len(group)
+        if count >= size:
+            yield pending
+            pending, count = [], 0
+    if pending:
+        yield pending

@@ -310,7 +310,7 @@ def problem_summary(
     for s in shards:
         languages.update(s.info["languages"])
     median = None
-    if all("solutions_per_problem" in s.info for s in shards):  # {solutions: problems}, to find the median
+    if all("solutions_per_problem" in s.info for s in shards):  # {solutions: problems}, for the median
         counts: Counter[int] = Counter()
         for s in shards:
             counts.update({int(n): problems for n, problems in s.info["solutions_per_problem"].items()})
@@ -347,8 +347,10 @@ def problem_summary(
             "median": float(statistics.median(per_problem.elements())),
             "distribution": {str(n): per_problem[n] for n in sorted(per_problem)},
         },
+        # per problem and input (validate's `inputs_dropped` counts them once per record of the problem)
         "inputs_rejected_for_disagreement": sum(
-            group.get("oracle_disagreement", 0) for group in validate["details"].values()
+            validate["details"].get("consensus_inputs", {}).get(kind, 0)
+            for kind in ("no_majority", "expected_mismatch")
         ),
         "wrong_originals": validate["dropped"].get("wrong_original", 0),
         "test_strength": {

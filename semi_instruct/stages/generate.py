@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from semi_instruct.engines import make_engine
 from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, Sampling
 from semi_instruct.logs import log
 from semi_instruct.prompts import render_prompt
-from semi_instruct.stages.base import StageJob, StageStats
+from semi_instruct.stages.base import StageJob, StageStats, group_batches, problem_groups
 from semi_instruct.text.parse import ParseFailure, clean_inputs, extract_input_list, parse_rewrite
 
 
@@ -85,31 +85,6 @@ def group_requests(group: list[dict[str, Any]], options: GenerateOptions) -> lis
     request, built from its first record. A group of one sends [rewrite, inputs], as every record did before
     problems existed."""
     return [*(rewrite_request(record, options) for record in group), inputs_request(group[0], options)]
-
-
-def problem_groups(records: Iterable[dict[str, Any]], where: str) -> Iterator[list[dict[str, Any]]]:
-    """`records` in order, grouped: the records of one problem (same non-null `problem_id`) together, every
-    other record alone. Ingest writes a problem's records next to each other; a problem seen again after
-    another one is an error naming `where` (the file), since its inputs would be asked twice."""
-    group: list[dict[str, Any]] = []
-    done: set[str] = set()
-    for record in records:
-        problem = record.get("problem_id")
-        if group and problem is not None and problem == group[0].get("problem_id"):
-            group.append(record)
-            continue
-        if group:
-            yield group
-            if group[0].get("problem_id") is not None:
-                done.add(group[0]["problem_id"])
-        if problem in done:
-            raise ValueError(
-                f"{where}: the records of problem {problem!r} are not next to each other (record {record['id']!r} "
-                f"follows another problem's records); ingest writes each problem's records together"
-            )
-        group = [record]
-    if group:
-        yield group
 
 
 def requests_for(
@@ -189,7 +164,7 @@ def run(
     problems = inputs_requests = 0
     with StageJob("generate", shard, out=out, dropped=dropped, stats=stats) as job:
         records = (record for batch in job.read_batches(samples) for record in batch)
-        for groups in _rebatch(problem_groups(records, str(samples)), batch_rows):
+        for groups in group_batches(problem_groups(records, str(samples)), batch_rows):
             requests: list[ChatRequest] = []
             for group in groups:
                 requests += group_requests(group, options)
@@ -405,22 +380,3 @@ def replay_fixture(
         lines += [f"{problem}: {', '.join(samples)}" for problem, samples in problems.items()]
         raise EngineError("\n".join(lines))
     return entries
-
-
-def _rebatch(groups: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[list[dict[str, Any]]]]:
-    """Engine batches of up to `size` samples made of whole groups (`problem_groups`): a problem is never split,
-    so every request, and so every answer, is the same whatever the batch size. A problem larger than `size`
-    is a batch of its own."""
-    pending: list[list[dict[str, Any]]] = []
-    count = 0
-    for group in groups:
-        if pending and count + len(group) > size:
-            yield pending
-            pending, count = [], 0
-        pending.append(group)
-        count += len(group)
-        if count >= size:
-            yield pending
-            pending, count = [], 0
-    if pending:
-        yield pending

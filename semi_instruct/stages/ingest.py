@@ -683,6 +683,8 @@ class _ProblemIngest:
         self.languages: Counter[str] = Counter()
         self.tests: Counter[str] = Counter()
         self.incorrect: Counter[str] = Counter()
+        # accepted solutions -> problems with that many (0: rows that yield none), for the card's median
+        self.solutions_per_problem: Counter[int] = Counter()
 
     def row(self, raw: RawRow) -> None:
         assert raw.data is not None
@@ -690,10 +692,12 @@ class _ProblemIngest:
         try:
             problem = read_problem(self.layout, raw.data, raw.row, self.options.max_corpus_tests)
         except ProblemError as bad:
+            self.solutions_per_problem[0] += 1
             self.job.stats.records_in += 1  # a row that yields no solution counts as one record
             self.job.drop({"id": bad.problem_id}, bad.reason, bad.detail, row=raw.row, problem_id=bad.problem_id)
             return
         if problem.problem_id in self.seen:
+            self.solutions_per_problem[0] += 1
             self.job.stats.records_in += 1
             detail = (
                 f"row {raw.row}: problem id {problem.problem_id!r} already used by row {self.seen[problem.problem_id]}"
@@ -704,6 +708,7 @@ class _ProblemIngest:
             return
         self.seen[problem.problem_id] = raw.row
         self.solutions_in += len(problem.solutions)
+        self.solutions_per_problem[len(problem.solutions)] += 1
         self.incorrect_in += len(problem.incorrect)
         self.languages.update(s.language for s in problem.solutions)
         self.tests.update(problem.test_counts)
@@ -842,6 +847,7 @@ def _ingest_problems(job: StageJob, shard: Shard, options: IngestOptions, table:
         solutions_in=problems.solutions_in,
         incorrect_in=problems.incorrect_in,
         languages=dict(sorted(problems.languages.items())),
+        solutions_per_problem={str(n): k for n, k in sorted(problems.solutions_per_problem.items())},
         problems_out=problems.problems_out,
     )
     return raw_shard

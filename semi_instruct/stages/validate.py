@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import Any
 
 from semi_instruct.io import BATCH_ROWS, iter_parquet_rows
 from semi_instruct.sandbox import Limits, Program, Runner, RunResult, make_runner
-from semi_instruct.stages.base import StageJob, StageStats
+from semi_instruct.stages.base import StageJob, StageStats, group_batches, problem_groups
 from semi_instruct.text import function_tests as ft
 from semi_instruct.text.compare import CompareOptions, outputs_match
 
@@ -508,44 +508,6 @@ class ProblemTable:
         )
 
 
-def problem_groups(records: Iterable[dict[str, Any]], where: str) -> Iterator[list[dict[str, Any]]]:
-    """`records` in order, grouped: the records of one problem (same non-null `problem_id`) together, every
-    other record alone. A problem seen again after another one is an error naming `where` (the file)."""
-    group: list[dict[str, Any]] = []
-    done: set[str] = set()
-    for record in records:
-        problem = record.get("problem_id")
-        if group and problem is not None and problem == group[0].get("problem_id"):
-            group.append(record)
-            continue
-        if group:
-            yield group
-            if group[0].get("problem_id") is not None:
-                done.add(group[0]["problem_id"])
-        if problem in done:
-            raise ValueError(
-                f"{where}: the records of problem {problem!r} are not next to each other (record {record['id']!r} "
-                f"follows another problem's records); ingest writes each problem's records together"
-            )
-        group = [record]
-    if group:
-        yield group
-
-
-def _chunks(groups: Iterable[list[dict[str, Any]]], rows: int) -> Iterator[list[list[dict[str, Any]]]]:
-    """Groups gathered until they hold `rows` records (a problem is never split): one parallel batch."""
-    chunk: list[list[dict[str, Any]]] = []
-    size = 0
-    for group in groups:
-        chunk.append(group)
-        size += len(group)
-        if size >= rows:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
-
-
 def _validate_group(
     group: list[dict[str, Any]], problem: dict[str, Any] | None, runner: Runner, options: ValidateOptions
 ) -> ProblemOutcome:
@@ -581,7 +543,7 @@ def run(
         ThreadPoolExecutor(options.workers) as pool,
     ):
         records = (record for batch in job.read_batches(samples) for record in batch)
-        for chunk in _chunks(problem_groups(records, str(samples)), BATCH_ROWS):
+        for chunk in group_batches(problem_groups(records, str(samples)), BATCH_ROWS):
             rows = [
                 None if g[0].get("problem_id") is None else table.row(g[0]["problem_id"], g[0]["id"]) for g in chunk
             ]
