@@ -66,9 +66,17 @@ def row(
     pass_rate: float = 1.0,
     tests_passed: int = 6,
     solution: str | None = None,
+    problem_id: str | None = None,
 ):
     return selected_row(
-        sample_id, code, instruction, solution or code, shard=shard, pass_rate=pass_rate, tests_passed=tests_passed
+        sample_id,
+        code,
+        instruction,
+        solution or code,
+        shard=shard,
+        pass_rate=pass_rate,
+        tests_passed=tests_passed,
+        problem_id=problem_id,
     )
 
 
@@ -162,6 +170,26 @@ def test_instruction_differing_in_one_word_is_a_near_duplicate(tmp_path: Path) -
     assert dropped["a/vowels-a"]["reason"] == "near_duplicate_instruction"
     assert dropped["a/vowels-a"]["detail"].startswith("instruction similarity 0.")
     assert stats["info"]["links"] == {"exact": 0, "code": 0, "instruction": 2}
+
+
+def test_solutions_of_one_problem_are_not_instruction_duplicates_but_stay_code_duplicates(tmp_path: Path) -> None:
+    reworded = LONG_INSTRUCTION.replace("Every other character", "Any other character")
+    rows = [
+        row("p/0", VOWELS, LONG_INSTRUCTION, problem_id="p"),
+        row("p/1", VOWELS_OTHER, reworded, problem_id="p"),  # another solution of the same task: kept
+        row("p/2", MERGE, "Merge overlapping closed intervals and return them sorted.", problem_id="p"),
+        row("p/3", MERGE_RENAMED, "Combine ranges that overlap into disjoint ranges.", problem_id="p"),
+    ]
+    kept, dropped, _ = run(tmp_path, rows)
+    assert kept == ["a/p/0", "a/p/1", "a/p/2"]
+    assert {k: d["reason"] for k, d in dropped.items()} == {"a/p/3": "near_duplicate_code"}
+    # The same problem id in another shard, or no problem id, is another problem: the task is a duplicate.
+    for i, other in enumerate(
+        [row("p/1", VOWELS_OTHER, reworded, shard="b", problem_id="p"), row("x", VOWELS_OTHER, reworded)]
+    ):
+        (tmp_path / str(i)).mkdir()
+        kept, dropped, _ = run(tmp_path / str(i), rows[:1] + [other])
+        assert len(kept) == 1 and [d["reason"] for d in dropped.values()] == ["near_duplicate_instruction"]
 
 
 def test_exact_copies_across_shards_keep_the_best_ranked(tmp_path: Path) -> None:

@@ -6,7 +6,10 @@ Two samples are duplicates when
 - their code is similar: the estimated Jaccard similarity of the token shingles of the canonical code
   (normalize.code_tokens: formatting, comments and docstrings dropped, every local name the same token)
   reaches `threshold`, for the original code or for the solution: `near_duplicate_code`;
-- their instructions are similar (word shingles of the instruction): `near_duplicate_instruction`.
+- their instructions are similar (word shingles of the instruction): `near_duplicate_instruction`. Not
+  between two solutions of the same problem (problem-level shards): they state one task by design, and
+  `ingest.max_solutions_per_problem` already chose how many of a problem's solutions to keep (the most
+  different code); their code is still compared.
 Candidates come from MinHash LSH (datasketch) and are confirmed on the MinHash estimate. Duplicate
 relations are closed transitively into clusters; each cluster keeps its best-ranked member (the easiest
 in curriculum order, pipeline.rank_key) and drops the others with the reason of their strongest link
@@ -116,7 +119,17 @@ class _Sample:
 
 # What dedup reads of a selected row: identity, rank, code hash and the compared texts (the original code
 # is the `code` column, the kept solution the `response` column).
-VIEW_COLUMNS = ("shard", "id", "code_hash", "pass_rate", "tests_passed", "code", "response", "instruction")
+VIEW_COLUMNS = (
+    "shard",
+    "id",
+    "problem_id",
+    "code_hash",
+    "pass_rate",
+    "tests_passed",
+    "code",
+    "response",
+    "instruction",
+)
 
 
 def dedup_view(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,6 +148,7 @@ def find_duplicates(rows: Sequence[dict[str, Any]], options: DedupOptions) -> tu
     from datasketch import MinHashLSH
 
     samples = [_Sample(r["shard"], r["id"], rank_key(r, i), r["code_hash"]) for i, r in enumerate(rows)]
+    problems = [(r["shard"], r["problem_id"]) if r.get("problem_id") is not None else None for r in rows]
     clusters = _Clusters(len(rows))
     by_hash: dict[str, int] = {}
     for i, s in enumerate(samples):
@@ -155,6 +169,8 @@ def find_duplicates(rows: Sequence[dict[str, Any]], options: DedupOptions) -> tu
                 continue
             m = minhash(items, options)
             for j in lsh.query(m):
+                if kind == "instruction" and problems[i] is not None and problems[i] == problems[j]:
+                    continue  # one problem's solutions share its task on purpose (module docstring)
                 similarity = float(m.jaccard(signatures[j]))
                 if similarity >= options.threshold:
                     samples[i].link(kind, similarity, j)
