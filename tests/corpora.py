@@ -777,6 +777,108 @@ TACO_PROBLEMS: list[dict[str, Any]] = [
     },
 ]
 
+# ------------------------------------------------------------------- crowded problems (whole-workflow test)
+
+# Accepted, and right on every input the statement allows (1 <= w <= 100), but not on an even w <= 0: w = -4
+# gives YES where the other accepted solutions print NO. The consensus of three outvotes it.
+_EVEN_SPLIT_NONPOSITIVE = """\
+import sys
+
+w = int(sys.stdin.readline())
+if w % 2 or w == 2:
+    print("NO")
+else:
+    print("YES")
+"""
+
+# Tries every even first part.
+_EVEN_SPLIT_LOOP = """\
+def main():
+    w = int(input())
+    ok = any(a % 2 == 0 and (w - a) % 2 == 0 for a in range(2, w - 1))
+    print("YES" if ok else "NO")
+
+
+main()
+"""
+
+# _EVEN_SPLIT_PY3 with another variable name: not a duplicate (the code differs), but the nearest to it.
+_EVEN_SPLIT_RENAMED = """\
+weight = int(input())
+print("YES" if weight % 2 == 0 and weight > 2 else "NO")
+"""
+
+# Wrong on w = 98 only: no test of the problem has it, so the tests cannot reject it.
+_EVEN_SPLIT_WRONG_98 = """\
+w = int(input())
+print("YES" if w % 2 == 0 and w > 2 and w != 98 else "NO")
+"""
+
+_EVEN_SPLIT_CPP_WRONG = """\
+#include <iostream>
+int main() { int w; std::cin >> w; std::cout << (w % 2 == 0 ? "YES" : "NO") << std::endl; }
+"""
+
+# Even Split as a crowded CodeContests row: five Python 3 solutions (one an exact copy of another, one a renamed
+# copy, one wrong only outside the constraints), C++, Java and Python 2 ones; incorrect solutions in Python 3 (one
+# the tests reject, one they cannot), C++ and Python 2; and a generated test outside the constraints (w = 0) whose
+# stored output contradicts the accepted solutions.
+EVEN_SPLIT_CROWDED: dict[str, Any] = {
+    **CODE_CONTESTS_PROBLEMS[0],
+    "solutions": [
+        ("python3", _EVEN_SPLIT_PY3),
+        ("python3", _EVEN_SPLIT_PY3),
+        ("cpp", _EVEN_SPLIT_CPP),
+        ("java", _EVEN_SPLIT_JAVA),
+        ("python2", _EVEN_SPLIT_PY2),
+        ("python3", _EVEN_SPLIT_NONPOSITIVE),
+        ("python3", _EVEN_SPLIT_LOOP),
+        ("python3", _EVEN_SPLIT_RENAMED),
+    ],
+    "incorrect_solutions": [
+        ("python3", _EVEN_SPLIT_WRONG),
+        ("python3", _EVEN_SPLIT_WRONG_98),
+        ("cpp", _EVEN_SPLIT_CPP_WRONG),
+        ("python2", _EVEN_SPLIT_PY2.replace("w > 2", "w > 0")),
+    ],
+    "generated_tests": [("6\r\n", "YES\r\n"), ("99\r\n", "NO\r\n"), ("0\n", "YES\n")],
+}
+
+_ANY_DIVISOR_STATEMENT = """\
+You are given an integer n (2 ≤ n ≤ 10^9). Print any divisor d of n such that 1 < d ≤ n.
+
+Input
+
+The only line contains n.
+
+Output
+
+Print d. If there are several answers, print any of them.
+"""
+
+_SMALLEST_DIVISOR = """\
+n = int(input())
+d = 2
+while d * d <= n and n % d:
+    d += 1
+print(d if d * d <= n else n)
+"""
+
+# A multiple-answer problem: n itself is always an answer. The two solutions agree on primes only.
+ANY_DIVISOR: dict[str, Any] = {
+    "name": "1000_D. Any Divisor",
+    "statement": _ANY_DIVISOR_STATEMENT,
+    "solutions": [("python3", _SMALLEST_DIVISOR), ("python3", "print(int(input()))\n")],
+    "incorrect_solutions": [("cpp", "int main() { return 1; }\n")],
+    "public_tests": [("7\n", "7\n")],
+    # the stored answer of a composite is one of several (the checker accepts any)
+    "private_tests": [("13\n", "13\n"), ("2\n", "2\n"), ("10\n", "2\n")],
+    "cf_contest_id": 1000,
+    "cf_index": "D",
+    "cf_rating": 900,
+    "tags": ["math", "number theory", "constructive algorithms"],
+}
+
 # The ready-made sets by corpus, with their writers.
 PROBLEM_SETS = {
     "code_contests": (CODE_CONTESTS_PROBLEMS, write_code_contests),

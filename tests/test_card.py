@@ -600,7 +600,8 @@ def test_card_has_a_problem_section(problem_run: Path) -> None:
         "| accepted solutions per problem | mean 2.8, median 3 |",
         "| problems with at least one pair | 3 of 5 (60.0%) |",
         "| pairs per problem | mean 1, median 1 |",
-        "| test inputs dropped because the problem's solutions disagreed (`oracle_disagreement`) | 4 |",
+        "| test inputs dropped because the problem's solutions disagreed, or together contradicted the corpus's "
+        "expected output (`oracle_disagreement`) | 4 |",
         "| originals dropped as wrong (`wrong_original`) | 1 |",
         "| test strength | mean 0.92 over 2 of the 3 problems with pairs (66.7%); unknown for the others (no "
         "runnable incorrect solution to measure it with) |",

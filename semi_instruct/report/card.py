@@ -140,7 +140,8 @@ def _problems_section(p: dict[str, Any]) -> str:
         ],
         ["pairs per problem", _mean_median(per_problem["mean"], per_problem["median"])],
         [
-            "test inputs dropped because the problem's solutions disagreed (`oracle_disagreement`)",
+            "test inputs dropped because the problem's solutions disagreed, or together contradicted the corpus's "
+            "expected output (`oracle_disagreement`)",
             p["inputs_rejected_for_disagreement"],
         ],
         ["originals dropped as wrong (`wrong_original`)", p["wrong_originals"]],

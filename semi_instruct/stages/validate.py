@@ -157,8 +157,9 @@ def _surviving(runs: list[OracleRun]) -> tuple[list[dict[str, str]], Counter[str
 def _source_tests_reproduced(
     record: dict[str, Any], tests: list[dict[str, str]], compare: CompareOptions
 ) -> float | None:
-    """Of the expected outputs the record came with, the fraction the original reproduces (a data-quality
-    signal for the card; a mismatch does not block, since several answers may be valid)."""
+    """Of the expected outputs the record came with, the fraction the original reproduces as the corpus's
+    judges accept it (a data-quality signal for the card; on its own a mismatch does not block, since several
+    answers may be valid)."""
     produced = {t["input"]: t["output"] for t in tests}
     checks = []
     for test in record.get("tests") or []:
@@ -166,18 +167,8 @@ def _source_tests_reproduced(
         if record["mode"] == "stdio" and value and not value.endswith("\n"):
             value += "\n"
         if test.get("output") is not None and value in produced:
-            expected = test["output"] if record["mode"] == "stdio" else _canonical_json(test["output"])
-            checks.append(outputs_match(record["mode"], expected, produced[value], compare))
+            checks.append(agrees_with_expected(record["mode"], test["output"], produced[value], compare))
     return sum(checks) / len(checks) if checks else None
-
-
-def _canonical_json(text: str) -> str:
-    """A call-mode expected output as canonical JSON; text that is not JSON is a string value."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = text
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _function_tests(
