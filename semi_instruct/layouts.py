@@ -95,18 +95,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
         "prelude": list(HARNESS_PRELUDE),
     },
-    # BAAI/TACO: as APPS, without a problem id column (the row number is the id); it holds APPS's problems too,
-    # so wrapped results are unwrapped alike
-    "taco": {
-        "statement": "question",
-        "fn_name": {"column": "input_output", "json": True, "key": "fn_name"},
-        "solutions": {"column": "solutions", "json": True},
-        "tests": [
-            {"column": "input_output", "json": True, "input": "inputs", "output": "outputs", "unwrap_outputs": True}
-        ],
-        "prelude": list(HARNESS_PRELUDE),
-    },
 }
+# BAAI/TACO: as APPS, without a problem id column (the row number is the id); it holds APPS's problems too, so
+# wrapped results are unwrapped alike
+PRESETS["taco"] = {key: spec for key, spec in PRESETS["apps"].items() if key != "problem_id"}
 
 # Language names (after a layout's `languages` map, lower case) the workflow runs as Python 3, and Python 2's.
 PYTHON3_NAMES = frozenset({"python3", "python", "py", "py3", "python 3", "cpython", "pypy", "pypy3"})
