@@ -223,10 +223,15 @@ def _iter_parquet(path: Path, columns: list[str], batch_rows: int) -> Iterator[R
     row = 0
     try:
         with pq.ParquetFile(path) as pf:
-            for batch in pf.iter_batches(batch_size=batch_size(pf, columns, batch_rows), columns=columns):
-                for obj in batch.to_pylist():
-                    yield RawRow(row, obj)
-                    row += 1
+            size = batch_size(pf, columns, batch_rows)
+            # One reader per row group: a single reader over the file kept the decoded data of the row groups it
+            # had passed (pyarrow 26: Arrow memory grew with the rows read, 315 MiB after 900 CodeContests rows;
+            # benchmarks/ingest_corpus.py). Memory follows the largest row group, which Parquet decodes whole.
+            for group in range(pf.metadata.num_row_groups):
+                for batch in pf.iter_batches(batch_size=size, row_groups=[group], columns=columns):
+                    for obj in batch.to_pylist():
+                        yield RawRow(row, obj)
+                        row += 1
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
         raise IngestError(f"{path}: Parquet data unreadable after row {row}: {exc}") from exc
 
