@@ -53,7 +53,9 @@ CANDIDATE_VERDICTS = pa.struct(
         ("index", pa.int32()),
         ("passed", pa.int32()),
         ("verdicts", pa.list_(pa.string())),  # one per oracle test, in order
-        ("function_tests", pa.list_(pa.string())),  # `assert entry(...) == ...` lines (fully correct candidates)
+        # `assert entry(...) == ...` lines (fully correct candidates), after `import math` and a helper when floats
+        # are compared within the `float` comparator's tolerance (semi_instruct/text/function_tests.py)
+        ("function_tests", pa.list_(pa.string())),
         ("function_tests_ok", pa.bool_()),  # the emitted tests re-executed against the solution; null if none
     ]
 )
@@ -172,6 +174,10 @@ STAGES: tuple[Stage, ...] = (
         },
         rejects={
             "empty_response": "the model returned nothing",
+            "reasoning_only": (
+                "the answer is only a reasoning block (`generate.reasoning_tags`): unterminated (the model ran out of "
+                "`max_tokens` mid-thought) or with nothing after it"
+            ),
             "bad_format": "no Solution section and no JSON object",
             "no_solution_code": "the Solution section holds no Python code block",
             "no_instruction": "instruction missing or too short",
@@ -222,6 +228,25 @@ STAGES: tuple[Stage, ...] = (
             "oracle_disagreement": (
                 "the problem's reference solutions have no majority output on this input, or their majority "
                 "contradicts the corpus's expected output (an invalid or multiple-answer input)"
+            ),
+            # function tests: one traced call of a fully correct candidate that gives no `assert` line
+            "value_object": (
+                "a traced call whose arguments or return value hold an object with no Python literal (an instance "
+                "of a class, a generator, a function): no `assert` for that call"
+            ),
+            "value_subclass": (
+                "a traced call whose arguments or return value hold a subclass of a built-in type (namedtuple, "
+                "Counter, defaultdict, an enum): a literal of the base type would test another type; no `assert`"
+            ),
+            "value_nan": "a traced call whose arguments or return value hold a float NaN (never equal to itself)",
+            "value_cyclic": "a traced call whose arguments or return value hold a container that contains itself",
+            "value_too_large": (
+                "a traced call whose `assert` line would exceed 4,000 characters or nest values over 20 deep"
+            ),
+            "call_raised": "a traced call that raised an exception (the adapter handled it): no value to assert",
+            "capture_failed": (
+                "an input on which the traced re-run of a fully correct candidate failed or printed another output "
+                "than the oracle's: its calls give no `assert`"
             ),
         },
     ),

@@ -16,7 +16,7 @@ import yaml
 from selected_rows import selected_row, write_selected
 
 from semi_instruct.pipeline import EXPORT_SCHEMA, EXPORT_TEST, NI_EXPORT_SCHEMA
-from semi_instruct.report.card import caption_params, keep_rule
+from semi_instruct.report.card import caption_params, keep_rule, render_card
 from semi_instruct.stages.base import AccountingError, StageStats
 from semi_instruct.stages.decontaminate import DecontaminateOptions, humaneval_items
 from semi_instruct.stages.decontaminate import run as run_decontaminate
@@ -660,3 +660,53 @@ def test_problem_summary_is_none_without_problems_and_checks_the_count() -> None
     rows = [{"shard": "cc", "problem_id": p, "test_strength": None} for p in ("a", "b")]
     with pytest.raises(AccountingError, match=r"2 problems have pairs, but ingest counted 1 problems in \(shards cc\)"):
         problem_summary(rows, stats, funnel_of(stats))
+
+
+def test_card_states_the_chat_template_arguments_and_the_reasoning(run: Path) -> None:
+    """How it was made: the template arguments the prompts were rendered with, and how much the model reasoned
+    before answering (generate's `reasoning` counts, summed over the shards by the funnel)."""
+    card = (run / "README.md").read_text()
+    assert "| chat template arguments | none (the model's chat template with its defaults) |" in card
+    assert "| reasoning | no answer came with a reasoning block |" in card
+    summary = json.loads((run / "stats.json").read_text())
+    assert summary["made_with"]["chat_template_kwargs"] == {}
+    summary["made_with"]["chat_template_kwargs"] = {"enable_thinking": False}
+    (generate,) = [f for f in summary["funnel"] if f["stage"] == "generate"]
+    generate["details"]["reasoning"] = {"answers_with_reasoning": 12, "reasoning_chars": 20480, "reasoning_tokens": 0}
+    rows = read_jsonl(run / "data.jsonl")
+    card = render_card(summary, rows, "mit")
+    assert (
+        '| chat template arguments | `{"enable_thinking": false}` (`generate.chat_template_kwargs`, in every '
+        "request) |" in card
+    )
+    assert (
+        "| reasoning | 12 answers came with a reasoning block (20,480 characters); only the answer after it was "
+        "parsed |" in card
+    )
+    generate["details"]["reasoning"]["reasoning_tokens"] = 5120
+    card = render_card(summary, rows, "mit")
+    assert "(20,480 characters; 5,120 reasoning tokens, as the server reported them)" in card
+    assert "answers_with_reasoning" not in card  # not repeated under "Other counts"
+
+
+def test_card_says_why_pairs_have_no_function_tests(run: Path) -> None:
+    """The `function_tests` field names the pairs whose calls gave no test, and the validate counts of the skipped
+    calls carry their meaning; with the float comparator it says how floats are compared."""
+    summary = json.loads((run / "stats.json").read_text())
+    rows = read_jsonl(run / "data.jsonl")
+    assert rows and all(r["function_tests"] == [] for r in rows)  # the fixture's rows carry none
+    card = render_card(summary, rows, "mit")
+    assert f"empty for {len(rows)} pairs whose calls gave no test: no value with a Python literal" in card
+    assert "`math.isclose`" not in card  # the tokens comparator: compared with `==`
+    summary["funnel"][0]["details"]["function_test_calls"] = {"captured": 4, "value_object": 3}
+    summary["made_with"]["comparator"] = "float"
+    rows = [{**r, "function_tests": ["assert fib(3) == 2"]} for r in rows[1:]] + rows[:1]
+    card = render_card(summary, rows, "mit")
+    assert "; empty for 1 pair whose calls gave no test" in card
+    assert "floats are compared within the comparator's tolerance: `math.isclose`" in card
+    stage = summary["funnel"][0]["stage"]
+    assert (
+        f"| {stage} | function_test_calls | `value_object` | 3 | a traced call whose arguments or return value hold "
+        "an object with no Python literal" in card
+    )
+    assert f"| {stage} | function_test_calls | `captured` | 4 |" in card

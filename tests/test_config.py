@@ -85,6 +85,8 @@ def test_minimal_config_gets_every_nested_default() -> None:
             "max_tokens": 2048,
             "seed": 0,
             "batch_size": 0,
+            "reasoning_tags": ["think"],
+            "chat_template_kwargs": {},
         },
         "sandbox": {
             "python": "/usr/bin/python3",
@@ -155,6 +157,10 @@ def test_defaults_are_not_shared_between_configs() -> None:
         ({"generate": {"prompt_version": "1"}}, "config key generate.prompt_version: '1' does not match '^v[0-9]+$'"),
         ({"generate": {"candidates": "2"}}, "config key generate.candidates: '2' is not of type 'integer'"),
         ({"generate": {"top_p": 0}}, "config key generate.top_p: 0 is less than or equal to the minimum of 0"),
+        (
+            {"generate": {"chat_template_kwargs": ["enable_thinking"]}},
+            "config key generate.chat_template_kwargs: ['enable_thinking'] is not of type 'object'",
+        ),
         ({"ingest": {"fields": {"code": 5}}}, "config key ingest.fields.code: 5 is not of type 'string'"),
         (
             {"select": {"min_pass_fraction": 1.5}},
@@ -233,6 +239,8 @@ def test_repository_config_yaml_validates_and_every_stage_builds_its_options() -
         max_input_chars=g["max_input_chars"],
         sampling=Sampling(g["temperature"], g["top_p"], g["max_tokens"], g["seed"]),
         batch_size=g["batch_size"],
+        reasoning_tags=tuple(g["reasoning_tags"]),
+        chat_template_kwargs=g["chat_template_kwargs"],
     )
     v, s = raw["validate"], raw["sandbox"]
     assert ValidateOptions.from_config(config) == ValidateOptions(

@@ -58,6 +58,30 @@ def test_key_is_stable_and_depends_only_on_the_prompt_text() -> None:
     ]
 
 
+def test_chat_template_arguments_are_part_of_the_key_only_when_there_are_some() -> None:
+    plain = request("Program: print(1)")
+    assert ChatRequest(plain.messages, chat_template_kwargs={}).key == plain.key  # old files and caches stay valid
+    off = ChatRequest(plain.messages, chat_template_kwargs={"enable_thinking": False})
+    on = ChatRequest(plain.messages, chat_template_kwargs={"enable_thinking": True})
+    assert len({plain.key, off.key, on.key}) == 3
+    both = {"enable_thinking": False, "reasoning_effort": "low"}
+    assert (
+        ChatRequest(plain.messages, chat_template_kwargs=both).key
+        == ChatRequest(plain.messages, chat_template_kwargs=dict(reversed(both.items()))).key
+    )  # the order the config lists them in does not matter
+    assert (
+        off.key
+        == hashlib.sha256(
+            json.dumps(
+                {"chat_template_kwargs": {"enable_thinking": False}, "messages": [list(m) for m in plain.messages]},
+                ensure_ascii=False,
+                separators=(",", ":"),
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+    )
+
+
 # ---------------------------------------------------------------- ReplayEngine
 
 
@@ -357,6 +381,7 @@ def test_fixture_replays_through_run_generate(ingested: Path, tmp_path: Path) ->
             {"bad_format": 1, "instruction_not_self_contained": 1, "empty_response": 1, "no_solution_code": 1}
         ),
         "inputs_rejected": Counter({"inputs_not_json": 2, "input_wrong_type": 2, "input_duplicate": 2}),
+        "reasoning": Counter({"answers_with_reasoning": 0, "reasoning_chars": 0, "reasoning_tokens": 0}),
     }
     assert {k: stats.settings[k] for k in ("engine", "model", "revision", "prompt_version")} == {
         "engine": "replay",
@@ -439,6 +464,47 @@ def test_changed_prompt_misses_the_replay_and_writes_nothing(ingested: Path, tmp
         "inc/inputs has key "
     )
     assert not out.exists() and not (tmp_path / "dropped.jsonl").exists()
+
+
+def test_chat_template_arguments_go_into_every_request_and_the_replay_keys(ingested: Path, tmp_path: Path) -> None:
+    """Answers recorded with `generate.chat_template_kwargs` replay only with the same arguments: without
+    them (the demo's files) the keys are the messages' alone; with other ones every request misses, and the
+    miss says why."""
+    records = pq.read_table(ingested).to_pylist()
+    thinking_off = GenerateOptions(candidates=2, num_inputs=3, chat_template_kwargs={"enable_thinking": False})
+    rewrite, inputs = build_requests(records[0], thinking_off)
+    assert rewrite.chat_template_kwargs == inputs.chat_template_kwargs == {"enable_thinking": False}
+    assert thinking_off.settings()["chat_template_kwargs"] == {"enable_thinking": False}
+    plain_rewrite, _ = build_requests(records[0], GenerateOptions(candidates=2, num_inputs=3))
+    assert plain_rewrite.messages == rewrite.messages and plain_rewrite.key != rewrite.key
+
+    entries = replay_fixture(records, ANSWERS, MODEL, thinking_off)
+    assert {json.dumps(e["chat_template_kwargs"]) for e in entries} == {'{"enable_thinking": false}'}
+    recorded = write_replay(tmp_path / "off.jsonl", entries)
+    out, dropped = tmp_path / "off.parquet", tmp_path / "off.dropped.jsonl"
+    stats = run_generate(ingested, out, dropped, ReplayEngine(recorded, model=MODEL), thinking_off, "demo")
+    plain = run_generate(
+        ingested,
+        tmp_path / "plain.parquet",
+        tmp_path / "plain.dropped.jsonl",
+        ReplayEngine(_fixture(ingested, tmp_path), model=MODEL),
+        GenerateOptions(candidates=2, num_inputs=3),
+        "demo",
+    )
+    assert (stats.kept, stats.dropped, stats.details) == (plain.kept, plain.dropped, plain.details)
+    assert stats.settings["chat_template_kwargs"] == {"enable_thinking": False}
+    assert plain.settings["chat_template_kwargs"] == {}
+
+    recorded_plain = ReplayEngine(tmp_path / "replay.jsonl", model=MODEL)
+    with pytest.raises(ReplayMiss) as err:  # recorded without arguments, asked with them
+        run_generate(ingested, tmp_path / "x.parquet", tmp_path / "x.jsonl", recorded_plain, thinking_off, "demo")
+    message = str(err.value)
+    assert message.startswith(f"10 of 10 requests are not in replay file {tmp_path / 'replay.jsonl'}. 10 have an entry")
+    assert message.endswith(
+        'The requests have chat template arguments {"enable_thinking": false} (generate.chat_template_kwargs), which '
+        "are part of the key: answers recorded with other arguments, or none, are not replayed for them. Run "
+        "replay-build with `--config FILE` for each `--configfile FILE` you give snakemake."
+    )
 
 
 def test_generate_in_engine_batches_gives_the_same_rows(ingested: Path, tmp_path: Path) -> None:

@@ -20,10 +20,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from vllm_env import REPO, SERVED_NAME, MisbehavingProxy, VllmServer, free_port, tiny_model  # noqa: F401 (fixture)
+from vllm_env import (  # noqa: F401 (fixtures)
+    REPO,
+    SERVED_NAME,
+    MisbehavingProxy,
+    VllmServer,
+    free_port,
+    tiny_model,
+    tiny_reasoning_model,
+)
 from workspace import make_workspace
 
 from semi_instruct.config import validate_config
@@ -36,6 +45,7 @@ from semi_instruct.stages.generate import GenerateOptions, build_requests
 from semi_instruct.stages.generate import run as run_generate
 from semi_instruct.stages.ingest import IngestOptions
 from semi_instruct.stages.ingest import run as run_ingest
+from semi_instruct.text.parse import split_reasoning
 
 pytestmark = pytest.mark.slow  # a real vllm serve server
 
@@ -247,6 +257,15 @@ def cached_engine(proxy: MisbehavingProxy, cache_dir: Path, concurrency: int = 8
     return built
 
 
+def demo_ingested(tmp_path: Path, rows: int) -> Path:
+    """The first `rows` records of the demo shard, ingested."""
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("".join((REPO / "data/demo/shard.jsonl").read_text().splitlines(keepends=True)[:rows]))
+    ingested = tmp_path / "ingest.parquet"
+    run_ingest(Shard("demo", str(raw)), IngestOptions(), ingested, tmp_path / "ingest.dropped.jsonl")
+    return ingested
+
+
 def null_content(answer: dict[str, Any]) -> dict[str, Any]:
     """What the broken server of issue 16 answered: every choice with `content: null`."""
     for choice in answer["choices"]:
@@ -264,10 +283,7 @@ def test_a_null_answer_is_dropped_not_cached_and_asked_for_again_once_the_server
 ) -> None:
     """The generate stage with its request cache, as the user ran it: first against a server answering
     `content: null`, then, the server fixed, again."""
-    raw = tmp_path / "raw.jsonl"
-    raw.write_text("".join((REPO / "data/demo/shard.jsonl").read_text().splitlines(keepends=True)[:6]))
-    ingested = tmp_path / "ingest.parquet"
-    run_ingest(Shard("demo", str(raw)), IngestOptions(), ingested, tmp_path / "ingest.dropped.jsonl")
+    ingested = demo_ingested(tmp_path, 6)
     options = GenerateOptions(candidates=2, num_inputs=3, sampling=SAMPLING)
 
     def generate(name: str) -> tuple[Any, dict[str, int], list[dict[str, Any]]]:
@@ -405,20 +421,171 @@ def test_more_choices_than_asked_or_none_is_an_error(
     assert not client.ignores_n and client.usage["retries"] == 0
 
 
+# ---------------------------------------------------------------- chat template arguments
+
+
+def test_chat_template_arguments_reach_the_template_and_are_sent_only_when_set(
+    server: VllmServer, proxy: MisbehavingProxy
+) -> None:
+    """The tiny model's template reads `enable_thinking` as Qwen3's does: false adds an empty think block to
+    the prompt, so each prompt the server renders grows by exactly that block's tokens."""
+    requests = batch(4, n=1)
+    plain = engine(proxy)
+    plain.chat(requests, SAMPLING)
+    assert [sorted(body) for body in proxy.take_seen()] == [sorted(proxy_body_keys())] * 4  # no empty field sent
+    off = engine(proxy)
+    thinking_off = [dataclasses.replace(r, chat_template_kwargs={"enable_thinking": False}) for r in requests]
+    off.chat(thinking_off, SAMPLING)
+    assert [body["chat_template_kwargs"] for body in proxy.take_seen()] == [{"enable_thinking": False}] * 4
+    block = httpx.post(
+        f"http://127.0.0.1:{server.port}/tokenize",
+        json={"model": SERVED_NAME, "prompt": "<think>\n\n</think>\n\n", "add_special_tokens": False},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+    ).json()["count"]
+    assert block > 0 and off.usage["prompt_tokens"] - plain.usage["prompt_tokens"] == 4 * block
+
+
+def proxy_body_keys() -> list[str]:
+    """The fields of a request body without chat template arguments."""
+    return ["max_tokens", "messages", "model", "n", "seed", "temperature", "top_p"]
+
+
+# ---------------------------------------------------------------- a reasoning server: thinking apart from the answer
+
+REASONING_SAMPLING = Sampling(temperature=0.9, top_p=0.95, max_tokens=48, seed=11)
+
+
+@pytest.fixture(scope="module")
+def reasoning_server(tiny_reasoning_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    """`vllm serve --reasoning-parser deepseek_r1` with the tiny model that writes `<think>…</think>` often."""
+    log = tmp_path_factory.mktemp("reasoning-server") / "server.log"
+    extra = ("--api-key", KEY, "--reasoning-parser", "deepseek_r1")
+    server = VllmServer(tiny_reasoning_model, free_port(), log, extra_args=extra)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def reasoning_proxy(reasoning_server: VllmServer) -> Iterator[MisbehavingProxy]:
+    proxy = MisbehavingProxy(reasoning_server)
+    yield proxy
+    proxy.close()
+
+
+def server_answers(proxy: MisbehavingProxy) -> dict[tuple[str, int], tuple[list[dict[str, Any]], int]]:
+    """What the server answered since the last call, by (last user message, seed): the choices' messages in
+    index order, and the completion's reasoning tokens as its usage reports them."""
+    out = {}
+    for body, answer in proxy.take_answered():
+        messages = [c["message"] for c in sorted(answer["choices"], key=lambda c: c["index"])]
+        tokens = answer["usage"]["completion_tokens_details"]["reasoning_tokens"]
+        out[(body["messages"][-1]["content"], body["seed"])] = (messages, tokens)
+    return out
+
+
+def as_reasoning_content(answer: dict[str, Any]) -> dict[str, Any]:
+    """How older vLLM, SGLang and DeepSeek's API name the reasoning: `reasoning_content`."""
+    for choice in answer["choices"]:
+        choice["message"]["reasoning_content"] = choice["message"].pop("reasoning", None)
+    return answer
+
+
+@pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
+def test_only_the_content_is_the_answer_and_the_reasoning_is_measured(
+    reasoning_proxy: MisbehavingProxy, field: str
+) -> None:
+    if field == "reasoning_content":
+        reasoning_proxy.edit_response = as_reasoning_content
+    client = engine(reasoning_proxy)
+    requests = batch(6, n=3)
+    results = client.chat(requests, REASONING_SAMPLING)
+    answered = server_answers(reasoning_proxy)
+    assert len(answered) == 6
+    apart = only = 0
+    for request, result in zip(requests, results, strict=True):
+        messages, tokens = answered[(request.messages[-1][1], REASONING_SAMPLING.seed)]
+        reasoning = [message[field] or "" for message in messages]
+        assert result.texts == [message["content"] or "" for message in messages]  # the answer: the content alone
+        assert result.reasoning_chars == [len(r) for r in reasoning]
+        # the completion's tokens, shared among its candidates by reasoning characters
+        assert sum(result.reasoning_tokens) == tokens
+        weights = result.reasoning_chars if any(result.reasoning_chars) else [1] * 3
+        assert all(
+            abs(t - tokens * w / sum(weights)) < 1 for t, w in zip(result.reasoning_tokens, weights, strict=True)
+        )
+        apart += sum(map(bool, reasoning))
+        only += sum(bool(r) and not message["content"] for r, message in zip(reasoning, messages, strict=True))
+    # the server split the answers for real: thinking, then an answer after it
+    assert any(chars and text.strip() for r in results for chars, text in zip(r.reasoning_chars, r.texts, strict=True))
+    usage = client.usage
+    assert (usage["reasoning_answers"], usage["reasoning_only"], usage["null_content"]) == (apart, only, 0)
+    assert usage["reasoning_chars"] == sum(sum(r.reasoning_chars) for r in results) > 0
+    assert usage["reasoning_tokens"] == sum(tokens for _, tokens in answered.values()) > 0
+    again = client.chat(requests, REASONING_SAMPLING)  # seeded: the same answers and the same reasoning
+    assert [(r.texts, r.reasoning_chars, r.reasoning_tokens) for r in again] == [
+        (r.texts, r.reasoning_chars, r.reasoning_tokens) for r in results
+    ]
+
+
+def test_generate_counts_the_reasoning_and_a_rerun_from_the_cache_counts_the_same(
+    reasoning_proxy: MisbehavingProxy, tmp_path: Path
+) -> None:
+    """The generate stage with its request cache against the reasoning server: the stats count the reasoning
+    the server returned apart and any block left inline in the answers, an answer that is only reasoning is
+    rejected as such, and a rerun answered from the cache counts the same."""
+    ingested = demo_ingested(tmp_path, 6)
+    options = GenerateOptions(candidates=1, num_inputs=3, sampling=REASONING_SAMPLING)
+
+    def generate(name: str) -> tuple[Any, dict[str, int]]:
+        with cached_engine(reasoning_proxy, tmp_path / "cache") as client:
+            out, dropped = tmp_path / f"{name}.parquet", tmp_path / f"{name}.dropped.jsonl"
+            stats = run_generate(ingested, out, dropped, client, options, "demo")
+        return stats, dict(client.usage)
+
+    first, usage = generate("first")
+    answered = server_answers(reasoning_proxy)
+    messages = [message for choices, _ in answered.values() for message in choices]
+    assert len(messages) == 2 * first.records_in  # a rewrite (1 candidate) and an inputs answer per sample
+    apart = [m["reasoning"] for m in messages if m["reasoning"]]
+    inline = [r for m in messages if (r := split_reasoning(m["content"] or "", options.reasoning_tags).reasoning)]
+    tokens = sum(t for _, t in answered.values())
+    assert first.details["reasoning"] == {
+        "answers_with_reasoning": len(apart) + len(inline),
+        "reasoning_chars": sum(map(len, apart + inline)),
+        "reasoning_tokens": tokens,
+    }
+    assert apart and tokens > 0 and (usage["reasoning_answers"], usage["reasoning_tokens"]) == (len(apart), tokens)
+    only = sum(bool(m["reasoning"]) and not m["content"] for m in messages)
+    rejected = (
+        first.details["candidates_rejected"]["reasoning_only"] + first.details["inputs_rejected"]["reasoning_only"]
+    )
+    assert rejected == only == usage.get("reasoning_only", 0)
+    assert "empty_response" not in first.details["candidates_rejected"]
+
+    second, usage = generate("second")
+    assert second.details["reasoning"] == first.details["reasoning"]
+    # only the answers that were only reasoning (not cached: not real answers) are asked for again
+    assert (usage["cached_candidates"], usage["generated_candidates"]) == (len(messages) - only, only)
+    assert len(server_answers(reasoning_proxy)) == only
+    assert pq.read_table(tmp_path / "second.parquet").equals(pq.read_table(tmp_path / "first.parquet"))
+
+
 # ---------------------------------------------------------------- the workflow with the openai engine
 
 
-def test_the_generate_rule_uses_the_server_with_the_key_from_envvars(
-    server: VllmServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_generate_rule_uses_the_server_with_the_key_from_envvars_and_the_template_arguments(
+    proxy: MisbehavingProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws = make_workspace(tmp_path)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["engine"].update(
         kind="openai",
         model=SERVED_NAME,
-        openai={**config["engine"]["openai"], "base_url": server.base_url, "api_key_env": KEY_VAR},
+        openai={**config["engine"]["openai"], "base_url": proxy.base_url, "api_key_env": KEY_VAR},
     )
-    config["generate"].update(num_inputs=3, max_tokens=32)
+    config["generate"].update(num_inputs=3, max_tokens=32, chat_template_kwargs={"enable_thinking": False})
     (ws / "openai.yaml").write_text(yaml.safe_dump(config))
     command = [
         str(Path(sys.executable).with_name("snakemake")),
@@ -452,3 +619,6 @@ def test_the_generate_rule_uses_the_server_with_the_key_from_envvars(
         2 * samples, 3 * samples, 3 * samples, 0,
     )  # fmt: skip
     assert KEY not in (ws / "logs/generate/demo.log").read_text() + json.dumps(stats)
+    # the config's template arguments went into every request and are recorded with the stats
+    assert [body["chat_template_kwargs"] for body in proxy.take_seen()] == [{"enable_thinking": False}] * 2 * samples
+    assert stats["settings"]["chat_template_kwargs"] == {"enable_thinking": False}

@@ -159,6 +159,17 @@ def test_greedy_tokens_match_transformers_generate(probe: dict[str, Any]) -> Non
     assert probe["greedy"] == probe["transformers_greedy"]
 
 
+def test_chat_template_arguments_render_the_prompt_as_transformers_does(probe: dict[str, Any]) -> None:
+    """`enable_thinking: false` (the tiny model's template reads it as Qwen3's does) adds an empty think block
+    after the assistant header; true is the template's default. The engine renders the prompt as
+    transformers does with the same variable, and the model answers that prompt."""
+    t = probe["template"]
+    assert t["on"] == t["plain"] and t["off"] != t["plain"]
+    assert t["decoded_off"].endswith("<|assistant|>\n<think>\n\n</think>\n\n")
+    assert t["off"] == t["transformers_off"] and t["off_prompt_tokens"] == len(t["off"])
+    assert t["off_greedy"] == t["transformers_off_greedy"]
+
+
 def test_a_prompt_longer_than_the_context_is_refused_alone(probe: dict[str, Any]) -> None:
     refused = probe["too_long"]
     assert refused["texts"] == [] and refused["refused"].startswith("prompt_too_long: ")
@@ -216,6 +227,8 @@ def test_the_generate_stats_split_engine_time_from_overhead(
     assert info["completion_tokens_per_s"] == pytest.approx(
         info["usage"]["completion_tokens"] / info["engine_seconds"], rel=0.01
     )
+    # the offline engine returns any reasoning inline: nothing counted apart, no tokens reported
+    assert settings["chat_template_kwargs"] == {} and stats["details"]["reasoning"]["reasoning_tokens"] == 0
 
 
 def test_the_recorded_run_replays_offline_to_the_same_output(

@@ -9,11 +9,23 @@ from collections import Counter
 import pytest
 
 from semi_instruct.pipeline import stage
-from semi_instruct.text.parse import ParseFailure, Rewrite, parse_inputs, parse_rewrite
+from semi_instruct.text.parse import (
+    ParseFailure,
+    Reasoning,
+    Rewrite,
+    extract_input_list,
+    parse_inputs,
+    parse_rewrite,
+    split_reasoning,
+)
 
 INSTRUCTION = "Write a function `add_one(n: int) -> int` that returns n plus one.\n\nExample: `add_one(1)` returns `2`."
 SOLUTION = 'def add_one(n: int) -> int:\n    """Return n + 1."""\n    return n + 1\n'
 ADAPTER = "n = int(input())\nprint(add_one(n))\n"
+TWO_FUNCTIONS_TYPED = (
+    'def f(x: int) -> int:\n    """Identity."""\n    return x\n\n\n'
+    'def g(x: int) -> int:\n    """f(x) + 1."""\n    return f(x) + 1\n'
+)
 
 
 def fenced(code: str, lang: str = "python") -> str:
@@ -140,6 +152,279 @@ def test_json_object_fenced_with_prose_and_inferred_entry_point() -> None:
     text = "Sure, here it is:\n" + fenced(json.dumps(obj, indent=2), "json") + "\nHope this helps!"
     assert parse_rewrite(text, "stdio") == EXPECTED
     assert parse_rewrite(text, "call") == Rewrite(INSTRUCTION, SOLUTION, "add_one", None)
+
+
+# ---------------------------------------------------------------- headings as chat models write them
+
+# One format per style, `{}` standing for the section's name; every section of the answer is written in it.
+HEADING_STYLES = [
+    "# {}",
+    "###### {}",
+    "## {}:",
+    "### 1. {}",
+    "## 2) {}",
+    "#### Step 3: {}",
+    "## Part 1 - {}",
+    "## {} ##",
+    "## **{}**",
+    "**{}**",
+    "**{}:**",
+    "**{}**:",
+    "**1. {}**",
+    "__{}__",
+    "*{}*",
+    "- **{}:**",
+    "{}:",
+    "{}",
+    "1) {}",
+    "2. {}:",
+]
+SECTION_WORDS = {"instruction": "Instruction", "solution": "Solution", "entry": "Entry point", "adapter": "Adapter"}
+
+
+def styled(style: str, case: str = "title", words: dict[str, str] = SECTION_WORDS) -> str:
+    def head(word: str) -> str:
+        return style.format({"title": word, "upper": word.upper(), "lower": word.lower()}[case])
+
+    return (
+        f"Sure, here is the rewrite.\n\n{head(words['instruction'])}\n{INSTRUCTION}\n\n"
+        f"{head(words['solution'])}\n{fenced(SOLUTION)}\n\n{head(words['entry'])}\nadd_one\n\n"
+        f"{head(words['adapter'])}\n{fenced(ADAPTER)}\n"
+    )
+
+
+@pytest.mark.parametrize("style", HEADING_STYLES)
+@pytest.mark.parametrize("case", ["title", "upper", "lower"])
+def test_heading_styles_levels_numbers_emphasis_colons_and_case(style: str, case: str) -> None:
+    assert parse_rewrite(styled(style, case), "stdio") == EXPECTED
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        {"instruction": "Task", "solution": "Implementation", "entry": "Function name", "adapter": "Wrapper"},
+        {"instruction": "Task description", "solution": "Python function", "entry": "Entrypoint", "adapter": "Driver"},
+        {"instruction": "Instructions", "solution": "Final solution", "entry": "Entry_point", "adapter": "I/O adapter"},
+        {
+            "instruction": "Instruction",
+            "solution": "Solution code",
+            "entry": "Entry function",
+            "adapter": "Stdin adapter",
+        },
+        {
+            "instruction": "Instruction",
+            "solution": "Solution (Python)",
+            "entry": "Entry point",
+            "adapter": "Adapter script",
+        },
+    ],
+    ids=["task", "description", "plurals", "qualified", "parenthetical"],
+)
+@pytest.mark.parametrize("style", ["## {}", "**{}:**"])
+def test_section_synonyms(style: str, words: dict[str, str]) -> None:
+    assert parse_rewrite(styled(style, words=words), "stdio") == EXPECTED
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "## Solution approach",  # a heading about something else
+        "### Solution Explanation",
+        "**Solution idea:** one addition",
+        "Function signature: `add_one(n: int) -> int`",
+        "A solution: add one.",
+        "Taskforce: none",
+        "Solution - add one",  # a plain line with a dash is prose
+        "1. Solution approach",
+        "**Note:** n may be negative",
+        "**Solution** quality matters: O(1).",  # a bold word starting a sentence
+    ],
+)
+def test_prose_lines_that_start_with_a_section_word_stay_in_the_instruction(line: str) -> None:
+    instruction = f"{INSTRUCTION}\n{line}\nThe result fits in an int."
+    text = markdown(instruction=instruction)
+    assert parse_rewrite(text, "stdio").instruction == instruction
+    # also where every heading is a plain line, so nothing outranks these
+    assert parse_rewrite(styled("{}:").replace(INSTRUCTION, instruction), "stdio").instruction == instruction
+
+
+def test_a_heading_with_more_words_counts_only_when_its_section_has_no_other() -> None:
+    words = {
+        "instruction": "Instruction for the user",
+        "solution": "Solution in Python",
+        "entry": "Entry point to call",
+        "adapter": "Adapter for standard input",
+    }
+    assert parse_rewrite(styled("## {}", words=words), "stdio") == EXPECTED
+    assert parse_rewrite(styled("**{}**", words=words), "stdio") == EXPECTED
+    # beside a `## Solution`, a `## Function signature` is not the solution: it stays in the instruction
+    stub = "## Function signature\n```python\ndef add_one(n: int) -> int: ...\n```"
+    rewrite = parse_rewrite(markdown().replace("## Solution", stub + "\n\n## Solution"), "stdio")
+    assert rewrite == Rewrite(f"{INSTRUCTION}\n\n{stub}", SOLUTION, "add_one", ADAPTER)
+
+
+def test_the_prompts_own_sections_are_not_the_instruction() -> None:
+    """`## Problem statement` and `## Program` are the prompt's sections: a model echoing them does not make them
+    the instruction ("Problem" is not a synonym)."""
+    echo = (
+        "## Program\n```python\nprint(int(input()) + 1)\n```\n\n## Problem statement\nPrint n + 1 for the n read.\n\n"
+    )
+    assert parse_rewrite(echo + markdown(), "stdio") == EXPECTED
+
+
+def test_plain_lines_never_compete_with_marked_headings_of_the_same_section() -> None:
+    instruction = f"Task: add one.\n{INSTRUCTION}\nSolution: any O(1) expression.\nFunction: a pure one."
+    assert parse_rewrite(markdown(instruction=instruction), "stdio") == Rewrite(
+        instruction, SOLUTION, "add_one", ADAPTER
+    )
+    # ... but a plain line does name a section that has no marked heading: the entry point of two functions
+    two = TWO_FUNCTIONS_TYPED
+    text = markdown(solution=two, entry=None, adapter="print(g(int(input())))\n").replace(
+        "## Adapter", "Entry point: g\n\n## Adapter"
+    )
+    assert parse_rewrite(text, "stdio").entry_point == "g"
+
+
+def test_a_heading_repeating_its_section_does_not_split_it() -> None:
+    text = markdown(instruction=f"**Task:** {INSTRUCTION}")
+    assert parse_rewrite(text, "stdio").instruction == f"**Task:** {INSTRUCTION}"
+
+
+def test_a_horizontal_rule_between_sections_is_not_part_of_them() -> None:
+    text = markdown().replace("\n\n## ", "\n\n---\n\n## ")
+    assert "---" in text
+    assert parse_rewrite(text, "stdio") == EXPECTED
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "`add_one` — the function to call",
+        "add_one(n: int) -> int",
+        "`add_one(n: int) -> int`",
+        "The entry point is add_one.",
+        "**add_one**",
+    ],
+)
+def test_entry_point_line_with_commentary_or_a_signature(line: str) -> None:
+    assert parse_rewrite(markdown(entry=line), "stdio").entry_point == "add_one"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "**Entry point:** `add_one`",
+        "**Entry point**: add_one",
+        "**Entry point** — `add_one`",
+        "## Entry point: add_one",
+    ],
+)
+def test_entry_point_on_the_heading_line(line: str) -> None:
+    text = markdown(entry=None).replace("## Adapter", f"{line}\n\n## Adapter")
+    solution = TWO_FUNCTIONS_TYPED.replace("def g", "def add_one")  # two functions: the name is needed
+    text = text.replace(SOLUTION.rstrip("\n"), solution.rstrip("\n"))
+    assert parse_rewrite(text, "stdio") == Rewrite(INSTRUCTION, solution, "add_one", ADAPTER)
+
+
+def test_entry_point_in_backticks_wins_over_other_words() -> None:
+    solution = TWO_FUNCTIONS_TYPED
+    text = markdown(solution=solution, entry="call `g`, not f", adapter="print(g(int(input())))\n")
+    assert parse_rewrite(text, "stdio").entry_point == "g"
+
+
+def test_crlf_answer_gives_lf_fields() -> None:
+    assert parse_rewrite(markdown().replace("\n", "\r\n"), "stdio") == EXPECTED
+    assert parse_rewrite(json.dumps(_json_answer()).replace("\\n", "\\r\\n"), "stdio") == EXPECTED
+
+
+def test_answer_wrapped_in_a_markdown_fence() -> None:
+    assert parse_rewrite(f"```markdown\n{markdown()}```\n", "stdio") == EXPECTED
+
+
+def test_tilde_fences_and_indented_fences() -> None:
+    text = markdown(solution=None).replace(
+        "## Entry point", "## Solution\n~~~python\n" + SOLUTION + "~~~\n\n## Entry point"
+    )
+    assert parse_rewrite(text, "stdio") == EXPECTED
+    indented = "\n".join("   " + line for line in fenced(SOLUTION).splitlines())
+    text = markdown(solution=None).replace("## Entry point", f"## Solution\n{indented}\n\n## Entry point")
+    assert parse_rewrite(text, "stdio") == EXPECTED
+
+
+@pytest.mark.parametrize("key", ["entryPoint", "Entry Point", "entry-point", "EntryPoint", "entrypoint"])
+def test_json_entry_point_key_spellings(key: str) -> None:
+    obj = _json_answer()
+    obj[key] = obj.pop("entry_point")
+    obj["Instruction"] = obj.pop("instruction")
+    assert parse_rewrite(json.dumps(obj), "stdio") == EXPECTED
+
+
+def test_json_code_in_a_fence_inside_the_string() -> None:
+    obj = _json_answer(solution=fenced(SOLUTION), adapter=fenced(ADAPTER, "py"))
+    assert parse_rewrite(json.dumps(obj), "stdio") == EXPECTED
+
+
+# ---------------------------------------------------------------- reasoning blocks
+
+DRAFT = markdown(solution="def add_one(n):\n    return n + 1\n")
+
+
+def test_reasoning_block_with_a_draft_is_never_the_answer() -> None:
+    text = f"<think>\nLet me draft it.\n{DRAFT}\nThe draft is untyped; fix it.\n</think>\n\n{markdown()}"
+    assert parse_rewrite(text, "stdio") == EXPECTED
+    with pytest.raises(ParseFailure) as err:  # what happened before: the draft's sections come first
+        parse_rewrite(text, "stdio", reasoning_tags=())
+    assert err.value.reason == "untyped_signature"
+
+
+def test_split_reasoning_leaves_an_answer_without_reasoning_unchanged() -> None:
+    text = markdown()
+    assert split_reasoning(text) == Reasoning("", text, 0, False)
+    assert split_reasoning("") == Reasoning("", "", 0, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<think>\nplan\n</think>\n\nanswer\n", Reasoning("plan", "answer", 1, False)),
+        ("<THINK>a</Think>\nx\n  <think >b</ think>\ny", Reasoning("a\n\nb", "x\n\ny", 2, False)),
+        ("<think></think>\nanswer", Reasoning("", "answer", 1, False)),
+        ("start\n<think>\nran out of tok", Reasoning("ran out of tok", "start", 1, True)),
+        # the template opened the block in the prompt: a closing tag ending its line ends the reasoning
+        ("so the answer is 2.</think>\n\nanswer", Reasoning("so the answer is 2.", "answer", 1, False)),
+        ("so 2.</think>\r\n\r\nanswer\r\n", Reasoning("so 2.", "answer", 1, False)),
+        ("hm\n</think>\nanswer\n<think>\nmore\n</think>\nend", Reasoning("hm\n\nmore", "answer\n\nend", 2, False)),
+    ],
+    ids=["block", "several_any_case", "empty", "unterminated", "orphan_close", "orphan_crlf", "orphan_then_block"],
+)
+def test_split_reasoning(text: str, expected: Reasoning) -> None:
+    assert split_reasoning(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Models write the `<think>` tag first.\nanswer",  # an opening tag inside a line is prose
+        # quoted in code
+        "## Solution\n```python\ndef strip(t: str) -> str:\n    return t.split('</think>')[-1]\n```\n",
+    ],
+)
+def test_tags_mentioned_in_prose_or_code_are_not_blocks(text: str) -> None:
+    assert split_reasoning(text) == Reasoning("", text, 0, False)
+
+
+def test_reasoning_tags_are_configurable() -> None:
+    text = "<reasoning>\nDraft.\n</reasoning>\n" + markdown()
+    assert split_reasoning(text, ("reasoning", "think")) == Reasoning("Draft.", markdown().rstrip("\n"), 1, False)
+    assert parse_rewrite(text, "stdio", reasoning_tags=("reasoning",)) == EXPECTED
+    assert split_reasoning("<think>x</think>\ny", ()) == Reasoning("", "<think>x</think>\ny", 0, False)
+
+
+def test_inputs_answer_reasoning_is_cut_out() -> None:
+    assert extract_input_list('<think>\nmaybe ["draft"]\n</think>\n```json\n["1", "2"]\n```') == ["1", "2"]
+    with pytest.raises(ParseFailure) as err:
+        parse_inputs('<think>\nedge cases: ["0\\n", "1', "stdio", 100)
+    assert err.value.reason == "reasoning_only"
 
 
 # ---------------------------------------------------------------- failures
@@ -288,6 +573,22 @@ FAILURES = [
         "add_one has no docstring",
     ),
     ("no_adapter", markdown(adapter=None), "stdio", "no_adapter", "a stdin program needs an adapter"),
+    (
+        "reasoning_unterminated",
+        "<think>\nThe program adds one. Draft:\n" + markdown(),
+        "stdio",
+        "reasoning_only",
+        re.compile(
+            r"the answer is only an unterminated reasoning block: the model stopped mid-thought \(\d+ characters\)"
+        ),
+    ),
+    (
+        "reasoning_nothing_after",
+        "<think>Adds one.</think>\n<think>\n</think>\n\n",
+        "call",
+        "reasoning_only",
+        "the answer is only reasoning blocks with nothing after them (9 characters)",
+    ),
     (
         "adapter_without_code",
         markdown(adapter=None) + "\n## Adapter\nRead n and print add_one(n).\n",

@@ -8,6 +8,8 @@ engine that answers empty or unfinished candidates on demand.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -16,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from semi_instruct.engines import ChatRequest, EngineError, Sampling, make_engine
-from semi_instruct.engines.base import ChatResult, Engine, OnResult, not_an_answer
-from semi_instruct.engines.cache import CachedEngine, RequestCache, cache_path
+from semi_instruct.engines.base import ChatResult, Engine, OnResult, not_an_answer, share
+from semi_instruct.engines.cache import CachedEngine, Candidate, RequestCache, cache_path
 from semi_instruct.engines.replay import ReplayEngine, fixture_entry
 
 MODEL = "org/model-7b"
@@ -295,26 +297,124 @@ def test_an_answer_still_empty_on_the_next_run_is_asked_for_again_every_run(tmp_
     assert stored(tmp_path) == [("a/rewrite", 0, "a#5", "stop")]
 
 
+# The table as the first caches wrote it (before the reasoning columns).
+OLDEST_SCHEMA = """
+CREATE TABLE candidates (
+    request TEXT NOT NULL, candidate INTEGER NOT NULL, text TEXT NOT NULL, finish_reason TEXT NOT NULL,
+    tag TEXT NOT NULL, PRIMARY KEY (request, candidate)
+) WITHOUT ROWID
+"""
+
+
+def oldest_key(user: str, sampling: Sampling = SAMPLING) -> str:
+    """A request's key as the first caches computed it: model, revision, the messages' hash and sampling."""
+    messages = json.dumps([list(m) for m in request(user).messages], ensure_ascii=False, separators=(",", ":"))
+    prompt = hashlib.sha256(messages.encode()).hexdigest()
+    identity = {"model": MODEL, "revision": "r1", "prompt": prompt, "sampling": dataclasses.asdict(sampling)}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def oldest_cache(path: Path, rows: list[tuple[str, int, str, str, str]]) -> Path:
+    with sqlite3.connect(path) as db:
+        db.execute(OLDEST_SCHEMA)
+        db.executemany("INSERT INTO candidates VALUES (?, ?, ?, ?, ?)", rows)
+    db.close()
+    return path
+
+
 def test_empty_rows_of_an_older_cache_are_asked_for_again_and_replaced(tmp_path: Path) -> None:
     """A cache written before the rule holds the broken server's empty answers: they count as missing."""
+    key = oldest_key("a")
+    oldest_cache(
+        tmp_path / "cache.sqlite",
+        [(key, 0, "", "stop", "a/rewrite"), (key, 1, "a#6", "stop", "a/rewrite"), (key, 2, "x", "abort", "a/rewrite")],
+    )
     cache = RequestCache(tmp_path / "cache.sqlite", MODEL, "r1")
-    key = cache.request_key(request("a"), SAMPLING)
-    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
-        db.executemany(
-            "INSERT INTO candidates VALUES (?, ?, ?, ?, ?)",
-            [
-                (key, 0, "", "stop", "a/rewrite"),
-                (key, 1, "a#6", "stop", "a/rewrite"),
-                (key, 2, "x", "abort", "a/rewrite"),
-            ],
-        )
-    assert cache.get(key, request("a", n=3)) == {1: ("a#6", "stop")}
+    assert cache.request_key(request("a"), SAMPLING) == key
+    assert cache.get(key, request("a", n=3)) == {1: Candidate("a#6", "stop", reasoning_chars=0, reasoning_tokens=0)}
     inner = ScriptedEngine()
     engine = CachedEngine(lambda: inner, cache, "scripted", MODEL, "r1")
     [result] = engine.chat([request("a", n=3)], SAMPLING)
     assert result.texts == ["a#5", "a#6", "a#7"] and sorted(inner.asked) == [("a", 0, 1), ("a", 2, 1)]
     assert [text for _, _, text, _ in stored(tmp_path)] == ["a#5", "a#6", "a#7"]
     engine.close()
+
+
+def no_engine() -> Engine:
+    raise AssertionError("the engine was started although every answer is cached")
+
+
+def test_a_cache_from_before_chat_template_arguments_answers_alone_until_they_are_set(tmp_path: Path) -> None:
+    """Upgrading keeps an existing cache: without `generate.chat_template_kwargs` every key is the one it was
+    written with (no regeneration); with them every request is a new one, answered by the engine."""
+    a, b = oldest_key("a"), oldest_key("b")
+    oldest_cache(
+        tmp_path / "cache.sqlite",
+        [(a, 0, "a0", "stop", "a/rewrite"), (a, 1, "a1", "length", "a/rewrite"), (b, 0, "b0", "stop", "b/inputs")],
+    )
+    engine = CachedEngine(no_engine, RequestCache(tmp_path / "cache.sqlite", MODEL, "r1"), "vllm", MODEL, "r1")
+    results = engine.chat([request("a", n=2), request("b")], SAMPLING)
+    assert [(r.texts, r.finish_reasons) for r in results] == [(["a0", "a1"], ["stop", "length"]), (["b0"], ["stop"])]
+    assert [(r.reasoning_chars, r.reasoning_tokens) for r in results] == [([0, 0], [0, 0]), ([0], [0])]
+    assert (engine.usage["cached_candidates"], engine.usage["generated_candidates"]) == (3, 0)
+    engine.close()
+
+    off = {"enable_thinking": False}
+    asked = [dataclasses.replace(request("a", n=2), chat_template_kwargs=off), request("b")]
+    recorded = [fixture_entry(asked[0], MODEL, ["a0 off", "a1 off"])]
+
+    def replay() -> ReplayEngine:
+        return ReplayEngine(write_replay(tmp_path / "off.jsonl", recorded), model=MODEL, revision="r1")
+
+    engine = CachedEngine(replay, RequestCache(tmp_path / "cache.sqlite", MODEL, "r1"), "vllm", MODEL, "r1")
+    results = engine.chat(asked, SAMPLING)
+    assert [r.texts for r in results] == [["a0 off", "a1 off"], ["b0"]]
+    assert (engine.usage["cached_candidates"], engine.usage["generated_candidates"]) == (1, 2)
+    engine.close()
+    assert len(stored(tmp_path)) == 5  # the old rows are kept beside the new ones
+
+
+def write_replay(path: Path, entries: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return path
+
+
+def test_reasoning_measures_survive_the_cache(tmp_path: Path) -> None:
+    """The reasoning a server returned apart is not stored, its measures are: a cached answer reports the
+    reasoning it came with, and an answer that is not cached takes its measures with it."""
+    cache = RequestCache(tmp_path / "cache.sqlite", MODEL, "r1")
+    key = cache.request_key(request("a"), SAMPLING)
+    # candidate 1 ran out of tokens while thinking: an empty answer, not stored
+    answered = ChatResult(
+        ["a0", "", "a2"], ["stop", "length", "stop"], reasoning_chars=[40, 90, 0], reasoning_tokens=[9, 21, 0]
+    )
+    assert cache.put(key, request("a", n=3), answered) == 1
+    assert cache.get(key, request("a", n=3)) == {0: Candidate("a0", "stop", 40, 9), 2: Candidate("a2", "stop", 0, 0)}
+    cache.close()
+
+    engine = CachedEngine(no_engine, RequestCache(tmp_path / "cache.sqlite", MODEL, "r1"), "openai", MODEL, "r1")
+    [result] = engine.chat([request("a", n=1)], SAMPLING)
+    assert (result.texts, result.reasoning_chars, result.reasoning_tokens) == (["a0"], [40], [9])
+    [result] = engine.chat([dataclasses.replace(request("a"), first_candidate=2)], SAMPLING)
+    assert (result.texts, result.reasoning_chars, result.reasoning_tokens) == (["a2"], [0], [0])
+    engine.close()
+
+
+@pytest.mark.parametrize(
+    "total, weights, shares",
+    [
+        (10, [3, 1], [8, 2]),  # 7.5 and 2.5: the tie goes to the earlier candidate
+        (10, [1, 1, 1], [4, 3, 3]),
+        (7, [0, 0], [4, 3]),  # no reasoning text (a server that hides it): evenly
+        (5, [0, 120, 0], [0, 5, 0]),
+        (0, [5, 5], [0, 0]),
+        (3, [], []),
+    ],
+)
+def test_a_completions_reasoning_tokens_are_shared_by_reasoning_characters(
+    total: int, weights: list[int], shares: list[int]
+) -> None:
+    assert share(total, weights) == shares
 
 
 def test_an_answer_that_is_no_longer_real_removes_its_stale_row(tmp_path: Path) -> None:

@@ -95,6 +95,8 @@ DEMO_KEYS: dict[str, tuple[Any, str | None]] = {
     "generate.max_tokens": (512, "generate"),
     "generate.seed": (7, "generate"),
     "generate.batch_size": (4, SPEED),
+    "generate.reasoning_tags": (["reasoning"], "generate"),
+    "generate.chat_template_kwargs": ({"enable_thinking": False}, "generate"),
     "sandbox.python": ("/usr/bin/python3.11", "validate"),
     "sandbox.timeout_s": (2.0, "validate"),
     "sandbox.memory_mb": (256, "validate"),

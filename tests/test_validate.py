@@ -81,11 +81,15 @@ def test_correct_rewrite_is_kept_with_tests_and_function_tests(runner: Runner) -
     assert [t["input"] for t in row["oracle_tests"]] == INPUTS
     assert row["oracle_tests"][3] == {"input": "7\n", "output": "28\nodd\n"}
     assert (row["tests_passed"], row["pass_rate"], row["difficulty"]) == (5, 1.0, "easy")
-    # tuples are not exact JSON: the traced calls return tuples, so no assert can be emitted
-    assert (
-        row["candidate_verdicts"][0]["function_tests"] == []
-        and row["candidate_verdicts"][0]["function_tests_ok"] is None
-    )
+    # the traced calls return tuples: rendered as tuple literals (tests/test_function_tests.py: every type)
+    assert row["candidate_verdicts"][0]["function_tests"] == [
+        "assert triangle(0) == (0, 'even')",
+        "assert triangle(1) == (1, 'odd')",
+        "assert triangle(2) == (3, 'even')",
+        "assert triangle(7) == (28, 'odd')",
+        "assert triangle(10) == (55, 'even')",
+    ]
+    assert row["candidate_verdicts"][0]["function_tests_ok"] is True
 
 
 @pytest.mark.parametrize(

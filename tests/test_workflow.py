@@ -82,6 +82,17 @@ def test_demo_fates_match_the_deliberate_cases(demo: Path) -> None:
     assert not mismatches, f"expected vs actual fate: {mismatches}"
 
 
+def test_every_demo_pair_carries_function_tests_that_hold(demo: Path) -> None:
+    """Tuples (run-length, word-freq, mean-spread, grade-stats) included: no fully correct candidate is left
+    without `assert` tests (data/demo/EXPECTED.md)."""
+    rows = read_jsonl(demo / "results/final/data.jsonl")
+    assert rows and all(r["function_tests"] and r["function_tests"][0].startswith("assert ") for r in rows)
+    stats = json.loads((demo / "results/final/stats.json").read_text())
+    (validate,) = [f for f in stats["funnel"] if f["stage"] == "validate"]
+    assert validate["details"]["function_tests"] == {"passed": 41, "failed": 1}
+    assert set(validate["details"]["function_test_calls"]) == {"captured"}
+
+
 def test_card_describes_the_run(demo: Path) -> None:
     card = (demo / "results/final/README.md").read_text()
     stats = json.loads((demo / "results/final/stats.json").read_text())

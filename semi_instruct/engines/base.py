@@ -14,8 +14,9 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,20 @@ class ChatRequest:
     n: int = 1
     tag: str = ""  # caller's label (sample id + kind) for error messages; not part of the key
     first_candidate: int = 0  # this request asks for candidates first_candidate .. first_candidate + n - 1
+    # Extra variables for the model's chat template (`generate.chat_template_kwargs`, e.g. Qwen3's
+    # `{"enable_thinking": False}`): they change the prompt the model sees, so they are part of the key.
+    chat_template_kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def key(self) -> str:
-        """Stable hash of the prompt text: the same conversation always has the same key."""
-        payload = json.dumps([list(m) for m in self.messages], ensure_ascii=False, separators=(",", ":"))
+        """Stable hash of the prompt: the same conversation (and chat template arguments) always has the same
+        key. Without template arguments it is the hash of the messages alone, the key every replay file and
+        request cache was written with, so those stay valid."""
+        messages = [list(m) for m in self.messages]
+        conversation: Any = messages
+        if self.chat_template_kwargs:
+            conversation = {"messages": messages, "chat_template_kwargs": self.chat_template_kwargs}
+        payload = json.dumps(conversation, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def seed(self, sampling: Sampling) -> int:
@@ -56,6 +66,13 @@ class ChatResult:
     # Why the engine would not answer this one request (its prompt does not fit the model's context);
     # the caller drops the sample with a reason instead of failing the shard.
     refused: str | None = None
+    # Reasoning the engine returned apart from the answer (`vllm serve --reasoning-parser`: the message's
+    # `reasoning`/`reasoning_content`), never part of `texts`, per candidate: its length in characters (0: none)
+    # and the tokens the model spent on it, from the server's `usage.completion_tokens_details.reasoning_tokens`
+    # (0 when it reports none). Both lists are empty when the engine cannot tell (the offline engine and replays
+    # give a reasoning block inline, in the text).
+    reasoning_chars: list[int] = field(default_factory=list)
+    reasoning_tokens: list[int] = field(default_factory=list)
 
 
 # Called once per request as soon as its result is complete: (index in the submitted batch, result).
@@ -65,6 +82,21 @@ OnResult = Callable[[int, ChatResult], None]
 
 class EngineError(RuntimeError):
     pass
+
+
+def share(total: int, weights: Sequence[int]) -> list[int]:
+    """`total` split among len(weights) parts in proportion to `weights` (evenly when they are all 0), in whole
+    numbers that add up to `total` (largest remainders first, then the earlier part)."""
+    if not weights:
+        return []
+    if not any(weights):
+        weights = [1] * len(weights)
+    exact = [total * w / sum(weights) for w in weights]
+    parts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(parts)), key=lambda i: (parts[i] - exact[i], i))
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
 
 
 # Finish reasons that mean "this candidate was never completed", not "the model stopped": vLLM

@@ -3,9 +3,12 @@
 Snakemake deletes a job's declared outputs before it runs, so the cache lives under an undeclared path,
 `<engine.cache_dir>/<model-tag>/<shard>.sqlite`. One row per candidate, keyed by
 (model, revision, prompt hash, sampling params) and the candidate index (whose seed is
-`sampling.seed + index`). Each finished request is committed as soon as the engine reports it
-(SQLite WAL: a commit survives kill -9 of the job), so a rerun sends only what is missing — also when
-`generate.candidates` grows: the candidates already generated are kept and only the new ones asked for.
+`sampling.seed + index`). The prompt hash (`ChatRequest.key`) covers the chat template arguments
+(`generate.chat_template_kwargs`) when there are some; without them it is the hash of the messages alone, as
+in caches written before that setting existed, which stay valid. Each finished request is committed as soon
+as the engine reports it (SQLite WAL: a commit survives kill -9 of the job), so a rerun sends only what is
+missing — also when `generate.candidates` grows: the candidates already generated are kept and only the new
+ones asked for.
 
 Only real answers are stored (`base.not_an_answer`): an empty, null or unfinished candidate is handed to
 the stage for this run but not cached, and a row like that in an older cache is read as missing, so the
@@ -13,6 +16,10 @@ next run asks for exactly those candidates again (by index, so with the same see
 
 Not in the key: the engine kind and its numeric settings (dtype, tensor parallelism, server). After
 changing those, delete the cache folder to regenerate from scratch.
+
+Reasoning a server returned apart from the answer is not stored, only its measures (ChatResult.reasoning_chars
+and reasoning_tokens, per candidate), so a cached answer reports the reasoning it came with. Columns added to an
+older cache are 0 in its rows.
 """
 
 from __future__ import annotations
@@ -26,12 +33,21 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling, not_an_answer
 
 log = logging.getLogger(__name__)
 
-Candidates = dict[int, tuple[str, str]]  # candidate index -> (text, finish_reason)
+
+class Candidate(NamedTuple):
+    text: str
+    finish_reason: str
+    reasoning_chars: int = 0
+    reasoning_tokens: int = 0
+
+
+Candidates = dict[int, Candidate]  # by candidate index
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS candidates (
@@ -40,9 +56,16 @@ CREATE TABLE IF NOT EXISTS candidates (
     text TEXT NOT NULL,
     finish_reason TEXT NOT NULL,
     tag TEXT NOT NULL,            -- sample id and prompt kind, for people reading the cache
+    reasoning_chars INTEGER NOT NULL DEFAULT 0,   -- reasoning the server returned apart from the text
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,  -- the tokens the model spent on that reasoning
     PRIMARY KEY (request, candidate)
 ) WITHOUT ROWID
 """
+# Columns added since the first caches were written: (name, declaration) for ALTER TABLE.
+_ADDED_COLUMNS = (
+    ("reasoning_chars", "INTEGER NOT NULL DEFAULT 0"),
+    ("reasoning_tokens", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 def cache_path(cache_dir: str | Path, model: str, revision: str | None, shard: str) -> Path:
@@ -62,12 +85,19 @@ class RequestCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a killed process
             self._db.execute(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(candidates)")}
+            with self._db:
+                for name, declaration in _ADDED_COLUMNS:
+                    if name not in have:  # a cache written by an older version: its rows and keys stay
+                        self._db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {declaration}")
         except sqlite3.DatabaseError as exc:
             raise EngineError(
                 f"request cache {self.path}: {exc} (delete the file to start this shard's cache afresh)"
             ) from exc
 
     def request_key(self, request: ChatRequest, sampling: Sampling) -> str:
+        """The request's row key: model, revision, prompt hash (`request.key`, which covers the chat template
+        arguments when there are some) and sampling; not `n`, the first candidate or the tag."""
         payload = json.dumps(
             {**self._identity, "prompt": request.key, "sampling": dataclasses.asdict(sampling)}, sort_keys=True
         )
@@ -78,23 +108,27 @@ class RequestCache:
         from a cache written before that rule, counts as missing)."""
         first = request.first_candidate
         rows = self._db.execute(
-            "SELECT candidate, text, finish_reason FROM candidates "
+            "SELECT candidate, text, finish_reason, reasoning_chars, reasoning_tokens FROM candidates "
             "WHERE request = ? AND candidate >= ? AND candidate < ?",
             (key, first, first + request.n),
         ).fetchall()
-        return {candidate: (text, reason) for candidate, text, reason in rows if not_an_answer(text, reason) is None}
+        return {row[0]: Candidate(*row[1:]) for row in rows if not_an_answer(row[1], row[2]) is None}
 
     def put(self, key: str, request: ChatRequest, result: ChatResult) -> int:
         """Stores the result's real answers; returns how many candidates were not stored."""
         store, skip = [], []
-        for j, (text, reason) in enumerate(zip(result.texts, result.finish_reasons, strict=True)):
-            candidate = request.first_candidate + j
-            if not_an_answer(text, reason) is None:
-                store.append((key, candidate, text, reason, request.tag))
+        for j, candidate in enumerate(stored_candidates(result)):
+            index = request.first_candidate + j
+            if not_an_answer(candidate.text, candidate.finish_reason) is None:
+                store.append((key, index, *candidate, request.tag))
             else:
-                skip.append((key, candidate))
+                skip.append((key, index))
         with self._db:  # one transaction per request, committed now
-            self._db.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?)", store)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO candidates (request, candidate, text, finish_reason, reasoning_chars, "
+                "reasoning_tokens, tag) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                store,
+            )
             self._db.executemany("DELETE FROM candidates WHERE request = ? AND candidate = ?", skip)
         return len(skip)
 
@@ -171,7 +205,7 @@ class CachedEngine(Engine):
                     f"{part.n} were asked for"
                 )
             self.usage["uncached_candidates"] += self.cache.put(keys[i], part, result)
-            for k, candidate in enumerate(zip(result.texts, result.finish_reasons, strict=True)):
+            for k, candidate in enumerate(stored_candidates(result)):
                 found[i][part.first_candidate + k] = candidate
             if not waiting[i]:  # a request answered by one part keeps the engine's own result (token ids)
                 finish(i, result if part.n == requests[i].n else _assemble(requests[i], found[i]))
@@ -213,7 +247,19 @@ def _gaps(request: ChatRequest, have: Candidates) -> list[tuple[int, int]]:
     return runs
 
 
+def stored_candidates(result: ChatResult) -> list[Candidate]:
+    """The result's candidates as the cache keeps them (no reasoning measures: 0)."""
+    zeros = [0] * len(result.texts)
+    columns = (result.texts, result.finish_reasons, result.reasoning_chars or zeros, result.reasoning_tokens or zeros)
+    return [Candidate(*fields) for fields in zip(*columns, strict=True)]
+
+
 def _assemble(request: ChatRequest, found: Candidates) -> ChatResult:
     """The request's candidates in index order, from the cache and the parts generated now."""
     candidates = [found[c] for c in range(request.first_candidate, request.first_candidate + request.n)]
-    return ChatResult(texts=[text for text, _ in candidates], finish_reasons=[reason for _, reason in candidates])
+    return ChatResult(
+        texts=[c.text for c in candidates],
+        finish_reasons=[c.finish_reason for c in candidates],
+        reasoning_chars=[c.reasoning_chars for c in candidates],
+        reasoning_tokens=[c.reasoning_tokens for c in candidates],
+    )

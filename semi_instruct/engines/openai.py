@@ -14,6 +14,17 @@ request each, candidate `i` with seed `sampling.seed + i` (as everywhere, see en
 then remembers that the server ignores `n` and splits every later request up front (usage `n_fallback`:
 requests answered that way). More choices than asked for, none, or any other count fails the job.
 
+A request's chat template arguments (`generate.chat_template_kwargs`) go in the body as `chat_template_kwargs`,
+which `vllm serve` and SGLang read; only when there are some, since hosted APIs may reject unknown fields.
+A reasoning server (`vllm serve --reasoning-parser ...`) returns a reasoning model's thinking apart from the
+answer, as the message's `reasoning` (`reasoning_content` in older vLLM, SGLang and DeepSeek's API): only
+`content` is the answer; the reasoning is measured (`ChatResult.reasoning_chars`, `reasoning_tokens` from
+`usage.completion_tokens_details`) and dropped. The server reports one completion's reasoning tokens in total:
+with n > 1 they are shared among its candidates in proportion to their reasoning characters (`base.share`), so
+a candidate asked for again alone counts about what it counted before. A choice with reasoning but no content
+(the thinking ran out of `max_tokens`) is an empty answer, counted as usage `reasoning_only`, not as a broken
+server's `null_content`.
+
 The API key is read from the environment variable named by `engine.openai.api_key_env` (declared to
 Snakemake with `envvars:`), never from the config, so it is not stored in params or logs.
 """
@@ -30,7 +41,16 @@ from typing import Any
 
 import httpx
 
-from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineError, OnResult, Sampling, unfinished
+from semi_instruct.engines.base import (
+    ChatRequest,
+    ChatResult,
+    Engine,
+    EngineError,
+    OnResult,
+    Sampling,
+    share,
+    unfinished,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +157,8 @@ class OpenAIEngine(Engine):
         return ChatResult(
             texts=[text for p in parts for text in p.texts],
             finish_reasons=[reason for p in parts for reason in p.finish_reasons],
+            reasoning_chars=[chars for p in parts for chars in p.reasoning_chars],
+            reasoning_tokens=[tokens for p in parts for tokens in p.reasoning_tokens],
         )
 
     def _server_ignores_n(self, request: ChatRequest) -> None:
@@ -161,6 +183,8 @@ class OpenAIEngine(Engine):
             "max_tokens": sampling.max_tokens,
             "seed": request.seed(sampling),
         }
+        if request.chat_template_kwargs:  # a field only some servers know: never sent empty
+            body["chat_template_kwargs"] = dict(request.chat_template_kwargs)
         name = request.tag or request.key[:12]
         problem, retry_after = "", None
         for attempt in range(self.max_retries + 1):
@@ -195,7 +219,7 @@ class OpenAIEngine(Engine):
                 raise EngineError(
                     f"{self.base_url}/chat/completions answered HTTP {response.status_code} for {name}: {message}"
                 )
-            result, usage = self._parse(response, request, name)
+            result, usage, nulls = self._parse(response, request, name)
             if aborted := unfinished(result):  # e.g. the server was stopped mid-request: ask again
                 self.usage["aborted"] += 1
                 problem = f"the server ended candidates with finish_reason {sorted(set(aborted))}"
@@ -206,6 +230,7 @@ class OpenAIEngine(Engine):
                 prompt_tokens=usage.get("prompt_tokens", 0),
                 completion_tokens=usage.get("completion_tokens", 0),
             )
+            self._count_reasoning(result, nulls)
             return result
         raise EngineError(
             f"{name}: no answer from {self.base_url} after {self.max_retries + 1} attempts (last: {problem})"
@@ -215,8 +240,27 @@ class OpenAIEngine(Engine):
         delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S) * random.uniform(0.5, 1.0)
         return max(delay, min(retry_after, MAX_BACKOFF_S)) if retry_after is not None else delay
 
-    def _parse(self, response: httpx.Response, request: ChatRequest, name: str) -> tuple[ChatResult, dict[str, int]]:
-        """The completion's candidates and its token usage."""
+    def _count_reasoning(self, result: ChatResult, nulls: int) -> None:
+        """usage: `null_content` (`nulls`: choices with neither content nor reasoning), `reasoning_only`
+        (reasoning but no answer), `reasoning_answers`, `reasoning_chars` and `reasoning_tokens` (as the server
+        reported them)."""
+        answers = sum(chars > 0 for chars in result.reasoning_chars)
+        pairs = zip(result.texts, result.reasoning_chars, strict=True)
+        only = sum(chars > 0 and not text.strip() for text, chars in pairs)
+        counts = {
+            "null_content": nulls,
+            "reasoning_only": only,
+            "reasoning_answers": answers,
+            "reasoning_chars": sum(result.reasoning_chars),
+            "reasoning_tokens": sum(result.reasoning_tokens),
+        }
+        self.usage.update({key: n for key, n in counts.items() if n})
+
+    def _parse(
+        self, response: httpx.Response, request: ChatRequest, name: str
+    ) -> tuple[ChatResult, dict[str, int], int]:
+        """The completion's candidates, its token usage and how many choices had `content: null` and no
+        reasoning."""
         try:
             data: dict[str, Any] = response.json()
             choices = sorted(data["choices"], key=lambda c: c["index"])
@@ -224,7 +268,12 @@ class OpenAIEngine(Engine):
             reasons = [c.get("finish_reason") or "unknown" for c in choices]
             if not all(content is None or isinstance(content, str) for content in contents):
                 raise TypeError("a message content is neither text nor null")
-        except (ValueError, KeyError, TypeError) as exc:
+            reasonings = [_reasoning(c["message"]) for c in choices]
+            usage = data.get("usage") or {}
+            reasoning_tokens = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+            if not isinstance(reasoning_tokens, int):
+                raise TypeError("usage.completion_tokens_details.reasoning_tokens is not a number")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise EngineError(
                 f"{self.base_url}: not a chat completion for {name} ({exc}): {response.text[:300]}"
             ) from exc
@@ -233,11 +282,29 @@ class OpenAIEngine(Engine):
                 f"{self.base_url} returned {len(choices)} choices for {name}, {request.n} were asked for "
                 f"(not an OpenAI-compatible answer): {response.text[:300]}"
             )
-        # null content (seen from broken servers) is an empty answer: dropped by the stage, never cached
-        if nulls := sum(content is None for content in contents):
-            self.usage["null_content"] += nulls
-        texts = [content or "" for content in contents]
-        return ChatResult(texts=texts, finish_reasons=reasons), data.get("usage") or {}
+        # null content (seen from broken servers, and from a reasoning server when the thinking used up
+        # max_tokens) is an empty answer: dropped by the stage, never cached
+        chars = [len(reasoning) for reasoning in reasonings]
+        result = ChatResult(
+            texts=[content or "" for content in contents],
+            finish_reasons=reasons,
+            reasoning_chars=chars,
+            reasoning_tokens=share(reasoning_tokens, chars),
+        )
+        nulls = sum(content is None and not reasoning for content, reasoning in zip(contents, reasonings, strict=True))
+        return result, usage, nulls
+
+
+def _reasoning(message: dict[str, Any]) -> str:
+    """The reasoning a server returned apart from the message's answer ("" when none): `reasoning` (vLLM,
+    OpenRouter) or `reasoning_content` (older vLLM, SGLang, DeepSeek's API)."""
+    for field in ("reasoning", "reasoning_content"):
+        value = message.get(field)
+        if value is not None:
+            if not isinstance(value, str):
+                raise TypeError(f"message {field} is neither text nor null")
+            return value
+    return ""
 
 
 def _seconds(retry_after: str | None) -> float | None:

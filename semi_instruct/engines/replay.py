@@ -3,6 +3,9 @@
 File format (JSON lines), one object per recorded conversation:
   {"key": sha256 of the messages, "model": str, "tag": str, "messages": [{"role", "content"}...],
    "responses": [str, ...]}
+and "chat_template_kwargs": {...} when the requests had chat template arguments (`generate.chat_template_kwargs`):
+they are part of the key (ChatRequest.key), so answers recorded with other arguments (say, with thinking on) are
+not replayed for requests without them, and files recorded without any keep their keys.
 `engine.replay_file` is one such file or a directory of them (`*.jsonl`, e.g. what `engine.record_dir`
 collected: one file per shard). A request whose key is not recorded is an error that names the request,
 the file and the command that fixes it: a replay must never quietly return empty answers. The `tag`
@@ -27,13 +30,16 @@ class ReplayMiss(EngineError):
 
 
 def fixture_entry(request: ChatRequest, model: str, responses: list[str]) -> dict:
-    return {
+    entry = {
         "key": request.key,
         "model": model,
         "tag": request.tag,
         "messages": request.as_openai_messages(),
         "responses": responses,
     }
+    if request.chat_template_kwargs:
+        entry["chat_template_kwargs"] = dict(request.chat_template_kwargs)
+    return entry
 
 
 class ReplayEngine(Engine):
@@ -128,6 +134,12 @@ class ReplayEngine(Engine):
                 f"the sample's code or statement). Rebuild it from your answers: `semi-instruct replay-build "
                 f"--shard {shard} --answers answers.yaml --out {out}`, or record again with a real engine "
                 f"(engine.record_dir)."
+            )
+        if kwargs := next((r.chat_template_kwargs for r in missing if r.chat_template_kwargs), None):
+            parts.append(
+                f"The requests have chat template arguments {json.dumps(kwargs, sort_keys=True)} "
+                "(generate.chat_template_kwargs), which are part of the key: answers recorded with other arguments, "
+                "or none, are not replayed for them."
             )
         parts.append("Run replay-build with `--config FILE` for each `--configfile FILE` you give snakemake.")
         return " ".join(parts)

@@ -3,7 +3,9 @@
 Continuous batching only pays off when the engine sees every request, so `chat` adds all requests
 before stepping the engine; it steps the engine itself (`LLMEngine.step`, what `LLM.chat` does inside)
 so each request's result is handed to `on_result` — and the request cache — the moment it finishes,
-with no loss of batching. Prompts are rendered with the tokenizer's chat template, as `LLM.chat` does.
+with no loss of batching. Prompts are rendered with the tokenizer's chat template, as `LLM.chat` does, with
+the request's `chat_template_kwargs` as template variables (`LLM.chat(..., chat_template_kwargs=...)`). A
+reasoning model's thinking comes back inline, in the text (the stage strips it before parsing).
 
 vLLM starts worker processes: build this engine only from code run under `if __name__ == "__main__":`
 (the generate script and the CLI do), never at import time.
@@ -68,12 +70,16 @@ class VllmEngine(Engine):
         self._batches = 0
 
     def prompt_token_ids(self, request: ChatRequest) -> list[int]:
-        """The request rendered with the model's chat template, as token ids (what the model sees)."""
+        """The request rendered with the model's chat template and the request's template arguments, as token
+        ids (what the model sees)."""
         try:
             text = self._tokenizer.apply_chat_template(
-                request.as_openai_messages(), tokenize=False, add_generation_prompt=True
+                request.as_openai_messages(),
+                tokenize=False,
+                add_generation_prompt=True,
+                **request.chat_template_kwargs,
             )
-        except ValueError as exc:  # e.g. a base model without a chat template
+        except (ValueError, TypeError) as exc:  # no chat template; a template argument named like a parameter here
             raise EngineError(
                 f"model {self.model!r}: cannot render the chat prompt for {request.tag or request.key[:12]}: {exc}"
             ) from exc

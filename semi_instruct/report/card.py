@@ -178,6 +178,50 @@ def _name_row(named: dict[str, Any]) -> str:
     return f"`{named['name']}` (no row has a `source`); set `export.dataset_name` to choose one"
 
 
+def _template_arguments(kwargs: dict[str, Any]) -> str:
+    """The `generate.chat_template_kwargs` the prompts were rendered with."""
+    if not kwargs:
+        return "none (the model's chat template with its defaults)"
+    return f"`{json.dumps(kwargs, sort_keys=True)}` (`generate.chat_template_kwargs`, in every request)"
+
+
+def _reasoning(funnel: list[dict[str, Any]]) -> str:
+    """How much the model reasoned before answering: generate's `reasoning` counts, summed over shards."""
+    counts = next((f["details"].get("reasoning", {}) for f in funnel if f["stage"] == "generate"), {})
+    answers, chars, tokens = (
+        counts.get(k, 0) for k in ("answers_with_reasoning", "reasoning_chars", "reasoning_tokens")
+    )
+    if not answers:
+        return "no answer came with a reasoning block"
+    spent = f"; {tokens:,} reasoning tokens, as the server reported them" if tokens else ""
+    return (
+        f"{answers:,} answer{'' if answers == 1 else 's'} came with a reasoning block ({chars:,} characters{spent}); "
+        "only the answer after it was parsed"
+    )
+
+
+def _function_tests_field(rows: list[dict[str, Any]], comparator: str, partial: bool) -> str:
+    """What `function_tests` holds, and why some pairs have none."""
+    text = (
+        "`assert` tests of the entry point, captured while the solution ran on the tests (arguments as they were "
+        "before the call) and re-run against the function alone"
+    )
+    if comparator == "float":
+        text += (
+            "; floats are compared within the comparator's tolerance: `math.isclose` after an `import math` line, "
+            "or an `approx_equal` helper defined before the asserts for floats inside lists, tuples and dicts"
+        )
+    empty = sum(not r["function_tests"] and all(t["passed"] for t in r["tests"]) for r in rows)
+    if empty:
+        text += (
+            f"; empty for {empty} pair{'' if empty == 1 else 's'} whose calls gave no test: no value with a Python "
+            "literal, or a call that raised (validate's `function_test_calls` counts below say which)"
+        )
+    if partial:
+        text += "; empty when the solution failed a test (captured only from ones that passed all)"
+    return text
+
+
 def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: str) -> str:
     """The card of the dataset (licence `license`), from export's summary and rows."""
     made = summary["made_with"]
@@ -209,7 +253,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
         for f in summary["funnel"]
         for group, counts in f["details"].items()
         for key, count in counts.items()
-        if group not in ("candidate_verdicts", "difficulty")
+        if group not in ("candidate_verdicts", "difficulty", "reasoning")  # reasoning: in "How it was made"
     ]
     # Counters keyed by a rejection reason reject one candidate or input; the others count outcomes.
     detail_rows = [
@@ -259,13 +303,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
                 ],
                 [
                     "`function_tests`",
-                    "`assert` tests of the entry point, captured while the solution ran on the tests and re-run "
-                    "against the function alone"
-                    + (
-                        "; empty when the solution failed a test (captured only from ones that passed all)"
-                        if partial
-                        else ""
-                    ),
+                    _function_tests_field(rows, made["comparator"], partial),
                 ],
                 [
                     "`tests_passed`",
@@ -314,6 +352,8 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
                     f"{sampling['candidates']} candidates, temperature {sampling['temperature']}, top_p "
                     f"{sampling['top_p']}, max_tokens {sampling['max_tokens']}, seed {sampling['seed']}",
                 ],
+                ["chat template arguments", _template_arguments(made["chat_template_kwargs"])],
+                ["reasoning", _reasoning(summary["funnel"])],
                 ["test inputs asked per sample", made["num_inputs"]],
                 ["oracle", f"original run {made['oracle_runs']}× per input; failing or disagreeing inputs dropped"],
                 ["minimum surviving tests", made["min_tests"]],
@@ -353,7 +393,8 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
         "## Funnel\n" + _table(["stage", "in", "kept", "dropped"], funnel_rows),
         "### Drop reasons\n"
         + (_table(["stage", "reason", "records", "meaning"], reason_rows) if reason_rows else "Nothing was dropped."),
-        "### Rejected candidates and test inputs\nThese reject one candidate or one input, not a whole sample.\n\n"
+        "### Rejected candidates and test inputs\nThese reject one candidate, one input or one traced call "
+        "(`function_test_calls`: a call that gives no `assert`), not a whole sample.\n\n"
         + (_table(["stage", "what", "reason", "count", "meaning"], detail_rows) if detail_rows else "None.")
         + (
             "\n\nOther counts:\n\n" + _table(["stage", "what", "outcome", "count"], outcome_rows)

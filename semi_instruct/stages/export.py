@@ -400,6 +400,7 @@ def made_with(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "revision": g["revision"],
         "prompt_version": g["prompt_version"],
         "sampling": {k: g[k] for k in ("candidates", "temperature", "top_p", "max_tokens", "seed")},
+        "chat_template_kwargs": g["chat_template_kwargs"],
         "num_inputs": g["num_inputs"],
         "comparator": v["comparator"],
         "float_tolerance": v["float_tolerance"],

@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,14 @@ from semi_instruct.engines.base import ChatRequest, ChatResult, Engine, EngineEr
 from semi_instruct.logs import log
 from semi_instruct.prompts import render_prompt
 from semi_instruct.stages.base import StageJob, StageStats, group_batches, problem_groups
-from semi_instruct.text.parse import ParseFailure, clean_inputs, extract_input_list, parse_rewrite
+from semi_instruct.text.parse import (
+    DEFAULT_REASONING_TAGS,
+    ParseFailure,
+    clean_inputs,
+    extract_input_list,
+    parse_rewrite,
+    split_reasoning,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,10 @@ class GenerateOptions:
     # samples per engine call, whole problems only (a larger problem is a call of its own); 0 = the whole shard in
     # one call (best for vLLM)
     batch_size: int = 0
+    # the tags of the reasoning blocks cut out of every answer before it is parsed (`<think>…</think>`)
+    reasoning_tags: tuple[str, ...] = DEFAULT_REASONING_TAGS
+    # variables for the model's chat template, in every request (e.g. Qwen3's {"enable_thinking": False})
+    chat_template_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GenerateOptions:
@@ -48,6 +59,8 @@ class GenerateOptions:
                 temperature=g["temperature"], top_p=g["top_p"], max_tokens=g["max_tokens"], seed=g["seed"]
             ),
             batch_size=g["batch_size"],
+            reasoning_tags=tuple(g["reasoning_tags"]),
+            chat_template_kwargs=dict(g["chat_template_kwargs"]),
         )
 
     def settings(self) -> dict[str, Any]:
@@ -57,6 +70,8 @@ class GenerateOptions:
             "candidates": self.candidates,
             "num_inputs": self.num_inputs,
             "max_input_chars": self.max_input_chars,
+            "reasoning_tags": list(self.reasoning_tags),
+            "chat_template_kwargs": dict(self.chat_template_kwargs),
             **vars(self.sampling),
         }
 
@@ -64,14 +79,17 @@ class GenerateOptions:
 def rewrite_request(record: dict[str, Any], options: GenerateOptions) -> ChatRequest:
     """The rewrite request of one record (n = candidates)."""
     messages = render_prompt("rewrite", record, options.prompt_version, options.num_inputs)
-    return ChatRequest(messages, n=options.candidates, tag=f"{record['id']}/rewrite")
+    return ChatRequest(
+        messages, n=options.candidates, tag=f"{record['id']}/rewrite", chat_template_kwargs=options.chat_template_kwargs
+    )
 
 
 def inputs_request(record: dict[str, Any], options: GenerateOptions) -> ChatRequest:
     """The test-input request (n = 1) built from `record`: of the record alone, or of its problem (then
     `record` must be the problem's first record, and the tag names the problem)."""
     messages = render_prompt("inputs", record, options.prompt_version, options.num_inputs)
-    return ChatRequest(messages, n=1, tag=f"{record.get('problem_id') or record['id']}/inputs")
+    tag = f"{record.get('problem_id') or record['id']}/inputs"
+    return ChatRequest(messages, n=1, tag=tag, chat_template_kwargs=options.chat_template_kwargs)
 
 
 def build_requests(record: dict[str, Any], options: GenerateOptions) -> tuple[ChatRequest, ChatRequest]:
@@ -95,11 +113,20 @@ def requests_for(
     return [r for group in problem_groups(records, where) for r in group_requests(group, options)]
 
 
-def _candidates(texts: list[str], mode: str, rejected: Counter[str]) -> list[dict[str, Any]]:
+def _server_reasoning_only(result: ChatResult, index: int) -> None:
+    """ParseFailure("reasoning_only") for a candidate the server answered with reasoning apart and no answer
+    after it (out of tokens mid-thought), which would otherwise read as an empty response."""
+    chars = result.reasoning_chars[index] if index < len(result.reasoning_chars) else 0
+    if chars and not result.texts[index].strip():
+        raise ParseFailure("reasoning_only", f"the server returned {chars} characters of reasoning and no answer")
+
+
+def _candidates(result: ChatResult, mode: str, rejected: Counter[str], tags: tuple[str, ...]) -> list[dict[str, Any]]:
     out = []
-    for index, text in enumerate(texts):
+    for index, text in enumerate(result.texts):
         try:
-            r = parse_rewrite(text, mode)
+            _server_reasoning_only(result, index)
+            r = parse_rewrite(text, mode, tags)
             out.append(
                 {
                     "index": index,
@@ -125,10 +152,13 @@ def _candidates(texts: list[str], mode: str, rejected: Counter[str]) -> list[dic
     return out
 
 
-def _input_pool(record: dict[str, Any], text: str, options: GenerateOptions, input_drops: Counter[str]) -> list[str]:
+def _input_pool(
+    record: dict[str, Any], answer: ChatResult, options: GenerateOptions, input_drops: Counter[str]
+) -> list[str]:
     """Generated inputs plus the inputs of the tests the record already carries, checked alike."""
     try:
-        items = extract_input_list(text)
+        _server_reasoning_only(answer, 0)
+        items = extract_input_list(answer.texts[0], options.reasoning_tags)
     except ParseFailure as failure:
         input_drops[failure.reason] += 1
         items = []
@@ -146,6 +176,28 @@ def _json_or_text(text: str) -> Any:
         return text  # not an argument list: counted as input_wrong_type
 
 
+def _count_reasoning(results: Iterable[ChatResult], tags: tuple[str, ...], counts: Counter[str]) -> None:
+    """Reasoning written inline in the answers (offline vLLM, replays, a server without a reasoning parser):
+    `answers_with_reasoning` (answers holding a non-empty reasoning block) and `reasoning_chars`, in `counts`.
+    Reasoning a server returns apart never reaches the text: `_count_server_reasoning` counts it."""
+    for result in results:
+        for text in result.texts:
+            reasoning = split_reasoning(text, tags).reasoning
+            if reasoning:
+                counts["answers_with_reasoning"] += 1
+                counts["reasoning_chars"] += len(reasoning)
+
+
+def _count_server_reasoning(results: Iterable[ChatResult], counts: Counter[str]) -> None:
+    """Reasoning a server returned apart from the answers (engines/openai.py), in the same `counts`, and the
+    tokens spent on it as the server reported them (`reasoning_tokens`); the request cache keeps both, so a
+    cached answer counts as when it was generated."""
+    for result in results:
+        counts["answers_with_reasoning"] += sum(chars > 0 for chars in result.reasoning_chars)
+        counts["reasoning_chars"] += sum(result.reasoning_chars)
+        counts["reasoning_tokens"] += sum(result.reasoning_tokens)
+
+
 def run(
     samples: str | Path,
     out: str | Path,
@@ -157,6 +209,7 @@ def run(
 ) -> StageStats:
     rejected: Counter[str] = Counter()
     input_drops: Counter[str] = Counter()
+    reasoning: Counter[str] = Counter({"answers_with_reasoning": 0, "reasoning_chars": 0, "reasoning_tokens": 0})
     started_job = time.perf_counter()
     engine_seconds = lazy_startup = 0.0
 
@@ -175,6 +228,8 @@ def run(
             # a model started lazily inside chat (request cache) counts as start-up, not generation
             lazy_startup += engine.startup_seconds - startup_before
             engine_seconds += time.perf_counter() - started - (engine.startup_seconds - startup_before)
+            _count_reasoning(results, options.reasoning_tags, reasoning)
+            _count_server_reasoning(results, reasoning)
             answers = iter(results)
             for group in groups:
                 rewrites = [next(answers) for _ in group]
@@ -183,6 +238,10 @@ def run(
                     _decide(job, record, rewrite, inputs_answer, engine, options, rejected, input_drops)
         job.counts("candidates_rejected", rejected)
         job.counts("inputs_rejected", input_drops)
+        # reasoning blocks cut out of the answers before parsing, or returned apart by the server (each answer
+        # once: a problem's inputs answer is counted once, not per solution); a details group, so the funnel
+        # sums it over shards for the card
+        job.counts("reasoning", reasoning)
         pipeline_seconds = time.perf_counter() - started_job - engine_seconds - lazy_startup
         job.settings = {"engine": engine.kind, "model": engine.model, "revision": engine.revision, **options.settings()}
         job.info = {
@@ -217,9 +276,9 @@ def _decide(
     if refused:
         job.drop(record, "prompt_too_long", refused)
         return
-    candidates = _candidates(rewrite.texts, record["mode"], rejected)
+    candidates = _candidates(rewrite, record["mode"], rejected, options.reasoning_tags)
     # each record's pool: the shared generated inputs plus its own corpus tests, counted per record
-    inputs = _input_pool(record, inputs_answer.texts[0], options, input_drops)
+    inputs = _input_pool(record, inputs_answer, options, input_drops)
     if all(c["error"] for c in candidates):
         job.drop(record, "no_valid_candidate", "; ".join(c["error"] for c in candidates))
     elif not inputs:

@@ -91,6 +91,8 @@ class SampleOutcome:
     detail: str = ""
     input_drops: Counter[str] = field(default_factory=Counter)
     source_tests_reproduced: float | None = None
+    # traced calls of the fully correct candidates: captured as an assert, or why not (function_tests.SKIP_KEYS)
+    function_test_calls: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -173,28 +175,36 @@ def _source_tests_reproduced(
 
 def _function_tests(
     mode: str, candidate: dict[str, Any], tests: list[dict[str, str]], runner: Runner, options: ValidateOptions
-) -> tuple[list[str], bool | None]:
-    """Emit `assert` tests for a fully correct candidate from its own traced calls (exact values, so a
-    float tolerance in the comparator can't make them fail) and run them against its solution alone."""
+) -> tuple[list[str], bool | None, Counter[str]]:
+    """Emit `assert` tests for a fully correct candidate from its own traced calls and run them against its
+    solution alone: (tests, whether they held or None without tests, the calls' counts by outcome)."""
     entry = candidate["entry_point"]
     capture = ft.capture_source(candidate["solution"], candidate["adapter"] if mode == "stdio" else None, entry)
     program = Program("call", capture, ft.CAPTURE_ENTRY)
     # The driver takes one argument: the stdin text, or the call's argument list.
     given = [json.dumps([t["input"] if mode == "stdio" else json.loads(t["input"])]) for t in tests]
     results = runner.run(program, given, options.limits)
-    calls = [
-        call
-        for t, r in zip(tests, results, strict=True)
+    counts: Counter[str] = Counter()
+    calls: list[ft.Call] = []
+    for t, r in zip(tests, results, strict=True):
+        try:
+            captured = ft.read_capture(r.returned) if r.status == "ok" else None
+        except ValueError:
+            captured = None
         # stdin programs: only calls from runs that printed what the oracle printed
-        if r.status == "ok"
-        and (mode == "call" or outputs_match("stdio", t["output"], r.returned["stdout"], options.compare))
-        for call in r.returned["calls"]
-    ]
-    asserts = ft.asserts_from_calls(entry, calls)
+        if captured is None or (
+            mode == "stdio" and not outputs_match("stdio", t["output"], captured.stdout, options.compare)
+        ):
+            counts[ft.CAPTURE_FAILED] += 1
+            continue
+        calls += captured.calls
+        counts.update(captured.skipped)
+    asserts, call_counts = ft.function_tests(entry, candidate["solution"], calls, options.compare)
+    counts.update(call_counts)
     if not asserts:
-        return [], None
+        return [], None, counts
     check = runner.run(Program("stdio", ft.check_source(candidate["solution"], asserts)), [""], options.limits)[0]
-    return asserts, check.status == "ok"
+    return asserts, check.status == "ok", counts
 
 
 def _candidates_verdicts(
@@ -213,14 +223,17 @@ def _candidates_verdicts(
     mode = record["mode"]
     inputs = [t["input"] for t in tests]
     verdicts = []
+    function_test_calls: Counter[str] = Counter()
     for candidate in record["candidates"]:
         if candidate["error"]:
             continue
         results = runner.run(candidate_program(mode, candidate), inputs, options.limits)
         per_input = [_verdict(mode, t["output"], r, options.compare) for t, r in zip(tests, results, strict=True)]
-        function_tests, function_tests_ok = [], None
+        function_tests: list[str] = []
+        function_tests_ok: bool | None = None
         if per_input.count("pass") == len(tests):
-            function_tests, function_tests_ok = _function_tests(mode, candidate, tests, runner, options)
+            function_tests, function_tests_ok, calls = _function_tests(mode, candidate, tests, runner, options)
+            function_test_calls.update(calls)
         verdicts.append(
             {
                 "index": candidate["index"],
@@ -237,7 +250,9 @@ def _candidates_verdicts(
         "candidate_verdicts": verdicts,
         "test_strength": None,
     }
-    return SampleOutcome(row, input_drops=input_drops, source_tests_reproduced=reproduced)
+    return SampleOutcome(
+        row, input_drops=input_drops, source_tests_reproduced=reproduced, function_test_calls=function_test_calls
+    )
 
 
 def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:
@@ -524,6 +539,7 @@ def run(
     # Samples that came with expected outputs: does the original reproduce them? (data quality, not a filter)
     source_tests: Counter[str] = Counter()
     function_tests: Counter[str] = Counter()  # per fully correct candidate: did its emitted asserts hold?
+    function_test_calls: Counter[str] = Counter()  # their traced calls: captured, or why no assert
     consensus: Counter[str] = Counter()  # per input of a problem: agreed, no_majority, expected_mismatch, ...
     problem_counts: Counter[str] = Counter()
     strength: Counter[str] = Counter()  # problems measured or not; incorrect solutions run and rejected
@@ -554,10 +570,12 @@ def run(
                         strengths.append(outcome.test_strength)
                 for record, sample in zip(group, outcome.samples, strict=True):
                     _account(job, record, sample, input_drops, source_tests, verdict_counts, function_tests)
+                    function_test_calls.update(sample.function_test_calls)
         job.counts("inputs_dropped", input_drops)
         job.counts("candidate_verdicts", verdict_counts)
         job.counts("source_tests", source_tests)
         job.counts("function_tests", function_tests)
+        job.counts("function_test_calls", function_test_calls)
         job.counts("problems", problem_counts)
         job.counts("consensus_inputs", consensus)
         job.counts("test_strength", strength)
