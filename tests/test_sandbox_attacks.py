@@ -81,16 +81,15 @@ def stdout_json(result: dict[str, Any]) -> Any:
 
 @attack("infinite_loop", "while True:\n    pass\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert (
-        statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000
-    )  # killed at its limit (headroom: a loaded host)
+    # Killed at its limit: the kernel's CPU clock and the monotonic clock can differ by a few ms on a VM
+    # (CI measured 998.7 ms for a 1 s CPU limit), hence the lower margin; the upper one is a loaded host.
+    assert statuses(rs) == ["timeout"] and 950 <= rs[0]["wall_ms"] < 4000
 
 
 @attack("sleep_forever", "import time\ntime.sleep(10 ** 6)\n", timeout_s=1.0)
 def _(rs: list[dict[str, Any]], b: Battery) -> None:
-    assert (
-        statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000
-    )  # killed at its limit (headroom: a loaded host)
+    # killed at its wall-clock limit (same clock as wall_ms); headroom above: a loaded host
+    assert statuses(rs) == ["timeout"] and 1000 <= rs[0]["wall_ms"] < 4000
 
 
 @attack(
