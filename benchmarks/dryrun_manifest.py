@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python benchmarks/dryrun_manifest.py [--shards 5000]
 
-In a private copy of the workflow, with a manifest of N one-record shards (about 4 jobs per shard):
+In a private copy of the workflow, with a manifest of N one-record shards (7 jobs per shard: ingest, generate,
+validate, select, decontaminate, dedup_signatures, dedup; then the whole-dataset jobs: 35,007 for 5,000 shards):
 - `snakemake --profile profiles/slurm -n --quiet`: the DAG the driver builds before it submits anything
   (nothing printed unless it fails); the target is < 60 s for 5,000 shards (exit status 1 above it);
 - the same with `{shard}` constrained by an alternation of every shard name (what rules/common.smk did

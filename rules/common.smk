@@ -102,3 +102,9 @@ def stage_files(suffix, folder="results", stages=STAGES):
 def by_attempt(amount):
     """A resource that grows with each retry (`retries` in profiles/slurm): attempt n asks n times `amount`."""
     return lambda wildcards, attempt: amount * attempt
+
+
+def files_mb(paths):
+    """Megabytes of those of `paths` that exist (a missing one counts 0): resource callables run while Snakemake
+    plans, before a job's inputs are made, and again before the job starts, when they exist."""
+    return sum(os.path.getsize(p) for p in paths if os.path.isfile(p)) // 1_000_000

@@ -8,7 +8,7 @@ rule plots:
     # timings list once per file when it builds the job (a 5,000-shard dry run went from 31 s to 119 s).
     input:
         summary="results/final/stats.json",
-        data="results/final/data.parquet",
+        data="results/final/data",  # export's folder of Parquet files (two columns are read)
         job_timings=stage_files(".timing.tsv", folder="logs"),
     output:
         funnel=report("results/report/funnel.png", caption="../report/funnel.rst", category="Funnel"),

@@ -10,6 +10,7 @@ top (Snakemake's `--configfile FILE`), so the CLI sees the config a `snakemake -
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -103,15 +104,32 @@ def cmd_select(args: argparse.Namespace) -> None:
 def cmd_decontaminate(args: argparse.Namespace) -> None:
     from semi_instruct.stages import decontaminate
 
-    config = _config(args)
-    _print(decontaminate.job(config, args.selected, args.out, args.dropped, args.report, args.stats))
+    options = decontaminate.DecontaminateOptions.from_config(_config(args))
+    if args.index and args.save_index:
+        args.parser.error("give --index (read a saved index) or --save-index (build one and save it), not both")
+    if args.index:
+        index = decontaminate.BenchmarkIndex.load(args.index, options)
+    else:
+        index = decontaminate.build_index(options)
+        if args.save_index:
+            index.save(args.save_index)
+    shard = args.shard or (Path(args.selected[0]).name.split(".")[0] if len(args.selected) == 1 else "all")
+    stats = decontaminate.run(
+        args.selected, args.out, args.dropped, args.report, options, args.stats, index=index, shard=shard
+    )
+    _print(stats)
 
 
 def cmd_dedup(args: argparse.Namespace) -> None:
     from semi_instruct.stages import dedup
 
     config = _config(args)
-    _print(dedup.job(config, args.input, args.out, args.dropped, args.stats))
+    inputs = [(Path(path).name.removesuffix(".parquet"), path) for path in args.input]
+    options = dedup.DedupOptions.from_config(config)
+    if args.bucket_jobs:
+        options = dataclasses.replace(options, bucket_jobs=args.bucket_jobs)
+    stats, clusters = dedup.run_shards(inputs, args.out_dir, options)
+    print(json.dumps({"clusters": clusters, "shards": [s.to_dict() for s in stats.values()]}, indent=2))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -119,9 +137,8 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     config = _config(args)
     options = export.ExportOptions.from_config(config)
-    export.run(
-        args.input, args.stats_files, args.dropped_files, args.contamination, export.output_paths(args.out_dir), options
-    )
+    outputs = export.output_paths(args.out_dir)
+    export.run(args.input, args.stats_files, args.dropped_files, args.contamination, args.clusters, outputs, options)
     print(f"dataset written to {args.out_dir}")
 
 
@@ -354,24 +371,60 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     p = stage("decontaminate", "Drop selected samples that leak a benchmark; report every hit.", cmd_decontaminate)
-    p.add_argument("--selected", nargs="+", required=True, help="every shard's select Parquet file")
+    p.epilog = (
+        "The benchmarks (config section `decontaminate`) are read and indexed in-process, or loaded from --index: "
+        "a file --save-index wrote, or the workflow's results/decontaminate/benchmarks.index, built with the same "
+        "settings (another version or other settings fail, naming the file). Save the index once to check many "
+        "shards without reading the benchmarks again (a hub `dataset:` is downloaded once)."
+    )
+    p.add_argument("--selected", nargs="+", required=True, help="select's Parquet file(s), checked in this order")
     p.add_argument("--out", required=True, help="the samples that leak no benchmark (Parquet)")
     p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
     p.add_argument("--report", required=True, help="JSONL contamination report (one line per hit)")
     p.add_argument("--stats", help=STATS_HELP)
+    p.add_argument(
+        "--shard", help="the job's name in its stats (default: the file's name for one file, `all` for several)"
+    )
+    p.add_argument("--index", metavar="FILE", help="a saved benchmark index to check against (no benchmark is read)")
+    p.add_argument("--save-index", metavar="FILE", help="also save the index built here, for later --index runs")
 
     p = stage("dedup", "Drop exact and near-duplicates across shards (best-ranked of each cluster stays).", cmd_dedup)
-    p.add_argument("--input", required=True, help="decontaminate's Parquet file")
-    p.add_argument("--out", required=True, help="the de-duplicated samples (Parquet)")
-    p.add_argument("--dropped", required=True, help="JSONL log of dropped samples")
-    p.add_argument("--stats", help=STATS_HELP)
+    p.epilog = (
+        "Runs the workflow's four dedup steps in this process, writing what they write under results/dedup/: "
+        "signatures/<shard>.parquet, buckets/<n>.parquet, clusters/clusters.parquet (the decision for every "
+        "dropped sample), clusters.json (the numbers the card shows) and, per shard, <shard>.parquet, "
+        "<shard>.dropped.jsonl and <shard>.stats.json. Prints clusters.json and every shard's stats."
+    )
+    p.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        help="decontaminate's Parquet file of every shard, in manifest order (a shard is named after its file)",
+    )
+    p.add_argument("--out-dir", required=True, help="the folder to write into (the workflow's: results/dedup)")
+    p.add_argument(
+        "--bucket-jobs", type=_positive(int), help="LSH bucket steps (default: config key dedup.bucket_jobs)"
+    )
 
     p = stage("export", "Write the final dataset, NI baseline, funnel, dropped log and card.", cmd_export)
-    p.add_argument("--input", required=True, help="dedup's Parquet file")
+    p.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        help="every shard's dedup Parquet file, in manifest order (the rank's order)",
+    )
     p.add_argument("--stats-files", nargs="+", required=True, help="every stage's stats JSON")
     p.add_argument("--dropped-files", nargs="*", default=[], help="every stage's dropped-records JSONL")
-    p.add_argument("--contamination", required=True, help="decontaminate's contamination report")
-    p.add_argument("--out-dir", required=True, help="folder for data.*, ni.*, stats.json, dropped.jsonl, README.md")
+    p.add_argument(
+        "--contamination", nargs="+", required=True, help="decontaminate's contamination reports (every shard's)"
+    )
+    p.add_argument("--clusters", required=True, help="dedup's cluster figures (results/dedup/clusters.json)")
+    p.add_argument(
+        "--out-dir",
+        required=True,
+        help="folder for data/ and ni/ (train-NNNNN-of-MMMMM.parquet files), jsonl/ (the same as JSON Lines), "
+        "stats.json, dropped.jsonl, contamination.jsonl and README.md",
+    )
 
     help = "Replay fixtures for a shard: write an answers skeleton to fill in, or build the replay file from it."
     p = stage("replay-build", help, cmd_replay_build)

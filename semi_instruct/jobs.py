@@ -30,9 +30,18 @@ JOBS = {name: f"semi_instruct.stages.{name}" for name in NAMES} | {"plots": "sem
 
 
 def job_function(rule: str) -> Callable[..., Any]:
-    if rule not in JOBS:
-        raise SystemExit(f"no job for rule {rule!r}; the rules with jobs are {', '.join(JOBS)}")
-    return importlib.import_module(JOBS[rule]).job  # type: ignore[no-any-return]
+    """The `job` of the rule's module; a stage's helper rule `<stage>_<step>` (e.g. decontaminate_index, which
+    builds what every shard job of the stage reads) runs the stage module's `<step>_job`."""
+    if rule in JOBS:
+        return importlib.import_module(JOBS[rule]).job  # type: ignore[no-any-return]
+    stage, _, step = rule.partition("_")
+    function = getattr(importlib.import_module(JOBS[stage]), f"{step}_job", None) if stage in NAMES and step else None
+    if function is None:
+        raise SystemExit(
+            f"no job for rule {rule!r}; the rules with jobs are {', '.join(JOBS)}, and a stage's helper rules "
+            f"<stage>_<step> whose module has a `<step>_job`"
+        )
+    return function  # type: ignore[no-any-return]
 
 
 def _summary(result: Any) -> str:

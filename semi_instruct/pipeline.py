@@ -18,7 +18,9 @@ from typing import Any, Literal
 import pyarrow as pa
 
 Kind = Literal["per_shard", "whole_dataset"]
-PER_SHARD: Kind = "per_shard"  # one job per shard, files results/<stage>/<shard>.*
+# One job per shard, files results/<stage>/<shard>.*. A per-shard stage may still decide from every shard's
+# data (dedup's clusters), through helper rules that read small per-shard summaries, never whole rows.
+PER_SHARD: Kind = "per_shard"
 WHOLE_DATASET: Kind = "whole_dataset"  # one job over every shard, files results/<stage>/all.* (shard "all")
 
 # ---------------------------------------------------------------- column types shared by several stages
@@ -281,7 +283,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "decontaminate",
-        WHOLE_DATASET,
+        PER_SHARD,
         "drop records that leak an evaluation benchmark; report every hit",
         drops={
             "contaminated_code_exact": (
@@ -297,7 +299,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "dedup",
-        WHOLE_DATASET,
+        PER_SHARD,
         "exact and near-duplicate removal across shards; the best-ranked member of each cluster stays",
         drops={
             "duplicate_across_shards": "the same normalized code as a better-ranked sample of another shard",

@@ -1,5 +1,6 @@
 """Export after decontaminate and dedup (semi_instruct.stages.export): the dataset, the NI baseline, stats.json and
-the dataset card describe the run exactly, and `datasets.load_dataset` loads both exports."""
+the dataset card describe the run exactly, and `datasets.load_dataset` loads both exports by their Hub layout.
+(tests/test_export.py: the streaming, the files and the rank over many shards.)"""
 
 from __future__ import annotations
 
@@ -14,15 +15,21 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from selected_rows import selected_row, write_selected
+from workspace import read_export
 
 from semi_instruct.pipeline import EXPORT_SCHEMA, EXPORT_TEST, NI_EXPORT_SCHEMA
 from semi_instruct.report.card import caption_params, keep_rule, render_card
 from semi_instruct.stages.base import AccountingError, StageStats
-from semi_instruct.stages.decontaminate import DecontaminateOptions, humaneval_items
-from semi_instruct.stages.decontaminate import run as run_decontaminate
-from semi_instruct.stages.dedup import DedupOptions
-from semi_instruct.stages.dedup import run as run_dedup
-from semi_instruct.stages.export import ExportOptions, dataset_name, marked_tests, output_paths, problem_summary
+from semi_instruct.stages.decontaminate import humaneval_items
+from semi_instruct.stages.export import (
+    ExportOptions,
+    ProblemTally,
+    dataset_files,
+    dataset_name,
+    marked_tests,
+    output_paths,
+    problem_summary,
+)
 from semi_instruct.stages.export import run as run_export
 from semi_instruct.stages.generate import GenerateOptions
 from semi_instruct.stages.ingest import IngestOptions
@@ -60,9 +67,22 @@ def test_code_structure_counts_node_kinds_and_imports() -> None:
     assert "Load" not in kinds and "Store" not in kinds
 
 
+# What the per-shard decontaminate and dedup stages record as their settings.
+DECONTAMINATE = {"ngram": 10, "exact_min_tokens": 25, "benchmarks": {"humaneval": 164}}
+DEDUP = {"threshold": 0.7, "shingle_size": 5, "permutations": 256, "seed": 1, "kinds": ["code", "instruction"]}
+
+# b/leak's hits, as the decontaminate stage reports them (HumanEval/20's solution opens with the same double loop
+# over `numbers`: a code n-gram hit too).
+LEAK_HITS = [
+    {"benchmark": "humaneval", "item_id": item, "sample_id": "b/leak", "kind": kind, "field": "response"}
+    for item, kind in (("HumanEval/0", "code_exact"), ("HumanEval/0", "code_ngram"), ("HumanEval/20", "code_ngram"))
+]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A two-shard run from select on: 5 selected samples, 1 contaminated, 1 near-duplicate; 1 quarantined."""
+    """A two-shard run from select on: 5 selected samples, 1 contaminated, 1 near-duplicate; 1 quarantined per
+    shard at ingest."""
     tmp = tmp_path_factory.mktemp("export")
     leaked = humaneval_items()[0].code
     shards = {
@@ -102,7 +122,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ),
         ],
     }
-    return export_run(tmp, shards, SETTINGS, ExportOptions(dataset_name="unit-card", license="mit"))
+    removed = {
+        "b/leak": ("decontaminate", "contaminated_code_exact"),
+        "b/fibo": ("dedup", "near_duplicate_code"),  # a/fib stays: better ranked (8 tests passed > 6)
+    }
+    clusters = {
+        "samples_before": 4,
+        "clusters_before": 3,
+        "samples_after": 3,
+        "clusters_after": 3,
+        "duplicate_clusters": 1,
+        "largest_cluster": 2,
+        "links": {"exact": 0, "code": 2, "instruction": 0},
+    }
+    options = ExportOptions(dataset_name="unit-card", license="mit")
+    return export_run(tmp, shards, SETTINGS, options, removed=removed, hits={"b": LEAK_HITS}, clusters=clusters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,22 +156,40 @@ def export_run(
     settings: dict[str, dict],
     options: ExportOptions,
     problems: dict[str, ProblemShard] | None = None,
+    removed: dict[str, tuple[str, str]] | None = None,
+    hits: dict[str, list[dict]] | None = None,
+    clusters: dict | None = None,
 ) -> Path:
-    """Decontaminate, dedup and export `shards` (select-stage rows), with per-shard stats recording `settings`
-    and one ingest drop per shard (a problem-level shard's, `problems[shard]`, instead); returns the export
-    folder."""
-    stats_files, dropped_files, selected = [], [], []
+    """Export `shards` (select-stage rows) as the workflow does: from each shard's dedup file (the rows not
+    `removed`: "shard/id" -> (stage, reason) at decontaminate or dedup, with those stages' dropped logs and
+    stats), every stage's per-shard stats recording `settings` (and one ingest drop per shard; a problem-level
+    shard's, `problems[shard]`, instead), each shard's contamination report (`hits`) and dedup's cluster figures
+    (`clusters`; by default no duplicate). Returns the export folder."""
+    stats_files, dropped_files, samples, reports = [], [], [], []
+    removed = removed or {}
+    settings = {**settings, "decontaminate": DECONTAMINATE, "dedup": DEDUP}
     for shard, rows in shards.items():
-        selected.append(write_selected(tmp / f"{shard}.select.parquet", rows))
         n = len(rows)
         problem = (problems or {}).get(shard)
         wrong = problem.wrong_originals if problem else 0
         ingest_drops = problem.ingest_dropped if problem else {"syntax_error": 1}
+        gone = {
+            stage: [
+                (r, removed[f"{shard}/{r['id']}"][1])
+                for r in rows
+                if removed.get(f"{shard}/{r['id']}", ("",))[0] == stage
+            ]
+            for stage in ("decontaminate", "dedup")
+        }
+        after_decontamination = n - len(gone["decontaminate"])
+        shard_hits = (hits or {}).get(shard, [])
         for stage, records_in, dropped in [
             ("ingest", n + wrong + sum(ingest_drops.values()), ingest_drops),
             ("generate", n + wrong, {}),
             ("validate", n + wrong, {"wrong_original": wrong} if wrong else {}),
             ("select", n, {}),
+            ("decontaminate", n, Counter(reason for _, reason in gone["decontaminate"])),
+            ("dedup", after_decontamination, Counter(reason for _, reason in gone["dedup"])),
         ]:
             s = StageStats(
                 stage,
@@ -153,6 +205,8 @@ def export_run(
                 # per record (inputs_dropped) and per problem input (consensus_inputs), as validate counts them
                 s.details["inputs_dropped"] = Counter(oracle_error=2, oracle_disagreement=2 * problem.disagreements)
                 s.details["consensus_inputs"] = Counter(agreed=20, no_majority=problem.disagreements)
+            if stage == "decontaminate":
+                s.info = {"hits": dict(Counter(h["benchmark"] for h in shard_hits))}
             s.write(tmp / f"{stage}.{shard}.stats.json")
             stats_files.append(tmp / f"{stage}.{shard}.stats.json")
         ingest_dropped = tmp / f"{shard}.dropped.jsonl"
@@ -177,28 +231,25 @@ def export_run(
             ]
             validate_dropped.write_text("".join(json.dumps(row) + "\n" for row in wrong_rows))
             dropped_files.append(validate_dropped)
-    run_decontaminate(
-        selected,
-        tmp / "decontam.parquet",
-        tmp / "decontam.dropped.jsonl",
-        tmp / "contamination.jsonl",
-        DecontaminateOptions(),
-        tmp / "decontam.stats.json",
-    )
-    run_dedup(
-        tmp / "decontam.parquet",
-        tmp / "dedup.parquet",
-        tmp / "dedup.dropped.jsonl",
-        DedupOptions(),
-        tmp / "dedup.stats.json",
-    )
+        for stage in ("decontaminate", "dedup"):
+            log = tmp / f"{shard}.{stage}.dropped.jsonl"
+            log.write_text(
+                "".join(
+                    json.dumps({"id": r["id"], "stage": stage, "reason": reason, "detail": "x", "shard": shard}) + "\n"
+                    for r, reason in gone[stage]
+                )
+            )
+            dropped_files.append(log)
+        reports.append(tmp / f"{shard}.contamination.jsonl")
+        reports[-1].write_text("".join(json.dumps(h) + "\n" for h in shard_hits))
+        kept = [r for r in rows if f"{shard}/{r['id']}" not in removed]
+        samples.append(write_selected(tmp / f"{shard}.dedup.parquet", kept))
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in samples)
+    singletons = {"samples_before": total, "clusters_before": total, "samples_after": total, "clusters_after": total}
+    figures = clusters or {**singletons, "duplicate_clusters": 0, "largest_cluster": 1, "links": {}}
+    (tmp / "clusters.json").write_text(json.dumps(figures))
     run_export(
-        tmp / "dedup.parquet",
-        stats_files + [tmp / "decontam.stats.json", tmp / "dedup.stats.json"],
-        dropped_files + [tmp / "decontam.dropped.jsonl", tmp / "dedup.dropped.jsonl"],
-        tmp / "contamination.jsonl",
-        output_paths(tmp / "final"),
-        options,
+        samples, stats_files, dropped_files, reports, tmp / "clusters.json", output_paths(tmp / "final"), options
     )
     return tmp / "final"
 
@@ -208,7 +259,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def test_export_ranks_and_accounts_for_every_record(run: Path) -> None:
-    rows = read_jsonl(run / "data.jsonl")
+    rows = read_export(run)
     assert [r["id"] for r in rows] == ["a/fib", "a/sum", "b/words"]  # easy -> hard; b/fibo lost to a/fib (8 > 6 tests)
     assert [r["rank"] for r in rows] == [1, 2, 3]
     # keep rule 1.0: every exported test is marked passed
@@ -232,15 +283,11 @@ def test_export_ranks_and_accounts_for_every_record(run: Path) -> None:
         ("ingest", "bad-a", "syntax_error"),
         ("ingest", "bad-b", "syntax_error"),
     ]
-    hits = read_jsonl(run / "contamination.jsonl")
-    # HumanEval/20's solution opens with the same double loop over `numbers`: a code n-gram hit too
-    assert {h["sample_id"] for h in hits} == {"b/leak"} and {h["item_id"] for h in hits} == {
-        "HumanEval/0",
-        "HumanEval/20",
-    }
+    hits = read_jsonl(run / "contamination.jsonl")  # every shard's report, in manifest order
+    assert hits == LEAK_HITS
     assert stats["contamination"] == {
         "benchmarks": {"humaneval": 164},
-        "hits": {"humaneval": len(hits)},
+        "hits": {"humaneval": 3},  # summed over the shards' stats
         "samples_dropped": 1,
     }
     clusters = stats["diversity"]["minhash_clusters"]
@@ -253,11 +300,18 @@ def test_export_ranks_and_accounts_for_every_record(run: Path) -> None:
         "largest_cluster": 2,
     }
     assert stats["diversity"]["imported_modules"] == {"collections": 1}
+    assert stats["diversity"]["pairs"] == 3  # every pair: no sample needed below DIVERSITY_SAMPLE
     assert stats["ni_baseline"] == {"rows": 1, "without_statement": 2}
+    assert stats["pairs"] == {"failed_a_test": 0, "passed_all_without_function_tests": 3}
+    assert stats["files"] == {
+        "rows_per_file": 50_000,
+        "default": {"files": 1, "parquet": "data/train-*.parquet", "jsonl": "jsonl/data/train-*.jsonl"},
+        "ni": {"files": 1, "parquet": "ni/train-*.parquet", "jsonl": "jsonl/ni/train-*.jsonl"},
+    }
 
 
 def test_ni_baseline_pairs_statement_with_original_code(run: Path) -> None:
-    (ni,) = read_jsonl(run / "ni.jsonl")
+    (ni,) = read_export(run, "ni")
     assert ni == {
         "id": "a/fib",
         "messages": [
@@ -277,8 +331,8 @@ def test_ni_baseline_pairs_statement_with_original_code(run: Path) -> None:
 def test_load_dataset_loads_both_exports_by_file_and_by_config_name(run: Path, tmp_path: Path) -> None:
     import datasets
 
-    semi = datasets.load_dataset("parquet", data_files=str(run / "data.parquet"), split="train")
-    ni = datasets.load_dataset("parquet", data_files=str(run / "ni.parquet"), split="train")
+    semi = datasets.load_dataset("parquet", data_files=str(run / "data/train-*.parquet"), split="train")
+    ni = datasets.load_dataset("parquet", data_files=str(run / "ni/train-*.parquet"), split="train")
     assert semi["id"] == ["a/fib", "a/sum", "b/words"] and ni["id"] == ["a/fib"]
     assert ni[0]["messages"][1]["content"] == FIB
     # the card's `configs` make the folder loadable by config name, as on the hub (a private cache: these
@@ -294,8 +348,8 @@ def test_card_describes_the_run(run: Path) -> None:
     assert header["license"] == "mit" and header["pretty_name"] == "unit-card"
     assert header["task_categories"] == ["text-generation"] and header["size_categories"] == ["n<1K"]
     assert header["configs"] == [
-        {"config_name": "default", "data_files": [{"split": "train", "path": "data.parquet"}]},
-        {"config_name": "ni", "data_files": [{"split": "train", "path": "ni.parquet"}]},
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]},
+        {"config_name": "ni", "data_files": [{"split": "train", "path": "ni/train-*.parquet"}]},
     ]
     assert "**3 pairs** kept from 7 input records (4 dropped" in card
     # keep rule 1.0, the default: the texts say "every test"
@@ -336,7 +390,13 @@ def test_card_describes_the_run(run: Path) -> None:
         and "**1** sample dropped." in card
     )
     assert "1 of the 3 samples have a statement and are in it; 2 have none" in card
-    assert 'load_dataset("parquet", data_files="ni.parquet", split="train")' in card
+    assert 'load_dataset("parquet", data_files="ni/train-*.parquet", split="train")' in card
+    assert "over the whole dataset (1.0 = nothing repeats" in card
+    assert (
+        "`data/` holds the pairs (`default` config) in 1 file of at most 50,000 rows (`train-00000-of-NNNNN.parquet`, "
+        "in the dataset's order: file 0 first), `ni/` the NI baseline (`ni` config) in 1 file; `jsonl/data/` and "
+        "`jsonl/ni/` hold the same files as JSON Lines, row for row" in card
+    )
 
 
 def test_keep_rule_words_follow_the_threshold() -> None:
@@ -377,13 +437,14 @@ def partial_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_kept_solution_that_failed_a_test_is_exported_with_that_test_marked(partial_run: Path) -> None:
-    rows = {r["id"]: r for r in read_jsonl(partial_run / "data.jsonl")}
+    rows = {r["id"]: r for r in read_export(partial_run)}
     near = rows["p/near"]
     assert near["tests_passed"] == 9 and len(near["tests"]) == 10
     assert near["tests"][0] == {"input": "[0]", "output": "0", "passed": False}  # the one it failed, in oracle order
     assert all(t["passed"] for t in near["tests"][1:])
     assert all(t["passed"] for t in rows["p/fib"]["tests"])
-    assert pq.read_schema(partial_run / "data.parquet").field("tests").type == pa.list_(EXPORT_TEST)
+    (data,) = dataset_files(partial_run / "data")
+    assert pq.read_schema(data).field("tests").type == pa.list_(EXPORT_TEST)
 
 
 def test_card_and_captions_state_the_runs_keep_rule_below_one(partial_run: Path) -> None:
@@ -439,8 +500,9 @@ def test_an_unnamed_dataset_is_named_after_its_sources(partial_run: Path) -> Non
     }
 
 
-def source_rows(*sources: str | None) -> list[dict]:
-    return [{"source": s} for s in sources]
+def source_rows(*sources: str | None) -> Counter[str | None]:
+    """Rows per source, as export counts them."""
+    return Counter(sources)
 
 
 @pytest.mark.parametrize(
@@ -458,7 +520,7 @@ def source_rows(*sources: str | None) -> list[dict]:
 )
 def test_dataset_name_is_derived_deterministically_from_the_sources(sources: list, name: str) -> None:
     assert dataset_name(source_rows(*sources), None)["name"] == name
-    assert dataset_name(source_rows(*reversed(sources)), None)["name"] == name  # row order does not matter
+    assert dataset_name(Counter(dict(reversed(source_rows(*sources).items()))), None)["name"] == name  # any order
 
 
 def test_a_configured_dataset_name_wins() -> None:
@@ -540,7 +602,7 @@ def problem_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_problem_level_rows_carry_their_problem_and_test_strength(problem_run: Path) -> None:
-    rows = {r["id"]: r for r in read_jsonl(problem_run / "data.jsonl")}
+    rows = {r["id"]: r for r in read_export(problem_run)}
     assert {i: (r["problem_id"], r["test_strength"]) for i, r in rows.items()} == {
         "cc/v/0": ("v", 1.0),
         "cc/v/1": ("v", 1.0),
@@ -550,13 +612,14 @@ def test_problem_level_rows_carry_their_problem_and_test_strength(problem_run: P
         "plain/fib": (None, None),
     }
     assert rows["cc/v/2"]["source_id"] == "v/2"
-    ni = {r["id"]: r["problem_id"] for r in read_jsonl(problem_run / "ni.jsonl")}
+    ni = {r["id"]: r["problem_id"] for r in read_export(problem_run, "ni")}
     assert ni == {"cc/v/0": "v", "cc/v/1": "v", "cc/v/2": "v", "cc/tri/0": "tri", "cc/leap/3": "leap"}
     for name, schema in (("data", EXPORT_SCHEMA), ("ni", NI_EXPORT_SCHEMA)):
-        written = pq.read_schema(problem_run / f"{name}.parquet")
+        (path,) = dataset_files(problem_run / name)
+        written = pq.read_schema(path)
         assert written.equals(schema, check_metadata=False)
         assert written.field("problem_id").type == pa.string() and written.field("problem_id").nullable
-    data = pq.read_table(problem_run / "data.parquet")
+    data = pq.read_table(dataset_files(problem_run / "data")[0])
     assert data.schema.field("test_strength").type == pa.float64()
     assert data.column("test_strength").null_count == 2
 
@@ -623,7 +686,7 @@ def test_a_plain_run_has_no_problem_section_but_documents_the_columns(run: Path)
     assert "## Problems" not in card and "test strength |" not in card
     assert "| `test_strength` | problem-level corpora: the fraction of the problem's known-incorrect solutions" in card
     assert "| `problem_id` | problem-level corpora: the problem the original solves" in card
-    rows = read_jsonl(run / "data.jsonl")
+    rows = read_export(run)
     assert {(r["problem_id"], r["test_strength"]) for r in rows} == {(None, None)}
 
 
@@ -637,11 +700,19 @@ def funnel_of(stats: list[StageStats]) -> list[dict]:
     return [{"stage": s.stage, "dropped": dict(s.dropped), "details": s.details} for s in stats]
 
 
+def tally_of(rows: list[dict]) -> ProblemTally:
+    """The problem counts export takes as it reads the records (shard by shard)."""
+    tally = ProblemTally()
+    for row in rows:
+        tally.add(row)
+    return tally
+
+
 def test_problem_summary_without_a_histogram_or_a_test_strength() -> None:
     info = {k: v for k, v in CC_INGEST.items() if k != "solutions_per_problem"}
     stats = problem_stats(info)
     rows = [{"shard": "cc", "problem_id": "a", "test_strength": None}, {"shard": "p", "problem_id": None}]
-    summary = problem_summary(rows, stats, funnel_of(stats))
+    summary = problem_summary(tally_of(rows), stats, funnel_of(stats))
     assert summary is not None
     assert summary["solutions_per_problem"] == {"mean": 2.8, "median": None}  # no histogram recorded: no median
     assert summary["test_strength"] == {
@@ -655,11 +726,30 @@ def test_problem_summary_without_a_histogram_or_a_test_strength() -> None:
 
 def test_problem_summary_is_none_without_problems_and_checks_the_count() -> None:
     plain = problem_stats({"path": "p.jsonl", "format": "jsonl"})
-    assert problem_summary([{"shard": "p", "problem_id": None}], plain, funnel_of(plain)) is None
+    assert problem_summary(tally_of([{"shard": "p", "problem_id": None}]), plain, funnel_of(plain)) is None
     stats = problem_stats({**CC_INGEST, "problems_in": 1})
     rows = [{"shard": "cc", "problem_id": p, "test_strength": None} for p in ("a", "b")]
     with pytest.raises(AccountingError, match=r"2 problems have pairs, but ingest counted 1 problems in \(shards cc\)"):
-        problem_summary(rows, stats, funnel_of(stats))
+        problem_summary(tally_of(rows), stats, funnel_of(stats))
+
+
+def test_problem_tally_counts_shard_by_shard() -> None:
+    """A problem id is unique within its shard only: `v` of shards a and b are two problems. The mean strength of a
+    problem is over its pairs, the mean over problems exact whatever their order; a shard's records come together."""
+    rows = [
+        {"shard": "a", "problem_id": "v", "test_strength": 0.5},
+        {"shard": "a", "problem_id": "v", "test_strength": 1.0},
+        {"shard": "a", "problem_id": None, "test_strength": None},
+        {"shard": "b", "problem_id": "v", "test_strength": None},
+        {"shard": "b", "problem_id": "w", "test_strength": 0.1},
+    ]
+    tally = tally_of(rows)
+    assert tally.problems_with_pairs == 3
+    assert tally.pairs_per_problem == Counter({2: 1, 1: 2})
+    assert (tally.measured, float(tally.strength_sum)) == (2, 0.75 + 0.1)
+    assert tally.strength_bins == Counter({"[0.75, 1)": 1, "(0, 0.25)": 1})
+    with pytest.raises(ValueError, match="the records of shard 'a' do not come together"):
+        tally.add({"shard": "a", "problem_id": "x", "test_strength": None})
 
 
 def test_card_states_the_chat_template_arguments_and_the_reasoning(run: Path) -> None:
@@ -673,8 +763,7 @@ def test_card_states_the_chat_template_arguments_and_the_reasoning(run: Path) ->
     summary["made_with"]["chat_template_kwargs"] = {"enable_thinking": False}
     (generate,) = [f for f in summary["funnel"] if f["stage"] == "generate"]
     generate["details"]["reasoning"] = {"answers_with_reasoning": 12, "reasoning_chars": 20480, "reasoning_tokens": 0}
-    rows = read_jsonl(run / "data.jsonl")
-    card = render_card(summary, rows, "mit")
+    card = render_card(summary, "mit")
     assert (
         '| chat template arguments | `{"enable_thinking": false}` (`generate.chat_template_kwargs`, in every '
         "request) |" in card
@@ -684,7 +773,7 @@ def test_card_states_the_chat_template_arguments_and_the_reasoning(run: Path) ->
         "parsed |" in card
     )
     generate["details"]["reasoning"]["reasoning_tokens"] = 5120
-    card = render_card(summary, rows, "mit")
+    card = render_card(summary, "mit")
     assert "(20,480 characters; 5,120 reasoning tokens, as the server reported them)" in card
     assert "answers_with_reasoning" not in card  # not repeated under "Other counts"
 
@@ -693,15 +782,16 @@ def test_card_says_why_pairs_have_no_function_tests(run: Path) -> None:
     """The `function_tests` field names the pairs whose calls gave no test, and the validate counts of the skipped
     calls carry their meaning; with the float comparator it says how floats are compared."""
     summary = json.loads((run / "stats.json").read_text())
-    rows = read_jsonl(run / "data.jsonl")
+    rows = read_export(run)
     assert rows and all(r["function_tests"] == [] for r in rows)  # the fixture's rows carry none
-    card = render_card(summary, rows, "mit")
+    assert summary["pairs"]["passed_all_without_function_tests"] == len(rows)  # counted as they were written
+    card = render_card(summary, "mit")
     assert f"empty for {len(rows)} pairs whose calls gave no test: no value with a Python literal" in card
     assert "`math.isclose`" not in card  # the tokens comparator: compared with `==`
     summary["funnel"][0]["details"]["function_test_calls"] = {"captured": 4, "value_object": 3}
     summary["made_with"]["comparator"] = "float"
-    rows = [{**r, "function_tests": ["assert fib(3) == 2"]} for r in rows[1:]] + rows[:1]
-    card = render_card(summary, rows, "mit")
+    summary["pairs"]["passed_all_without_function_tests"] = 1
+    card = render_card(summary, "mit")
     assert "; empty for 1 pair whose calls gave no test" in card
     assert "floats are compared within the comparator's tolerance: `math.isclose`" in card
     stage = summary["funnel"][0]["stage"]

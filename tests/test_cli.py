@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from corpora import write_taco
-from workspace import REPO, make_workspace, snakemake
+from workspace import REPO, make_workspace, read_export, snakemake
 
 from semi_instruct.cli import BASE_CONFIG, build_parser, config_files
 from semi_instruct.config import ConfigError, load_config
@@ -474,7 +474,7 @@ def test_a_skeleton_built_replay_runs_the_whole_workflow(tmp_path: Path, built: 
     for name in ("mine.jsonl", "mine.tsv", "my.yaml", "replay.jsonl"):
         shutil.copy(built / name, workdir / name)
     snakemake(workdir, "--configfile", "my.yaml")  # the layers the CLI used: config.yaml, then my.yaml
-    data = pq.read_table(workdir / "results/final/data.parquet").to_pylist()
+    data = read_export(workdir / "results/final", fmt="parquet")
     assert sorted(r["id"] for r in data) == sorted(f"mine/{sample_id(code)}" for code in CORRECT)
 
 

@@ -112,8 +112,9 @@ def test_minimal_config_gets_every_nested_default() -> None:
             "permutations": 256,
             "seed": 1,
             "kinds": ["code", "instruction"],
+            "bucket_jobs": 2,
         },
-        "export": {"order": "curriculum", "dataset_name": None, "license": "other"},
+        "export": {"order": "curriculum", "dataset_name": None, "license": "other", "rows_per_file": 50000},
     }
 
 
@@ -303,6 +304,7 @@ def test_runtime_settings_complete_the_params_into_the_whole_section() -> None:
         "engine": {"gpus": 0, "record_dir": None, "cache_dir": "cache/generate", "openai": config["engine"]["openai"]},
         "generate": {"batch_size": 0},
         "sandbox": {"workers": 2},
+        "dedup": {"bucket_jobs": 2},
     }
     # a job sees its sections whole, but for the settings of engines that are not selected
     unselected = {"replay_file", "vllm"}

@@ -33,7 +33,7 @@ from corpora import (
     write_code_contests,
     write_taco,
 )
-from workspace import make_workspace, planned_jobs, read_jsonl, snakemake
+from workspace import make_workspace, planned_jobs, read_export, read_jsonl, snakemake
 
 pytestmark = pytest.mark.slow  # the whole workflow through Snakemake, with the real sandbox
 
@@ -368,7 +368,7 @@ def test_the_skeletons_hold_every_runnable_solution_and_one_inputs_slot_per_prob
 
 
 def test_every_solution_is_kept_or_dropped_once_with_its_reason(run: Run) -> None:
-    data = read_jsonl(run.final("data.jsonl"))
+    data = read_export(run.workdir / "results/final")
     dropped = read_jsonl(run.final("dropped.jsonl"))
     fates: dict[tuple[str, str], str | tuple[str, str]] = {}
     for row in data:
@@ -406,7 +406,7 @@ def test_every_solution_is_kept_or_dropped_once_with_its_reason(run: Run) -> Non
 
 
 def test_final_rows_carry_their_problem_and_its_test_strength(run: Run) -> None:
-    rows = {row["id"]: row for row in read_jsonl(run.final("data.jsonl"))}
+    rows = {row["id"]: row for row in read_export(run.workdir / "results/final")}
     strength = {row_id: row["test_strength"] for row_id, row in rows.items()}
     assert strength == {
         # the crowded Even Split: the kept tests reject the incorrect solution wrong on w = 2, not the one wrong
@@ -432,7 +432,7 @@ def test_final_rows_carry_their_problem_and_its_test_strength(run: Run) -> None:
     assert "[-5]" not in inputs["apps/2504/0"] and len(inputs["apps/2504/0"]) == 8
     assert rows["taco/0/0"]["mode"] == "call" and "[[0, 4, 3, 0], 0]" in inputs["taco/0/0"]
     assert inputs["apps/4015/1"][:4] == ["a b  c\n", "Zoë\n", "x\n", "1 2 3\n"]
-    ni = {row["id"]: row for row in read_jsonl(run.final("ni.jsonl"))}
+    ni = {row["id"]: row for row in read_export(run.workdir / "results/final", "ni")}
     assert set(ni) == set(rows) and ni[f"cc/{ES}/6"]["problem_id"] == ES
 
 

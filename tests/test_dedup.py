@@ -1,10 +1,14 @@
 """Exact and near-duplicate removal (semi_instruct.stages.dedup): renamed and reformatted code, reworded-by-one-word
 instructions and cross-shard copies are removed, the best-ranked member of each cluster stays, and
-unrelated programs with the same shape are left alone."""
+unrelated programs with the same shape are left alone. `run` chains the workflow's steps in-process
+(tests/test_dedup_distributed.py checks them against the in-memory reference)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,6 +18,9 @@ from selected_rows import selected_row, write_selected
 from semi_instruct.stages.dedup import DedupOptions, dedup_view, find_duplicates, shingles
 from semi_instruct.stages.dedup import run as run_dedup
 from semi_instruct.text.normalize import canonical_code, code_tokens
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("semi-instruct"))
 
 MERGE = """def merge(intervals):
     res = []
@@ -243,3 +250,36 @@ def test_checks_not_listed_in_kinds_do_not_run(tmp_path: Path) -> None:
 )
 def test_shingles(tokens: list[str], size: int, expected: set[str]) -> None:
     assert shingles(tokens, size) == expected
+
+
+def test_the_cli_runs_every_step_over_the_shards_files_as_the_workflow_lays_them_out(tmp_path: Path) -> None:
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "overlay.yaml").write_text("dedup: {kinds: [code]}\n")
+    write_selected(tmp_path / "a.parquet", [row("merge", MERGE, "Merge intervals.", shard="a", pass_rate=0.5)])
+    write_selected(tmp_path / "b.part.parquet", [])  # an empty shard; a name with a dot
+    write_selected(tmp_path / "c.parquet", [row("ranges", MERGE_RENAMED, "Combine ranges.", shard="c")])
+    files = ["a.parquet", "b.part.parquet", "c.parquet"]
+    proc = subprocess.run(
+        [CLI, "dedup", "--config", "overlay.yaml", "--input", *files, "--out-dir", "out", "--bucket-jobs", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["clusters"] == json.loads((tmp_path / "out/clusters.json").read_text())
+    assert [(s["shard"], s["records_in"], s["kept"]) for s in printed["shards"]] == [
+        ("a", 1, 0),
+        ("b.part", 0, 0),
+        ("c", 1, 1),
+    ]
+    assert printed["shards"][0]["settings"]["kinds"] == ["code"]
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "buckets").iterdir()) == ["0.parquet", "1.parquet", "2.parquet"]
+    assert sorted(p.name for p in (out / "signatures").iterdir()) == ["a.parquet", "b.part.parquet", "c.parquet"]
+    assert [json.loads(line)["detail"] for line in (out / "a.dropped.jsonl").read_text().splitlines()] == [
+        "code similarity 1.00 with c/ranges; cluster of 2 kept c/ranges (better ranked)"
+    ]
+    assert pq.read_table(out / "c.parquet").column("id").to_pylist() == ["ranges"]
+    assert pq.read_table(out / "b.part.parquet").num_rows == 0

@@ -13,7 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from semi_instruct.pipeline import PER_SHARD_STAGES, STAGES, WHOLE_DATASET_STAGES
-from semi_instruct.report.plots import FIGURES, by_stage, read_timings, stage_summary, write_figures
+from semi_instruct.report.plots import (
+    FIGURES,
+    PASS_RATE_BINS,
+    by_stage,
+    column_counts,
+    read_timings,
+    stage_summary,
+    write_figures,
+)
+from semi_instruct.stages.export import dataset_files, file_name
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIMING_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -26,12 +35,20 @@ def timing_file(path: Path, seconds: list[float | str]) -> Path:
 
 
 # Typical seconds per job of each stage, for made-up runs (validate runs the sandbox and dominates).
-TYPICAL_SECONDS = {"ingest": 2.0, "generate": 40.0, "validate": 120.0, "select": 1.0}
+TYPICAL_SECONDS = {
+    "ingest": 2.0,
+    "generate": 40.0,
+    "validate": 120.0,
+    "select": 1.0,
+    "decontaminate": 3.0,
+    "dedup": 2.0,
+}
 
 
 def write_run(root: Path, shards: int, rows: int) -> tuple[Path, Path, list[Path]]:
     """A made-up run of `shards` shards and `rows` exported pairs, as the plots job reads it: stats.json (a
-    funnel where every stage drops for every one of its reasons), data.parquet, and one Snakemake benchmark
+    funnel where every stage drops for every one of its reasons), data/ (the pairs in Parquet files of at most
+    50,000 rows, as export writes them), and one Snakemake benchmark
     file per job (`logs/<stage>/<job>.timing.tsv`) in the plots rule's order. Shard 7's validate job is
     ten times slower than the rest: an outlier the timings figure must still name."""
     rng = random.Random(0)
@@ -50,16 +67,14 @@ def write_run(root: Path, shards: int, rows: int) -> tuple[Path, Path, list[Path
         "difficulty": {"easy": rows // 2, "hard": rows - rows // 2},
     }
     (root / "stats.json").write_text(json.dumps(summary))
-    pq.write_table(
-        pa.table(
-            {
-                "pass_rate": [rng.randint(1, 10) / 10 for _ in range(rows)],
-                "tests_passed": [rng.randint(5, 10) for _ in range(rows)],
-                "difficulty": [rng.choice(["easy", "medium", "hard"]) for _ in range(rows)],
-            }
-        ),
-        root / "data.parquet",
+    table = pa.table(
+        {
+            "pass_rate": [rng.randint(1, 10) / 10 for _ in range(rows)],
+            "tests_passed": [rng.randint(5, 10) for _ in range(rows)],
+            "difficulty": [rng.choice(["easy", "medium", "hard"]) for _ in range(rows)],
+        }
     )
+    write_files(root / "data", table, 50_000)
     timings = []
     for stage in PER_SHARD_STAGES:
         for i in range(shards):
@@ -69,7 +84,16 @@ def write_run(root: Path, shards: int, rows: int) -> tuple[Path, Path, list[Path
             timings.append(timing_file(root / f"logs/{stage}/shard-{i:04d}.timing.tsv", [seconds]))
     for stage in WHOLE_DATASET_STAGES:
         timings.append(timing_file(root / f"logs/{stage}/all.timing.tsv", [round(0.01 * shards + 3, 2)]))
-    return root / "stats.json", root / "data.parquet", timings
+    return root / "stats.json", root / "data", timings
+
+
+def write_files(folder: Path, table: pa.Table, rows_per_file: int) -> Path:
+    """`table` as export lays it out: train-NNNNN-of-MMMMM.parquet files of `rows_per_file` rows in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = max(1, -(-table.num_rows // rows_per_file))
+    for i in range(files):
+        pq.write_table(table.slice(i * rows_per_file, rows_per_file), folder / file_name(i, files, "parquet"))
+    return folder
 
 
 def png_size(path: str | Path) -> tuple[int, int]:
@@ -124,6 +148,21 @@ def test_figures_keep_a_bounded_size_at_1000_shards_and_100k_rows(tmp_path: Path
     assert sizes[1000] == sizes[2], "a figure's size depends on the run's size"
 
 
+def test_histograms_are_counted_file_by_file_as_matplotlib_bins_them(tmp_path: Path) -> None:
+    """The pass-rate and tests-passed counts, taken a record batch at a time over every file, are the bins
+    matplotlib's `hist` (numpy.histogram) gives the values all at once: a bin holds its lower edge, the last both."""
+    import numpy
+
+    rates = [0.0, 0.1, 0.3, 0.35, 0.5, 0.9, 0.95, 1.0, 1.0, 1 / 3]
+    passed = [0, 3, 3, 7, 10, 10, 1, 2, 5, 5]
+    data = write_files(tmp_path / "data", pa.table({"pass_rate": rates, "tests_passed": passed}), 3)
+    assert len(dataset_files(data)) == 4
+    rate_counts, passed_counts = column_counts(dataset_files(data))
+    assert rate_counts == numpy.histogram(rates, bins=PASS_RATE_BINS)[0].tolist()
+    assert passed_counts == numpy.histogram(passed, bins=[x - 0.5 for x in range(12)])[0].tolist()
+    assert passed_counts == [1, 1, 1, 2, 0, 2, 0, 1, 0, 0, 2]
+
+
 def test_write_figures_draws_every_figure_reproducibly(tmp_path: Path) -> None:
     summary = {
         "ingested": 5,
@@ -135,9 +174,10 @@ def test_write_figures_draws_every_figure_reproducibly(tmp_path: Path) -> None:
         "difficulty": {"easy": 2, "hard": 1},
     }
     (tmp_path / "stats.json").write_text(json.dumps(summary))
-    pq.write_table(
+    data = write_files(
+        tmp_path / "data",
         pa.table({"pass_rate": [1.0, 1.0, 0.0], "tests_passed": [10, 7, 5], "difficulty": ["easy", "easy", "hard"]}),
-        tmp_path / "data.parquet",
+        2,
     )
     timings = [timing_file(tmp_path / f"logs/ingest/{shard}.timing.tsv", [s]) for shard, s in (("a", 1.5), ("b", 0.0))]
     timings += [
@@ -147,7 +187,7 @@ def test_write_figures_draws_every_figure_reproducibly(tmp_path: Path) -> None:
     outputs = []
     for run in ("first", "second"):
         out = {name: str(tmp_path / run / f"{name}.png") for name in FIGURES}
-        write_figures(tmp_path / "stats.json", tmp_path / "data.parquet", timings, out)
+        write_figures(tmp_path / "stats.json", data, timings, out)
         outputs.append({name: Path(p).read_bytes() for name, p in out.items()})
     assert set(outputs[0]) == {"funnel", "pass_rate", "tests_passed", "difficulty", "timings"}
     assert all(data.startswith(PNG_MAGIC) and len(data) > 5000 for data in outputs[0].values())
@@ -186,7 +226,7 @@ def test_report_captions_state_the_keep_rule_the_run_used(tmp_path: Path, fracti
     import subprocess
 
     import yaml
-    from workspace import SNAKEMAKE, make_workspace, read_jsonl, snakemake
+    from workspace import SNAKEMAKE, make_workspace, read_export, snakemake
 
     workdir = make_workspace(tmp_path)
     config = yaml.safe_load((workdir / "config.yaml").read_text())
@@ -194,7 +234,7 @@ def test_report_captions_state_the_keep_rule_the_run_used(tmp_path: Path, fracti
         config["select"]["min_pass_fraction"] = value
         (workdir / name).write_text(yaml.safe_dump(config))
     snakemake(workdir, "--configfile", "run.yaml")
-    rows = read_jsonl(workdir / "results/final/data.jsonl")
+    rows = read_export(workdir / "results/final")
     failed = {r["source_id"]: [t["passed"] for t in r["tests"]].count(False) for r in rows}
     assert {i: n for i, n in failed.items() if n} == ({"second-largest": 3, "stack-ops": 3} if fraction < 1 else {})
     assert all(r["tests_passed"] + failed[r["source_id"]] == len(r["tests"]) for r in rows)

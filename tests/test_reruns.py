@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from workspace import (
     make_workspace,
     planned_by_shard,
     planned_jobs,
+    read_export,
     read_jsonl,
     snakemake,
     split_demo_into_two_shards,
@@ -44,7 +46,7 @@ ENV = {KEY_VAR: "not-a-real-key"}  # the openai engine's key variable must exist
 
 # key -> (a valid new value, the first rule it reruns or SPEED). Values starting with "copy:" are replaced
 # by the path of a byte-identical copy of that file.
-DEMO_KEYS: dict[str, tuple[Any, str | None]] = {
+DEMO_KEYS: dict[str, tuple[Any, str | dict[str, int] | None]] = {
     "manifest": ("copy:data/demo/manifest.tsv", SPEED),  # the same shards: each shard's own row is what counts
     "ingest.fields.id": ("uid", "ingest"),
     "ingest.fields.code": ("source_code", "ingest"),
@@ -116,14 +118,17 @@ DEMO_KEYS: dict[str, tuple[Any, str | None]] = {
     "decontaminate.exact_min_tokens": (10, "decontaminate"),
     "decontaminate.humaneval": (False, "decontaminate"),
     "decontaminate.benchmarks": ([{"name": "mine", "path": "mine.jsonl"}], "decontaminate"),
-    "dedup.threshold": (0.8, "dedup"),
+    "dedup.threshold": (0.8, "dedup_buckets"),  # the signatures do not depend on it: bucketed again
     "dedup.shingle_size": (4, "dedup"),
     "dedup.permutations": (128, "dedup"),
     "dedup.seed": (2, "dedup"),
     "dedup.kinds": (["code"], "dedup"),
+    # speed only (the same clusters), but each bucket file holds a share of the bands that the count decides
+    "dedup.bucket_jobs": (3, {"dedup_buckets": 3, "dedup_clusters": 1, "dedup": 1, "export": 1, "plots": 1, "all": 1}),
     "export.order": ("source", "export"),
     "export.dataset_name": ("renamed", "export"),
     "export.license": ("cc-by-4.0", "export"),
+    "export.rows_per_file": (10, "export"),  # the files are the published data: rewritten
 }
 
 # With a real engine selected, its own section: which keys decide the answers (only the context length of
@@ -163,15 +168,33 @@ ENGINE_KEYS: dict[str, dict[str, tuple[Any, str | None]]] = {
 }
 
 
-def from_stage(first: str | None, shards: int = 1) -> dict[str, int]:
-    """The jobs a change to a key first used by `first` must plan: that stage and every later one."""
-    if first is None:
-        return {}
-    later = NAMES[NAMES.index(first) :]
-    return {name: shards if name in ("ingest", "generate", "validate", "select") else 1 for name in later} | {
-        "plots": 1,
-        "all": 1,
-    }
+# The rules of a stage that has helper rules, in order, with the jobs each plans on the one-shard demo.
+STAGE_RULES: dict[str, dict[str, int]] = {
+    "decontaminate": {"decontaminate_index": 1, "decontaminate": 1},
+    "dedup": {
+        "dedup_signatures": 1,
+        "dedup_buckets": yaml.safe_load((REPO / "config.yaml").read_text())["dedup"]["bucket_jobs"],
+        "dedup_clusters": 1,
+        "dedup": 1,
+    },
+}
+OWN_INPUTS_ONLY = {"decontaminate_index"}  # helper rules that read no earlier stage: only their stage's keys rerun them
+
+
+def from_stage(first: str | dict[str, int] | None, shards: int = 1) -> dict[str, int]:
+    """The jobs a change to a key first used by `first` must plan: that stage (or that rule of a stage with
+    helper rules) and every later one; a dict is the planned jobs themselves."""
+    if first is None or isinstance(first, dict):
+        return first or {}
+    stage = next((name for name, rules in STAGE_RULES.items() if first in rules), first)
+    planned: dict[str, int] = {}
+    for name in NAMES[NAMES.index(stage) :]:
+        for rule, jobs in STAGE_RULES.get(name, {name: 1}).items():
+            if name == stage or rule not in OWN_INPUTS_ONLY:
+                planned[rule] = shards if name in ("ingest", "generate", "validate", "select") else jobs
+    rules = list(planned)
+    start = 0 if first == stage else rules.index(first)  # a stage's keys rerun all its rules
+    return {rule: planned[rule] for rule in rules[start:]} | {"plots": 1, "all": 1}
 
 
 def override(config: dict[str, Any], key: str, value: Any, workdir: Path) -> dict[str, Any]:
@@ -189,12 +212,16 @@ def override(config: dict[str, Any], key: str, value: Any, workdir: Path) -> dic
     return out
 
 
-def check_keys(workdir: Path, base: dict[str, Any], table: dict[str, tuple[Any, str | None]]) -> None:
+def check_keys(
+    workdir: Path, base: dict[str, Any], table: Mapping[str, tuple[Any, str | dict[str, int] | None]]
+) -> None:
     (workdir / "mine.jsonl").write_text(
         json.dumps({"task_id": "m/0", "text": "Reverse a string.", "code": "def r(s):\n    return s[::-1]\n"}) + "\n"
     )
 
-    def dry_run(item: tuple[str, tuple[Any, str | None]]) -> tuple[str, dict[str, int], dict[str, int]]:
+    def dry_run(
+        item: tuple[str, tuple[Any, str | dict[str, int] | None]],
+    ) -> tuple[str, dict[str, int], dict[str, int]]:
         key, (value, first) = item
         path = workdir / f"override-{key}.yaml"
         path.write_text(yaml.safe_dump(override(base, key, value, workdir)))
@@ -303,6 +330,13 @@ def test_editing_one_shards_manifest_row_reruns_that_shard_only(tmp_path: Path) 
 
     def only(shard: str) -> dict[str, set[str]]:
         per_shard = {name: {shard} for name in PER_SHARD_STAGES}
+        # dedup decides across shards: this shard's signatures, then every bucket job, the clusters, every filter
+        per_shard |= {
+            "dedup_signatures": {shard},
+            "dedup_buckets": {"all"},
+            "dedup_clusters": {"all"},
+            "dedup": {"a", "b"},
+        }
         return per_shard | {name: {"all"} for name in (*WHOLE_DATASET_STAGES, "plots", "all")}
 
     planned = {}
@@ -319,7 +353,7 @@ def test_editing_one_shards_manifest_row_reruns_that_shard_only(tmp_path: Path) 
     write_manifest(workdir, {"b": {"license": "GPL-3.0"}})
     snakemake(workdir, env=ENV)
     b_ids = {row["id"] for row in b_rows}
-    licences = {row["source_id"]: row["license"] for row in read_jsonl(workdir / "results/final/data.jsonl")}
+    licences = {row["source_id"]: row["license"] for row in read_export(workdir / "results/final")}
     assert {licences[i] for i in licences if i in b_ids} == {"GPL-3.0"}
     assert {licences[i] for i in licences if i not in b_ids} == {"Apache-2.0"}
     assert "| demo | GPL-3.0 |" in (workdir / "results/final/README.md").read_text()

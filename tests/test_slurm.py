@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from slurm_cluster import SlurmCluster, missing_reason
-from workspace import SNAKEMAKE, expected_fates, make_workspace, read_jsonl, split_demo_into_two_shards
+from workspace import SNAKEMAKE, expected_fates, make_workspace, read_export, split_demo_into_two_shards
 
 pytestmark = pytest.mark.slow  # a real single-node SLURM cluster
 
-SHARD_RULES = ("ingest", "generate", "validate", "select")
+SHARD_RULES = ("ingest", "generate", "validate", "select", "decontaminate", "dedup_signatures", "dedup")
+SHARDS = ("a", "b")
 RUN_TIMEOUT_S = 900  # a hung driver (e.g. a status check that never returns) fails the test, not CI
 # Test-only settings layered on the real profile: the first status check 5 s after a submission instead
 # of 40 s (the plugin then backs off by 10 s per check), and keep successful jobs' SLURM logs as evidence.
@@ -79,12 +80,15 @@ def test_demo_runs_through_slurm_and_reruns_only_the_changed_shard(cluster: Slur
     config = yaml.safe_load((workdir / "config.yaml").read_text())
 
     first = scheduled_jobs(cluster, run_on_slurm(workdir))
-    per_shard = sorted(j for j in first.values() if "/" in j)
-    whole_dataset = sorted(j for j in first.values() if "/" not in j)
-    assert per_shard == sorted(f"{rule}/{shard}" for rule in SHARD_RULES for shard in "ab")
-    assert "export" in whole_dataset and len(set(whole_dataset)) == len(whole_dataset)
+    per_shard = sorted(j for j in first.values() if j.rpartition("/")[2] in SHARDS)
+    whole_dataset = sorted(j for j in first.values() if j.rpartition("/")[2] not in SHARDS)
+    assert per_shard == sorted(f"{rule}/{shard}" for rule in SHARD_RULES for shard in SHARDS)
+    assert {"decontaminate_index", "dedup_clusters", "export"} <= set(whole_dataset)
+    assert len(set(whole_dataset)) == len(whole_dataset)
+    buckets = [j for j in whole_dataset if j.startswith("dedup_buckets/")]
+    assert buckets == [f"dedup_buckets/{i}" for i in range(config["dedup"]["bucket_jobs"])]
     # The same dataset as the local demo run.
-    kept = {row["source_id"] for row in read_jsonl(workdir / "results/final/data.jsonl")}
+    kept = {row["source_id"] for row in read_export(workdir / "results/final")}
     assert kept == {i for i, (fate, _) in expected_fates().items() if fate == "kept"}
 
     # Requests as submitted: generate in the GPU partition with one GPU (and got it); validate with one
@@ -102,11 +106,15 @@ def test_demo_runs_through_slurm_and_reruns_only_the_changed_shard(cluster: Slur
             assert f"NumCPUs={workers} " in record, record
             assert f"mem={1000 + workers * config['sandbox']['memory_mb']}M" in record, record
 
-    # Change shard b's content (drop its last record): only b's jobs and the whole-dataset jobs run again.
-    a_outputs = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("a.*")}
+    # Change shard b's content (drop its last record): only b's jobs and the whole-dataset jobs run again (not
+    # the benchmark index), and shard a's dedup filter, which reads the new clusters.
+    a_outputs = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("a.*") if p.parent.name != "dedup"}
     (workdir / "data/demo/b.jsonl").write_text("".join(lines[len(lines) // 2 : -1]))
     second = scheduled_jobs(cluster, run_on_slurm(workdir))
     assert not set(second) & set(first)
-    assert sorted(second.values()) == sorted([f"{rule}/b" for rule in SHARD_RULES] + whole_dataset)
+    rerun = (
+        [f"{rule}/b" for rule in SHARD_RULES] + ["dedup/a"] + [j for j in whole_dataset if j != "decontaminate_index"]
+    )
+    assert sorted(second.values()) == sorted(rerun)
     assert a_outputs and all(p.stat().st_mtime_ns == t for p, t in a_outputs.items())
     assert json.loads((workdir / "results/final/stats.json").read_text())["ingested"] == len(lines) - 1

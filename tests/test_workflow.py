@@ -16,12 +16,14 @@ from workspace import (
     expected_fates,
     make_workspace,
     planned_jobs,
+    read_export,
     read_jsonl,
     snakemake,
     split_demo_into_two_shards,
 )
 
 from semi_instruct.pipeline import NAMES
+from semi_instruct.stages.export import dataset_files
 
 pytestmark = pytest.mark.slow  # whole demo workflow runs through Snakemake
 
@@ -37,7 +39,9 @@ def test_demo_produces_loadable_dataset(demo: Path) -> None:
     import datasets
 
     final = demo / "results/final"
-    ds = datasets.load_dataset("parquet", data_files=str(final / "data.parquet"), split="train")
+    # the Hub layout: one Parquet file for the demo's 20 pairs (export.rows_per_file), its JSON Lines twin
+    assert [p.name for p in dataset_files(final / "data")] == ["train-00000-of-00001.parquet"]
+    ds = datasets.load_dataset("parquet", data_files=str(final / "data/train-*.parquet"), split="train")
     assert ds.num_rows > 0
     row = ds[0]
     assert row["messages"][0] == {"role": "user", "content": row["instruction"]}
@@ -48,8 +52,9 @@ def test_demo_produces_loadable_dataset(demo: Path) -> None:
     # curriculum order: easy -> hard
     assert ds["rank"] == list(range(1, ds.num_rows + 1))
     assert ds["pass_rate"] == sorted(ds["pass_rate"], reverse=True)
-    jsonl = datasets.load_dataset("json", data_files=str(final / "data.jsonl"), split="train")
+    jsonl = datasets.load_dataset("json", data_files=str(final / "jsonl/data/train-*.jsonl"), split="train")
     assert jsonl.num_rows == ds.num_rows and jsonl["id"] == ds["id"]
+    assert read_export(final, fmt="parquet") == read_export(final)
 
 
 def test_every_demo_record_is_accounted_for(demo: Path) -> None:
@@ -59,7 +64,7 @@ def test_every_demo_record_is_accounted_for(demo: Path) -> None:
     stats = json.loads((demo / "results/final/stats.json").read_text())
     assert stats["ingested"] == len(raw_ids)
     assert stats["ingested"] == stats["kept"] + stats["dropped"]
-    kept_ids = [json.loads(line)["source_id"] for line in (demo / "results/final/data.jsonl").read_text().splitlines()]
+    kept_ids = [row["source_id"] for row in read_export(demo / "results/final")]
     dropped = read_jsonl(demo / "results/final/dropped.jsonl")
     dropped_ids = [d["id"] for d in dropped]
     # each raw record ends exactly once: kept, or dropped with a reason at a stage
@@ -76,8 +81,8 @@ def test_demo_fates_match_the_deliberate_cases(demo: Path) -> None:
     fates = expected_fates()
     assert len(fates) == len((REPO / "data/demo/shard.jsonl").read_text().splitlines())
     actual = {d["id"]: (d["stage"], d["reason"]) for d in read_jsonl(demo / "results/final/dropped.jsonl")}
-    for line in (demo / "results/final/data.jsonl").read_text().splitlines():
-        actual[json.loads(line)["source_id"]] = ("kept", "-")
+    for row in read_export(demo / "results/final"):
+        actual[row["source_id"]] = ("kept", "-")
     mismatches = {i: (fates[i], actual.get(i)) for i in fates if actual.get(i) != fates[i]}
     assert not mismatches, f"expected vs actual fate: {mismatches}"
 
@@ -85,7 +90,7 @@ def test_demo_fates_match_the_deliberate_cases(demo: Path) -> None:
 def test_every_demo_pair_carries_function_tests_that_hold(demo: Path) -> None:
     """Tuples (run-length, word-freq, mean-spread, grade-stats) included: no fully correct candidate is left
     without `assert` tests (data/demo/EXPECTED.md)."""
-    rows = read_jsonl(demo / "results/final/data.jsonl")
+    rows = read_export(demo / "results/final")
     assert rows and all(r["function_tests"] and r["function_tests"][0].startswith("assert ") for r in rows)
     stats = json.loads((demo / "results/final/stats.json").read_text())
     (validate,) = [f for f in stats["funnel"] if f["stage"] == "validate"]
@@ -151,7 +156,7 @@ def test_demo_ni_baseline_loads_by_file_and_by_config_name(demo: Path, tmp_path:
 
     final = demo / "results/final"
     semi = datasets.load_dataset(str(final), "default", split="train", cache_dir=str(tmp_path))  # cached by folder name
-    ni = datasets.load_dataset("parquet", data_files=str(final / "ni.parquet"), split="train")
+    ni = datasets.load_dataset("parquet", data_files=str(final / "ni/train-*.parquet"), split="train")
     assert datasets.load_dataset(str(final), "ni", split="train", cache_dir=str(tmp_path))["id"] == ni["id"]
     shard = {
         json.loads(line)["id"]: json.loads(line) for line in (demo / "data/demo/shard.jsonl").read_text().splitlines()
@@ -190,6 +195,7 @@ def test_changing_one_shard_reruns_only_that_shard(tmp_path: Path) -> None:
     half = len(lines) // 2
     snakemake(workdir)
     before = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+    a_dedup = {p: p.read_bytes() for p in (workdir / "results/dedup").glob("a.*") if p.suffix != ".json"}
     first = json.loads((workdir / "results/final/stats.json").read_text())
 
     # Drop one record from shard b (same replayed prompts, different content).
@@ -199,21 +205,26 @@ def test_changing_one_shard_reruns_only_that_shard(tmp_path: Path) -> None:
         "generate": 1,
         "validate": 1,
         "select": 1,
-        "decontaminate": 1,
-        "dedup": 1,
+        "decontaminate": 1,  # the index is made from the benchmarks alone: it stays
+        "dedup_signatures": 1,
+        "dedup_buckets": 2,  # every bucket job reads every shard's signatures
+        "dedup_clusters": 1,
+        "dedup": 2,  # a cluster may span both shards: each shard's filter reads the new clusters
         "export": 1,
         "plots": 1,
         "all": 1,
     }
     snakemake(workdir)
     changed = {p.relative_to(workdir / "results").as_posix() for p, t in before.items() if p.stat().st_mtime_ns != t}
-    assert all("/a." not in c for c in changed), changed
+    assert all("/a." not in c for c in changed if not c.startswith("dedup/a.")), changed
+    # rerun, same decisions (its stats differ only in the time taken)
+    assert a_dedup and all(p.read_bytes() == data for p, data in a_dedup.items())
     assert {
         "ingest/b.parquet",
         "generate/b.parquet",
         "validate/b.parquet",
         "select/b.parquet",
-        "final/data.parquet",
+        "final/data/train-00000-of-00001.parquet",
     } <= changed
     second = json.loads((workdir / "results/final/stats.json").read_text())
     assert second["ingested"] == first["ingested"] - 1

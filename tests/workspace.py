@@ -114,3 +114,18 @@ def expected_fates() -> dict[str, tuple[str, str]]:
         assert fate, f"unparsable fate in EXPECTED.md: {line}"
         fates[cells[1]] = ("kept", "-") if fate.group(1) == "kept" else (fate.group(2), fate.group(3))
     return fates
+
+
+def read_export(final: Path, config: str = "data", fmt: str = "jsonl") -> list[dict]:
+    """The rows of an exported config in order (`data`: the pairs, `ni`: the NI baseline), read from its files in
+    the Hub layout under `final` (results/final: data/train-NNNNN-of-MMMMM.parquet, jsonl/data/... for `jsonl`)."""
+    import pyarrow.parquet as pq
+
+    from semi_instruct.stages.export import OUTPUTS, dataset_files
+
+    folder = final / OUTPUTS[f"{config}_{fmt}"]
+    files = dataset_files(folder, fmt)
+    assert files, f"no exported {fmt} files in {folder}"
+    if fmt == "parquet":
+        return [row for path in files for row in pq.read_table(path).to_pylist()]
+    return [row for path in files for row in read_jsonl(path)]

@@ -60,7 +60,7 @@ def _percent_table(counts: dict[str, int], what: str, top: int) -> str:
     return _table([what, "count", "share"], rows) + (f"\n\n…and {rest} more (all in `stats.json`)." if rest > 0 else "")
 
 
-def _diversity_section(d: dict[str, Any]) -> str:
+def _diversity_section(d: dict[str, Any], kept: int) -> str:
     distinct = [
         [what, *(d[key][f"distinct_{n}"] for n in (1, 2, 3))]
         for what, key in (
@@ -70,12 +70,23 @@ def _diversity_section(d: dict[str, Any]) -> str:
     ]
     c = d["minhash_clusters"]
     links = ", ".join(f"{k} {v}" for k, v in c["links"].items())
+    # Distinct-n falls as a set grows: a large dataset is measured on a fixed-size sample (stages/export.py).
+    sampled = d["pairs"] < kept
+    over = f"over a uniform sample of {d['pairs']:,} of the {kept:,} pairs" if sampled else "over the whole dataset"
+    sample = (
+        f"\n\nThe sample: the {d['pairs']:,} pairs with the smallest hash of their `id`, the same whatever the order "
+        "or the sharding (distinct-n falls as a set grows: a fixed-size sample keeps datasets comparable); the AST "
+        "node kinds and imported modules below are counted on it too."
+        if sampled
+        else ""
+    )
     return "\n\n".join(
         [
             "## Diversity",
-            "Distinct n-grams / all n-grams over the whole dataset (1.0 = nothing repeats; solutions with local "
+            f"Distinct n-grams / all n-grams {over} (1.0 = nothing repeats; solutions with local "
             "names renamed, so renaming adds nothing):\n\n"
-            + _table(["text", "distinct-1", "distinct-2", "distinct-3"], distinct),
+            + _table(["text", "distinct-1", "distinct-2", "distinct-3"], distinct)
+            + sample,
             f"MinHash clusters (exact and near-duplicates): before de-duplication, {c['samples_before']} samples in "
             f"**{c['clusters_before']}** clusters ({c['duplicate_clusters']} with more than one member, the largest of "
             f"{c['largest_cluster']}; samples with a duplicate link: {links}); after, {c['samples_after']} samples in "
@@ -200,8 +211,9 @@ def _reasoning(funnel: list[dict[str, Any]]) -> str:
     )
 
 
-def _function_tests_field(rows: list[dict[str, Any]], comparator: str, partial: bool) -> str:
-    """What `function_tests` holds, and why some pairs have none."""
+def _function_tests_field(empty: int, comparator: str, partial: bool) -> str:
+    """What `function_tests` holds, and why some pairs have none (`empty`: pairs that passed every test and have
+    none)."""
     text = (
         "`assert` tests of the entry point, captured while the solution ran on the tests (arguments as they were "
         "before the call) and re-run against the function alone"
@@ -211,7 +223,6 @@ def _function_tests_field(rows: list[dict[str, Any]], comparator: str, partial: 
             "; floats are compared within the comparator's tolerance: `math.isclose` after an `import math` line, "
             "or an `approx_equal` helper defined before the asserts for floats inside lists, tuples and dicts"
         )
-    empty = sum(not r["function_tests"] and all(t["passed"] for t in r["tests"]) for r in rows)
     if empty:
         text += (
             f"; empty for {empty} pair{'' if empty == 1 else 's'} whose calls gave no test: no value with a Python "
@@ -222,24 +233,58 @@ def _function_tests_field(rows: list[dict[str, Any]], comparator: str, partial: 
     return text
 
 
-def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: str) -> str:
-    """The card of the dataset (licence `license`), from export's summary and rows."""
+def _folder(glob: str) -> str:
+    """`data/` of `data/train-*.parquet`."""
+    return glob.rsplit("/", 1)[0] + "/"
+
+
+def _files_section(files: dict[str, Any]) -> str:
+    """Where the rows are: each config's folder of numbered files, and the JSON Lines twins."""
+    default, ni, per_file = files["default"], files["ni"], files["rows_per_file"]
+
+    def count(n: int) -> str:
+        return f"{n:,} file{'' if n == 1 else 's'}"
+
+    return (
+        "## Files\n"
+        f"As the Hugging Face Hub lays out large datasets: `{_folder(default['parquet'])}` holds the pairs "
+        f"(`default` config) in {count(default['files'])} of at most {per_file:,} rows "
+        f"(`{_file_name_pattern(default['parquet'])}`, in the dataset's order: file 0 first), "
+        f"`{_folder(ni['parquet'])}` the NI baseline (`ni` config) in {count(ni['files'])}; "
+        f"`{_folder(default['jsonl'])}` and `{_folder(ni['jsonl'])}` hold the same files as JSON Lines, row for row "
+        "(each `.jsonl` file the rows of the `.parquet` file of the same name). `stats.json` has the full funnel and "
+        "the figures above; `dropped.jsonl` every dropped record with its stage and reason; `contamination.jsonl` "
+        "every benchmark hit."
+    )
+
+
+def _file_name_pattern(glob: str) -> str:
+    """`train-00000-of-NNNNN.parquet` for `data/train-*.parquet`."""
+    name = glob.rsplit("/", 1)[-1]
+    return name.replace("*", "00000-of-NNNNN")
+
+
+def render_card(summary: dict[str, Any], license: str) -> str:
+    """The card of the dataset (licence `license`), from export's summary (stats.json): its counts, never the
+    rows."""
     made = summary["made_with"]
     name = summary["name"]["name"]
     fraction = made["min_pass_fraction"]
     # Below 1.0 a kept solution may fail tests: every text about the tests says so, with the run's threshold.
     partial = fraction < 1
-    failed_some = sum(not all(t["passed"] for t in r["tests"]) for r in rows)
+    failed_some, kept = summary["pairs"]["failed_a_test"], summary["kept"]
+    files = summary["files"]
     header = {
         "license": license,
         "pretty_name": name,
         "task_categories": ["text-generation"],
         "language": ["en"],
         "tags": ["code", "python", "instruction-tuning", "semi-instruct"],
-        "size_categories": [_size_category(len(rows))],
+        "size_categories": [_size_category(kept)],
+        # the Hub's layout for large datasets: each config a glob over its folder's files
         "configs": [
-            {"config_name": "default", "data_files": [{"split": "train", "path": "data.parquet"}]},
-            {"config_name": "ni", "data_files": [{"split": "train", "path": "ni.parquet"}]},
+            {"config_name": config, "data_files": [{"split": "train", "path": files[config]["parquet"]}]}
+            for config in ("default", "ni")
         ],
     }
     funnel_rows = [[f["stage"], f["records_in"], f["kept"], sum(f["dropped"].values())] for f in summary["funnel"]]
@@ -279,7 +324,7 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
         f"original program on {keep_rule(fraction, 'generated test input')} (the original, known to be correct, "
         "is the oracle)."
         + (
-            f" {failed_some} of the {len(rows)} kept solutions failed at least one test; each test in `tests` says "
+            f" {failed_some} of the {kept} kept solutions failed at least one test; each test in `tests` says "
             "whether the solution passed it (`passed`)."
             if partial
             else ""
@@ -303,7 +348,9 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
                 ],
                 [
                     "`function_tests`",
-                    _function_tests_field(rows, made["comparator"], partial),
+                    _function_tests_field(
+                        summary["pairs"]["passed_all_without_function_tests"], made["comparator"], partial
+                    ),
                 ],
                 [
                     "`tests_passed`",
@@ -410,10 +457,11 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
             else "None."
         ),
         *([_problems_section(summary["problems"])] if summary["problems"] else []),
-        _diversity_section(summary["diversity"]),
+        _diversity_section(summary["diversity"], kept),
         _contamination_section(summary["contamination"], decontam),
         "## Natural-Instruct baseline (`ni` config)\n"
-        f"For ablations like the paper's (NI vs SemI), `ni.parquet` / `ni.jsonl` hold the same samples in their "
+        f"For ablations like the paper's (NI vs SemI), `{_folder(files['ni']['parquet'])}` (and "
+        f"`{_folder(files['ni']['jsonl'])}`) hold the same samples in their "
         f"natural form: the problem statement as the instruction and the original human code as the response. "
         f"{summary['ni_baseline']['rows']} of the {summary['kept']} samples have a statement and are in it; "
         f"{summary['ni_baseline']['without_statement']} have none and are left out. Fields: `id` (the same as in "
@@ -423,16 +471,15 @@ def render_card(summary: dict[str, Any], rows: list[dict[str, Any]], license: st
         + _table(["shard", "format", "path", "records"], shards)
         + "\n\nKept pairs by source and licence (the licence of each original applies to its pair; check it "
         "before redistribution):\n\n" + (_table(["source", "license", "pairs"], sources) if sources else "None."),
+        _files_section(files),
         "## Load it\n```python\nfrom datasets import load_dataset\n\n"
-        'ds = load_dataset("parquet", data_files="data.parquet", split="train")\n'
-        'ni = load_dataset("parquet", data_files="ni.parquet", split="train")  # the NI baseline\n'
+        f'ds = load_dataset("parquet", data_files="{files["default"]["parquet"]}", split="train")\n'
+        f'ni = load_dataset("parquet", data_files="{files["ni"]["parquet"]}", split="train")  # the NI baseline\n'
         'print(ds[0]["messages"])\n'
         "# a hub copy of this folder, by config name:\n"
         'ds = load_dataset("<namespace>/<name>", "default", split="train")\n'
         'ni = load_dataset("<namespace>/<name>", "ni", split="train")\n```\n'
         "Loading a local copy of this folder by path and config name works too, but `datasets` caches such loads "
-        "by the folder's name, not its content: after a rerun, pass a fresh `cache_dir` or use `data_files`.\n\n"
-        "`data.jsonl` / `ni.jsonl` hold the same rows; `stats.json` the full funnel and the figures above; "
-        "`dropped.jsonl` every dropped record with its stage and reason; `contamination.jsonl` every benchmark hit.",
+        "by the folder's name, not its content: after a rerun, pass a fresh `cache_dir` or use `data_files`.",
     ]
     return "\n\n".join(parts) + "\n"

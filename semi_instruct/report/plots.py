@@ -1,7 +1,7 @@
 """Figures for the Snakemake report (`snakemake --report report.html`), drawn from the run's own outputs.
 
 - funnel: records kept and dropped at each stage, with the drop reasons;
-- pass rate and tests passed: histograms over the exported pairs;
+- pass rate and tests passed: histograms over the exported pairs (counted file by file, a record batch at a time);
 - difficulty: pairs per difficulty bin;
 - timings: per stage, the distribution of its jobs' wall-clock seconds and its totals, naming the slowest
   job (Snakemake `benchmark:` files, `logs/<stage>/<job>.timing.tsv`); the same size for 1 shard or 10,000.
@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import math
@@ -58,9 +59,11 @@ def funnel(summary: dict[str, Any], path: str | Path) -> None:
     _save(fig, path, tight=False)
 
 
-def histogram(values: Sequence[float], bins: Sequence[float], xlabel: str, title: str, path: str | Path) -> None:
+def histogram(counts: Sequence[int], bins: Sequence[float], xlabel: str, title: str, path: str | Path) -> None:
+    """Bars of `counts[i]` pairs between `bins[i]` and `bins[i + 1]` (counted beforehand: `column_counts`)."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(values, bins=list(bins), color=_KEPT, edgecolor="white")
+    centers = [(a + b) / 2 for a, b in zip(bins, bins[1:], strict=False)]
+    ax.hist(centers, bins=list(bins), weights=list(counts), color=_KEPT, edgecolor="white")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("pairs")
     ax.set_title(title)
@@ -186,22 +189,45 @@ def timing_figure(entries: Sequence[tuple[str, str, float]], path: str | Path) -
     _save(fig, path, tight=False)
 
 
+PASS_RATE_BINS = [i / 10 for i in range(11)]
+
+
+def column_counts(files: Sequence[str | Path]) -> tuple[list[int], list[int]]:
+    """(pairs per pass-rate bin of PASS_RATE_BINS, pairs per number of tests passed 0..max) over the exported
+    Parquet files, read two columns and a record batch at a time: the figures never hold the dataset. A bin
+    holds its lower edge, the last one both (as `numpy.histogram`, which matplotlib's own `hist` uses)."""
+    rates = [0] * (len(PASS_RATE_BINS) - 1)
+    passed: list[int] = []
+    for path in files:
+        with pq.ParquetFile(path) as pf:
+            for batch in pf.iter_batches(columns=["pass_rate", "tests_passed"], batch_size=65_536):
+                for rate in batch.column("pass_rate").to_pylist():
+                    if 0 <= rate <= 1:
+                        rates[bisect.bisect_right(PASS_RATE_BINS, rate, hi=len(rates)) - 1] += 1
+                for n in batch.column("tests_passed").to_pylist():
+                    if n >= len(passed):
+                        passed += [0] * (n + 1 - len(passed))
+                    passed[n] += 1
+    return rates, passed or [0]
+
+
 def write_figures(
-    stats_json: str | Path, data_parquet: str | Path, timings: Sequence[str | Path], out: dict[str, str]
+    stats_json: str | Path, data: str | Path | Sequence[str | Path], timings: Sequence[str | Path], out: dict[str, str]
 ) -> None:
-    """Every figure in FIGURES, to the paths in `out` (keyed by figure name)."""
+    """Every figure in FIGURES, to the paths in `out` (keyed by figure name); `data`: the exported pairs, a
+    folder of Parquet files (results/final/data) or the files."""
     summary = json.loads(Path(stats_json).read_text(encoding="utf-8"))
-    table = pq.read_table(data_parquet, columns=["pass_rate", "tests_passed", "difficulty"])
-    rates, passed = table.column("pass_rate").to_pylist(), table.column("tests_passed").to_pylist()
+    files = sorted(Path(data).glob("*.parquet")) if isinstance(data, str | Path) and Path(data).is_dir() else data
+    rates, passed = column_counts([files] if isinstance(files, str | Path) else files)
     funnel(summary, out["funnel"])
     histogram(
         rates,
-        [i / 10 for i in range(11)],
+        PASS_RATE_BINS,
         "fraction of candidates that passed every test",
         "Pass rate",
         out["pass_rate"],
     )
-    top = max(passed, default=0)
+    top = len(passed) - 1
     histogram(
         passed,
         [x - 0.5 for x in range(top + 2)],
@@ -214,6 +240,6 @@ def write_figures(
 
 
 def job(summary: str, data: str, job_timings: Sequence[str], **figures: str) -> None:
-    """The plots rule's job: every figure in FIGURES, from the funnel (stats.json), the dataset and the
-    job timings."""
+    """The plots rule's job: every figure in FIGURES, from the funnel (stats.json), the dataset's folder of
+    Parquet files and the job timings."""
     write_figures(summary, data, job_timings, figures)

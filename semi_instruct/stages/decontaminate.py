@@ -17,6 +17,11 @@ one- or two-letter names
 Every hit is written to the contamination report (benchmark, item, sample, kind, field, the overlapping
 n-gram or function); a sample with any hit is dropped, with the strongest kind as the reason.
 Benchmarks are read from local files or packages only, except a `dataset:` entry, which needs the hub.
+
+The workflow reads the benchmarks once: rule `decontaminate_index` (`index_job`) builds the `BenchmarkIndex` and
+saves it (`results/decontaminate/benchmarks.index`), and every shard's `decontaminate` job (`job`) loads it and
+streams its shard through it, one record batch at a time. The file is versioned and records the settings it
+was built with; a job whose settings differ, or a file of another version or a damaged one, fails naming it.
 """
 
 from __future__ import annotations
@@ -26,15 +31,17 @@ import gzip
 import importlib.resources
 import json
 import keyword
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from semi_instruct.io import JsonlSink
+from semi_instruct.io import JsonlSink, atomic_path
+from semi_instruct.logs import log
 from semi_instruct.stages.base import StageJob, StageStats
 from semi_instruct.text.normalize import canonical_functions, code_tokens, content_words, is_number, words
 
@@ -191,17 +198,16 @@ def load_benchmarks(options: DecontaminateOptions) -> list[BenchmarkItem]:
 _CODE_COMMON = frozenset(w.lower() for w in keyword.kwlist + keyword.softkwlist + dir(builtins))
 
 
-def _evidence_grams(
-    tokens: Sequence[str], n: int, is_evidence: Callable[[str], bool], minimum: int
-) -> Iterator[tuple[str, ...]]:
-    """The n-grams of `tokens` with at least `minimum` evidence words (sliding count, one test per word)."""
+def _evidence_grams(tokens: Sequence[str], n: int, is_evidence: Callable[[str], bool], minimum: int) -> Iterator[str]:
+    """The n-grams of `tokens` with at least `minimum` evidence words (sliding count, one test per word), each
+    as its words joined by spaces (words never contain one): the key the saved index (JSON) holds."""
     flags = [is_evidence(w) for w in tokens]
     count = sum(flags[:n])
     for i in range(len(tokens) - n + 1):
         if i:
             count += flags[i + n - 1] - flags[i - 1]
         if count >= minimum:
-            yield tuple(tokens[i : i + n])
+            yield " ".join(tokens[i : i + n])
 
 
 def _text_evidence(word: str) -> bool:
@@ -216,51 +222,131 @@ def _code_evidence(word: str) -> bool:
     return len(word) > 2 and not is_number(word) and word not in _CODE_COMMON
 
 
+# The saved index (index_job writes it, every shard job reads it). Bump INDEX_VERSION whenever what the index
+# holds changes meaning (the n-gram or function normal forms, the layout): old files then fail to load.
+INDEX_FORMAT = "semi-instruct benchmark index"
+INDEX_VERSION = 1
+Lookup = dict[str, list[int]]  # n-gram or canonical function -> the items that have it, ascending
+
+
+class IndexFileError(ValueError):
+    """A saved benchmark index cannot be used: damaged, of another format version, or built with other settings."""
+
+
+def index_settings(options: DecontaminateOptions) -> dict[str, Any]:
+    """The settings an index is built from (all of DecontaminateOptions), as JSON values."""
+    return json.loads(json.dumps(asdict(options)))
+
+
 class BenchmarkIndex:
-    """n-gram and canonical-function lookups over all benchmark items."""
+    """n-gram and canonical-function lookups over all benchmark items: built from the items (`__init__`),
+    or loaded from a file `save` wrote (`load`)."""
 
     def __init__(self, items: Sequence[BenchmarkItem], options: DecontaminateOptions):
-        self.items = list(items)
+        self.options = options
         self.n = options.ngram
         self.exact_min_tokens = options.exact_min_tokens
-        self.text_grams: dict[tuple[str, ...], set[int]] = {}
-        self.code_grams: dict[tuple[str, ...], set[int]] = {}
-        self.functions: dict[str, set[int]] = {}
-        for i, item in enumerate(self.items):
+        self.items: list[tuple[str, str]] = [(item.benchmark, item.item_id) for item in items]
+        text_grams: dict[str, set[int]] = {}
+        code_grams: dict[str, set[int]] = {}
+        functions: dict[str, set[int]] = {}
+        for i, item in enumerate(items):
             for gram in self._text_grams(item.text):
-                self.text_grams.setdefault(gram, set()).add(i)
+                text_grams.setdefault(gram, set()).add(i)
             for gram in self._code_grams(item.code):
-                self.code_grams.setdefault(gram, set()).add(i)
+                code_grams.setdefault(gram, set()).add(i)
             for _, canonical in canonical_functions(item.code):
                 if len(code_tokens(canonical)) >= self.exact_min_tokens:
-                    self.functions.setdefault(canonical, set()).add(i)
+                    functions.setdefault(canonical, set()).add(i)
+        self.text_grams, self.code_grams, self.functions = (
+            {key: sorted(ids) for key, ids in lookup.items()} for lookup in (text_grams, code_grams, functions)
+        )
 
-    def _text_grams(self, text: str) -> Iterable[tuple[str, ...]]:
+    def benchmark_sizes(self) -> dict[str, int]:
+        """Items per benchmark, in the order they were listed (what the stats and the card report)."""
+        return dict(Counter(benchmark for benchmark, _ in self.items))
+
+    # ------------------------------------------------------------ the saved index
+
+    def save(self, path: str | Path) -> None:
+        """Write the index as one JSON document (atomically): the format and its version, the settings it was
+        built with, the items' names, and the three lookups."""
+        document = {
+            "format": INDEX_FORMAT,
+            "version": INDEX_VERSION,
+            "settings": index_settings(self.options),
+            "items": self.items,
+            "text_grams": self.text_grams,
+            "code_grams": self.code_grams,
+            "functions": self.functions,
+        }
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, ensure_ascii=False, separators=(",", ":"))  # streamed: no copy of it as one string
+
+    @classmethod
+    def load(cls, path: str | Path, options: DecontaminateOptions) -> BenchmarkIndex:
+        """The index saved at `path`, which must have been built with `options` (the job's settings): a damaged
+        file, another format version or other settings fail with an IndexFileError naming the file."""
+        rebuild = (
+            "rebuild it: the workflow does when its settings change (or `snakemake --forcerun decontaminate_index`); "
+            "standalone: `semi-instruct decontaminate --save-index FILE`"
+        )
+        try:
+            document = json.loads(Path(path).read_bytes())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexFileError(f"benchmark index {path}: cannot be read ({exc}); {rebuild}") from exc
+        if not isinstance(document, dict) or document.get("format") != INDEX_FORMAT:
+            raise IndexFileError(f"benchmark index {path}: not a benchmark index ({INDEX_FORMAT!r}); {rebuild}")
+        if document.get("version") != INDEX_VERSION:
+            raise IndexFileError(
+                f"benchmark index {path}: format version {document.get('version')!r}, but this code reads version "
+                f"{INDEX_VERSION}; {rebuild}"
+            )
+        wanted = index_settings(options)
+        if document.get("settings") != wanted:
+            raise IndexFileError(
+                f"benchmark index {path}: built with settings {document.get('settings')}, but this job's are "
+                f"{wanted}; {rebuild}"
+            )
+        index = cls.__new__(cls)
+        index.options, index.n, index.exact_min_tokens = options, options.ngram, options.exact_min_tokens
+        try:
+            index.items = [(str(benchmark), str(item_id)) for benchmark, item_id in document["items"]]
+            index.text_grams, index.code_grams, index.functions = (
+                _lookup(document[name], len(index.items)) for name in ("text_grams", "code_grams", "functions")
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexFileError(f"benchmark index {path}: damaged ({type(exc).__name__}: {exc}); {rebuild}") from exc
+        return index
+
+    # ------------------------------------------------------------ matching
+
+    def _text_grams(self, text: str) -> Iterable[str]:
         return _evidence_grams(content_words(text), self.n, _text_evidence, min(3, self.n))
 
-    def _code_grams(self, code: str) -> Iterable[tuple[str, ...]]:
+    def _code_grams(self, code: str) -> Iterable[str]:
         return _evidence_grams(words(code), self.n, _code_evidence, (self.n + 1) // 2)
 
-    def _ngram_hits(
-        self, grams: Iterable[tuple[str, ...]], index: dict[tuple[str, ...], set[int]], kind: str, name: str
-    ) -> list[Hit]:
-        first: dict[int, tuple[str, ...]] = {}
-        shared: dict[int, set[tuple[str, ...]]] = {}
+    def _hit(self, i: int, kind: str, name: str, overlap: str, shared: int) -> Hit:
+        benchmark, item_id = self.items[i]
+        return Hit(benchmark, item_id, kind, name, overlap, shared)
+
+    def _ngram_hits(self, grams: Iterable[str], index: Lookup, kind: str, name: str) -> list[Hit]:
+        first: dict[int, str] = {}
+        shared: dict[int, set[str]] = {}
         for gram in grams:
             for i in index.get(gram, ()):
                 first.setdefault(i, gram)
                 shared.setdefault(i, set()).add(gram)
-        return [
-            Hit(self.items[i].benchmark, self.items[i].item_id, kind, name, " ".join(first[i]), len(shared[i]))
-            for i in first
-        ]
+        return [self._hit(i, kind, name, first[i], len(shared[i])) for i in first]
 
     def hits(self, fields: dict[str, str | None]) -> list[Hit]:
         """All hits of one sample, given its shipped fields (TEXT_FIELDS and CODE_FIELDS)."""
         found: list[Hit] = []
         for name in TEXT_FIELDS:
-            if fields.get(name):
-                found += self._ngram_hits(self._text_grams(fields[name]), self.text_grams, "instruction_ngram", name)  # type: ignore[arg-type]
+            text = fields.get(name)
+            if text:
+                found += self._ngram_hits(self._text_grams(text), self.text_grams, "instruction_ngram", name)
         for name in CODE_FIELDS:
             code = fields.get(name)
             if not code:
@@ -268,10 +354,23 @@ class BenchmarkIndex:
             found += self._ngram_hits(self._code_grams(code), self.code_grams, "code_ngram", name)
             for function, canonical in canonical_functions(code):
                 for i in self.functions.get(canonical, ()):
-                    found.append(
-                        Hit(self.items[i].benchmark, self.items[i].item_id, "code_exact", name, f"def {function}", 1)
-                    )
+                    found.append(self._hit(i, "code_exact", name, f"def {function}", 1))
         return found
+
+
+def _lookup(value: Any, items: int) -> Lookup:
+    """A saved lookup, checked: string keys, lists of item numbers within range."""
+    if not isinstance(value, dict):
+        raise TypeError(f"a lookup is a {type(value).__name__}, not an object")
+    for key, ids in value.items():
+        if not isinstance(ids, list) or not all(isinstance(i, int) and 0 <= i < items for i in ids):
+            raise ValueError(f"entry {key[:60]!r} lists {str(ids)[:60]}, not item numbers below {items}")
+    return value
+
+
+def build_index(options: DecontaminateOptions) -> BenchmarkIndex:
+    """Read every configured benchmark (HumanEval, files, hub datasets) and index it."""
+    return BenchmarkIndex(load_benchmarks(options), options)
 
 
 def sample_fields(record: Mapping[str, Any]) -> dict[str, str | None]:
@@ -291,12 +390,20 @@ def run(
     report: str | Path,
     options: DecontaminateOptions,
     stats: str | Path | None = None,
+    *,
+    index: BenchmarkIndex | None = None,
+    shard: str = "all",
 ) -> StageStats:
-    items = load_benchmarks(options)
-    index = BenchmarkIndex(items, options)
+    """Check the records of `selected` (read in order, one record batch at a time) against `index` (built here
+    from `options` when None; else it must have been built with them); write the kept records to `out`, the
+    dropped ones to `dropped`, every hit to `report`. `shard` names the job in its stats."""
+    if index is None:
+        index = build_index(options)
+    elif index.options != options:
+        raise ValueError(f"the benchmark index was built with {index.options}, not with this job's {options}")
     hits_by_benchmark: Counter[str] = Counter()
     # the hit log is committed only if the job's accounting holds (the job's block closes first)
-    with JsonlSink(report) as hit_log, StageJob("decontaminate", "all", out=out, dropped=dropped, stats=stats) as job:
+    with JsonlSink(report) as hit_log, StageJob("decontaminate", shard, out=out, dropped=dropped, stats=stats) as job:
         for path in selected:
             for record in job.read(path):
                 hits = index.hits(sample_fields(record))
@@ -324,17 +431,46 @@ def run(
                     f"{len(hits)} hit(s) on {', '.join(items_hit)}; strongest: {strongest.field} "
                     f"{strongest.kind} `{strongest.overlap}`",
                 )
+        # The same in every shard's stats (export checks it): the settings and the items checked per benchmark.
         job.settings = {
             "ngram": options.ngram,
             "exact_min_tokens": options.exact_min_tokens,
-            "benchmarks": dict(Counter(item.benchmark for item in items)),
+            "benchmarks": index.benchmark_sizes(),
         }
-        job.info = {"hits": dict(hits_by_benchmark)}
+        job.info = {"hits": dict(hits_by_benchmark)}  # this job's hits; export sums the shards'
     return job.stats
 
 
+def index_job(settings: Mapping[str, Any], index: str) -> dict[str, Any]:
+    """The decontaminate_index rule's job: read every configured benchmark once, save the index to `index`."""
+    options = DecontaminateOptions.from_config(settings)
+    started = time.perf_counter()
+    built = build_index(options)
+    built.save(index)
+    summary = {
+        "benchmarks": built.benchmark_sizes(),
+        "text_grams": len(built.text_grams),
+        "code_grams": len(built.code_grams),
+        "functions": len(built.functions),
+        "bytes": Path(index).stat().st_size,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    log.info("benchmark index %s: %s", index, json.dumps(summary))
+    return summary
+
+
 def job(
-    settings: Mapping[str, Any], samples: Sequence[str], parquet: str, dropped: str, hits: str, stats: str | None
+    settings: Mapping[str, Any],
+    shard: str,
+    samples: str,
+    index: str,
+    parquet: str,
+    dropped: str,
+    hits: str,
+    stats: str | None,
 ) -> StageStats:
-    """The decontaminate rule's job (over every shard's selected records)."""
-    return run(samples, parquet, dropped, hits, DecontaminateOptions.from_config(settings), stats)
+    """The decontaminate rule's job over one shard's selected records, with the saved benchmark index."""
+    options = DecontaminateOptions.from_config(settings)
+    return run(
+        [samples], parquet, dropped, hits, options, stats, index=BenchmarkIndex.load(index, options), shard=shard
+    )
