@@ -15,6 +15,17 @@ from semi_instruct.manifest import Shard
 from semi_instruct.pipeline import stage_schema
 from semi_instruct.stages.ingest import SOURCE_FIELDS, IngestOptions, normalize_row
 
+# A small program the dedup tests copy, rename and reformat.
+MERGE = """def merge(intervals):
+    res = []
+    for s, e in sorted(intervals):
+        if res and s <= res[-1][1]:
+            res[-1][1] = max(res[-1][1], e)
+        else:
+            res.append([s, e])
+    return res
+"""
+
 
 def selected_row(
     sample_id: str,

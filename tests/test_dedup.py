@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from selected_rows import selected_row, write_selected
+from selected_rows import MERGE, selected_row, write_selected
 
 from semi_instruct.stages.dedup import DedupOptions, dedup_view, find_duplicates, shingles
 from semi_instruct.stages.dedup import run as run_dedup
@@ -22,15 +22,6 @@ from semi_instruct.text.normalize import canonical_code, code_tokens
 REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("semi-instruct"))
 
-MERGE = """def merge(intervals):
-    res = []
-    for s, e in sorted(intervals):
-        if res and s <= res[-1][1]:
-            res[-1][1] = max(res[-1][1], e)
-        else:
-            res.append([s, e])
-    return res
-"""
 # The same program with every local name changed, another layout, comments and a docstring.
 MERGE_RENAMED = '''def combine_ranges(ranges):
     """Union of closed ranges."""

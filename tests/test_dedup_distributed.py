@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from datasketch import MinHash, MinHashLSH
-from selected_rows import selected_row, write_selected
+from selected_rows import MERGE, selected_row, write_selected
 from workspace import REPO, make_workspace, planned_by_shard, planned_jobs, snakemake, split_demo_into_two_shards
 
 from semi_instruct.stages import dedup
@@ -191,15 +191,6 @@ def test_components_close_links_transitively() -> None:
 # ---------------------------------------------------------------- pairs split across shards and bucket jobs
 
 
-MERGE = """def merge(intervals):
-    res = []
-    for s, e in sorted(intervals):
-        if res and s <= res[-1][1]:
-            res[-1][1] = max(res[-1][1], e)
-        else:
-            res.append([s, e])
-    return res
-"""
 MERGE_RENAMED = MERGE.replace("res", "out").replace("intervals", "ranges").replace(", e", ",e")
 
 
