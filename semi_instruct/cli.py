@@ -259,6 +259,7 @@ def cmd_exec(args: argparse.Namespace) -> None:
     """Run a JSONL file of cases in the sandbox; the contract is in semi_instruct/sandbox/cases.py."""
     from semi_instruct.sandbox import Limits, make_runner
     from semi_instruct.sandbox.cases import run_cases
+    from semi_instruct.sandbox.toolchains import CompileOptions
 
     try:
         source = open(args.input, "rb")
@@ -269,7 +270,8 @@ def cmd_exec(args: argparse.Namespace) -> None:
             sink = open(args.out, "w", encoding="utf-8")
         except OSError as exc:
             raise OSError(f"cannot write output file {args.out}: {exc.strerror}") from exc
-        with sink, make_runner(args.python) as runner:
+        compile_options = CompileOptions(cache_dir=args.compile_cache)
+        with sink, make_runner(args.python, compile_options) as runner:
             summary = run_cases(
                 source, sink, runner, args.workers, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
             )
@@ -463,6 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive(float), default=5.0, help="default wall/CPU seconds per input")
     p.add_argument("--memory-mb", type=_positive(int), default=512, help="default memory limit per input")
     p.add_argument("--python", default="/usr/bin/python3", help="interpreter inside the sandbox")
+    p.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        help="keep compiled C++/Java programs (and the C++ precompiled header) in DIR across runs (default: none)",
+    )
     p.set_defaults(func=cmd_exec, parser=p)
 
     p = sub.add_parser("sandbox", help="Sandbox tools.", description="Sandbox tools.")

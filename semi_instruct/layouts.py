@@ -9,7 +9,8 @@ layouts a user declares under `ingest.layouts` in the config (README, "Problem-l
     solutions: SOLUTIONS          the accepted solutions (required), exploded into one record each
     incorrect_solutions: SOLUTIONS   known-wrong solutions (for test strength)
     language: NAME                the language of solutions whose SOLUTIONS names no language key (default python3)
-    languages: {RAW: NAME}        language codes or names as the corpus writes them -> language names
+    languages: {RAW: NAME}        language codes or names as the corpus writes them -> language names (python3, cpp,
+                                  java, ...; judges' names like `GNU C++17` or `Java 11` are understood as they are)
     tests: [TESTS, ...]           test columns, concatenated in this order (e.g. public, private, generated)
     prelude: [IMPORT, ...]        imports a harness puts before every program (APPS/TACO: `from typing import List`)
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,6 +105,30 @@ PRESETS["taco"] = {key: spec for key, spec in PRESETS["apps"].items() if key != 
 # Language names (after a layout's `languages` map, lower case) the workflow runs as Python 3, and Python 2's.
 PYTHON3_NAMES = frozenset({"python3", "python", "py", "py3", "python 3", "cpython", "pypy", "pypy3"})
 PYTHON2_NAMES = frozenset({"python2", "py2", "python 2", "python2.7", "pypy2"})
+# C++ and Java as judges and corpora write them: cpp, c++, g++, c++17, gnu c++17, gnu c++20 (64), ms c++ 2017,
+# clang++17 diagnostics; java, java 8, java11, java 1.8, openjdk 17. Not C (`c`, `gnu c11`), not JavaScript.
+_CPP_NAME = re.compile(r"(?:gnu |ms |clang)?(?:c\+\+|cpp|g\+\+|cxx|clang\+\+)(?![a-z#])")
+_JAVA_NAME = re.compile(r"(?:java|openjdk|jdk)(?![a-z])")
+# Judges' Python names with a version: python 3.8, pypy 3-64, python 2.7
+_PYTHON_VERSIONED = re.compile(r"(?:c?python|pypy) ?(?P<major>[23])(?:[.-]\d+)*(?: \(.*\))?")
+
+
+def canonical_language(name: str) -> str | None:
+    """The workflow's name of a language as a corpus writes it (lower case, after a layout's `languages` map):
+    `python`, `cpp`, `java`, or `python2` (a drop); None for any other language."""
+    name = " ".join(name.strip().lower().split())
+    if name in PYTHON3_NAMES:
+        return "python"
+    if name in PYTHON2_NAMES:
+        return "python2"
+    versioned = _PYTHON_VERSIONED.fullmatch(name)
+    if versioned:
+        return "python" if versioned["major"] == "3" else "python2"
+    if _CPP_NAME.match(name):
+        return "cpp"
+    if _JAVA_NAME.match(name):
+        return "java"
+    return None
 
 
 class LayoutError(ValueError):

@@ -63,8 +63,11 @@ CANDIDATE_VERDICTS = pa.struct(
 )
 
 # A solution of a problem-level corpus that is not a record of its own: a consensus reference or an
-# incorrect solution (call mode: entry_point is the function or `Solution.method`; null for stdio).
-PROBLEM_SOLUTION = pa.struct([("id", pa.string()), ("code", pa.string()), ("entry_point", pa.string())])
+# incorrect solution (call mode: entry_point is the function or `Solution.method`; null for stdio), in its language
+# (python | cpp | java: a problem's solutions may mix them).
+PROBLEM_SOLUTION = pa.struct(
+    [("id", pa.string()), ("code", pa.string()), ("entry_point", pa.string()), ("language", pa.string())]
+)
 
 # Ingest's problems table, `results/ingest/<shard>.problems.parquet`: one row per problem of a problem-level
 # shard, in the order of its records (0 rows for a one-program-per-row shard). Validate reads it.
@@ -126,10 +129,12 @@ STAGES: tuple[Stage, ...] = (
             "bad_encoding": "the raw line is not valid UTF-8",
             "bad_type": "a field has the wrong type (e.g. code that is not a string, malformed tests)",
             "missing_code": "no code in the row",
-            "not_python": "the row's language is not Python",
             "too_large": "over the size limits (bytes, lines or line length)",
             "syntax_error": "the code does not parse as Python 3",
             "no_input_interface": "reads no input and defines no function: nothing to test",
+            "no_main": (
+                "C++ or Java code without a `main` (C++ `int main(`, Java `public static void main(`): nothing to run"
+            ),
             "duplicate_id": "an id already used earlier in the shard",
             "duplicate": "the same normalized code (formatting and comments ignored) as an earlier row",
             "no_solutions": "a problem that lists no accepted solution (an empty or missing list)",
@@ -137,7 +142,10 @@ STAGES: tuple[Stage, ...] = (
                 "a problem whose solutions column cannot be read: JSON that does not parse, or not a list of programs"
             ),
             "python2": "a Python 2 solution (the sandbox runs Python 3)",
-            "unsupported_language": "a solution in a language the workflow cannot run yet (C++, Java, unknown)",
+            "unsupported_language": (
+                "a program in a language the workflow does not run or `ingest.languages` leaves out (the detail names "
+                "it), or a C++/Java solution of a call-style problem"
+            ),
             "missing_entry_point": (
                 "a call-style problem's solution defines neither the function `fn_name` nor a `Solution` class "
                 "with that method"
@@ -184,6 +192,7 @@ STAGES: tuple[Stage, ...] = (
             "no_solution_code": "the Solution section holds no Python code block",
             "no_instruction": "instruction missing or too short",
             "instruction_not_self_contained": "the instruction refers to the original code",
+            "mentions_original_language": "the instruction names the C++ or Java original's language",
             "solution_syntax_error": "the solution does not parse",
             "no_entry_point": "no entry point named and none could be inferred",
             "entry_point_not_defined": "the named entry point is not a top-level function of the solution",
@@ -212,6 +221,10 @@ STAGES: tuple[Stage, ...] = (
             pa.field("test_strength", pa.float64()),
         ),
         drops={
+            "compile_error": (
+                "the original (C++ or Java) does not compile with the configured flags and limits "
+                "(`sandbox.compile`); the compiler's diagnostics, trimmed, are the drop's detail"
+            ),
             "too_few_tests": (
                 "fewer inputs than `min_tests` survived the oracle (original failed or was nondeterministic)"
             ),
@@ -227,6 +240,13 @@ STAGES: tuple[Stage, ...] = (
             "oracle_output_limit": "the original printed more than the output limit on this input",
             "oracle_killed": "the sandbox could not report the original's run on this input",
             "oracle_nondeterministic": "the original's runs disagreed on this input",
+            "reference_compile_error": (
+                "a reference solution of a problem that does not compile: it does not vote in the consensus"
+            ),
+            "incorrect_compile_error": (
+                "an incorrect solution of a problem that does not compile: it tests nothing, so it is left out of "
+                "the test strength"
+            ),
             "oracle_disagreement": (
                 "the problem's reference solutions have no majority output on this input, or their majority "
                 "contradicts the corpus's expected output (an invalid or multiple-answer input)"
@@ -391,6 +411,7 @@ EXPORT_SCHEMA = pa.schema(
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("problem_id", pa.string()),  # problem-level corpora: the original's problem; null otherwise
         pa.field("original_code", pa.string(), nullable=False),
+        pa.field("original_language", pa.string(), nullable=False),  # python | cpp | java: the oracle's language
         pa.field("statement", pa.string()),
         pa.field("source", pa.string()),
         pa.field("license", pa.string()),
@@ -407,6 +428,7 @@ NI_EXPORT_SCHEMA = pa.schema(
         pa.field("messages", MESSAGES, nullable=False),
         pa.field("instruction", pa.string(), nullable=False),
         pa.field("response", pa.string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),  # the response's (the original code's) language
         pa.field("mode", pa.string(), nullable=False),
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("problem_id", pa.string()),

@@ -44,8 +44,9 @@ def selected_row(
     problem_id: str | None = None,
     solution_index: int | None = None,
     test_strength: float | None = None,
+    language: str = "python",
 ) -> dict[str, Any]:
-    raw = {"id": sample_id, "code": code, "statement": statement}
+    raw = {"id": sample_id, "code": code, "statement": statement, "language": language}
     record = normalize_row(
         raw,
         {f: f for f in SOURCE_FIELDS},

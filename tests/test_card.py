@@ -162,12 +162,14 @@ def export_run(
     removed: dict[str, tuple[str, str]] | None = None,
     hits: dict[str, list[dict]] | None = None,
     clusters: dict | None = None,
+    validate_info: dict[str, dict] | None = None,
 ) -> Path:
     """Export `shards` (select-stage rows) as the workflow does: from each shard's dedup file (the rows not
     `removed`: "shard/id" -> (stage, reason) at decontaminate or dedup, with those stages' dropped logs and
     stats), every stage's per-shard stats recording `settings` (and one ingest drop per shard; a problem-level
-    shard's, `problems[shard]`, instead), each shard's contamination report (`hits`) and dedup's cluster figures
-    (`clusters`; by default no duplicate). Returns the export folder."""
+    shard's, `problems[shard]`, instead), each shard's contamination report (`hits`), dedup's cluster figures
+    (`clusters`; by default no duplicate) and validate's infos (`validate_info[shard]`: e.g. the toolchains it
+    used). Returns the export folder."""
     stats_files, dropped_files, samples, reports = [], [], [], []
     removed = removed or {}
     settings = {**settings, "decontaminate": DECONTAMINATE, "dedup": DEDUP}
@@ -204,6 +206,8 @@ def export_run(
             )
             if stage == "ingest":
                 s.info = {"path": f"{shard}.jsonl", "format": "jsonl", **(problem.ingest_info if problem else {})}
+            if stage == "validate":
+                s.info = (validate_info or {}).get(shard, {})
             if stage == "validate" and problem:
                 # per record (inputs_dropped) and per problem input (consensus_inputs), as validate counts them
                 s.details["inputs_dropped"] = Counter(oracle_error=2, oracle_disagreement=2 * problem.disagreements)
@@ -315,6 +319,7 @@ def test_ni_baseline_pairs_statement_with_original_code(run: Path) -> None:
         ],
         "instruction": "Print the n-th Fibonacci number.",
         "response": FIB,
+        "language": "python",
         "mode": "call",
         "source_id": "fib",
         "problem_id": None,
@@ -795,3 +800,93 @@ def test_card_says_why_pairs_have_no_function_tests(run: Path) -> None:
         "an object with no Python literal" in card
     )
     assert f"| {stage} | function_test_calls | `captured` | 4 |" in card
+
+
+CPP_SUM = (
+    "#include <iostream>\nint main() {\n    long long a, b;\n    std::cin >> a >> b;\n    std::cout << a + b;\n}\n"
+)
+JAVA_SUM = (
+    "import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n"
+    "        Scanner in = new Scanner(System.in);\n        System.out.println(in.nextLong() + in.nextLong());\n"
+    "    }\n}\n"
+)
+ADD = 'def add(a: int, b: int) -> int:\n    """a + b."""\n    return a + b\n'
+GXX = "g++ (Debian 12.2.0-14+deb12u1) 12.2.0"
+
+
+@pytest.fixture(scope="module")
+def compiled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Pairs whose originals are Python, C++ and Java, in two shards whose validate jobs ran on hosts with
+    different g++ builds (shard c compiled C++ only)."""
+    shards = {
+        "c": [
+            selected_row("py", STDIN_SUM, "Sum all integers read from standard input.", ADD, shard="c"),
+            selected_row(
+                "cpp", CPP_SUM, "Add two integers.", ADD, shard="c", row=1, statement="Print a + b.", language="cpp"
+            ),
+        ],
+        "j": [
+            selected_row(
+                "java",
+                JAVA_SUM,
+                "Return the sum of two whole numbers.",
+                ADD,
+                shard="j",
+                language="java",
+                statement="Sum.",
+            )
+        ],
+    }
+    info = {
+        "c": {"toolchains": {"cpp": GXX}},
+        "j": {"toolchains": {"cpp": "g++ (Debian 12.2.0-14) 12.2.0", "java": "javac 17.0.15"}},
+    }
+    return export_run(tmp_path_factory.mktemp("compiled"), shards, SETTINGS, ExportOptions(), validate_info=info)
+
+
+def test_pairs_and_the_ni_baseline_record_the_originals_language(compiled_run: Path) -> None:
+    rows = {r["id"]: r for r in read_export(compiled_run)}
+    assert {i: (r["original_language"], r["original_code"]) for i, r in rows.items()} == {
+        "c/py": ("python", STDIN_SUM),
+        "c/cpp": ("cpp", CPP_SUM),
+        "j/java": ("java", JAVA_SUM),
+    }
+    assert all(r["response"] == ADD for r in rows.values())  # the rewrite is Python whatever the original
+    ni = {r["id"]: (r["language"], r["response"]) for r in read_export(compiled_run, "ni")}
+    assert ni == {"c/cpp": ("cpp", CPP_SUM), "j/java": ("java", JAVA_SUM)}  # the original code, in its language
+    (data,) = dataset_files(compiled_run / "data")
+    assert pq.read_schema(data) == EXPORT_SCHEMA
+    (ni_file,) = dataset_files(compiled_run / "ni")
+    assert pq.read_schema(ni_file) == NI_EXPORT_SCHEMA
+
+
+def test_card_counts_pairs_per_original_language_and_states_the_compilers(compiled_run: Path) -> None:
+    stats = json.loads((compiled_run / "stats.json").read_text())
+    assert stats["original_languages"] == {"python": 1, "cpp": 1, "java": 1}
+    assert stats["made_with"]["toolchains"] == {
+        "cpp": ["g++ (Debian 12.2.0-14) 12.2.0", GXX],
+        "java": ["javac 17.0.15"],
+    }
+    assert stats["made_with"]["compile"] == {
+        "cpp_flags": ["-O2", "-std=gnu++17", "-DONLINE_JUDGE"],
+        "java_flags": [],
+        "timeout_s": 30.0,
+        "memory_mb": 2048,
+    }
+    card = (compiled_run / "README.md").read_text()
+    assert "| language | value | pairs | share |\n|---|---|---|---|\n| Python | `python` | 1 | 33.3% |\n" in card
+    assert "| C++ | `cpp` | 1 | 33.3% |\n| Java | `java` | 1 | 33.3% |" in card
+    assert (
+        "| compilers | C++: `g++ (Debian 12.2.0-14) 12.2.0` / `g++ (Debian 12.2.0-14+deb12u1) 12.2.0` (the shards' "
+        "hosts differed), flags `-O2 -std=gnu++17 -DONLINE_JUDGE`; Java: `javac 17.0.15`, flags none; each program "
+        "compiled once, in the sandbox, within 30 s and 2048 MB (a failed compile drops the original as "
+        "`compile_error`) |" in card
+    )
+    assert "| `original_language` | the language of `original_code` (`python`, `cpp` or `java`)" in card
+    assert "`instruction`, `response`, `language`, `mode`," in card  # the NI baseline's fields
+
+
+def test_a_python_only_run_compiled_nothing(run: Path) -> None:
+    card = (run / "README.md").read_text()
+    assert "| compilers | none: every program run was Python |" in card
+    assert "| Python | `python` | 3 | 100.0% |" in card

@@ -47,6 +47,7 @@ def test_minimal_config_gets_every_nested_default() -> None:
             "max_corpus_tests": 10,
             "max_solutions_per_problem": 3,
             "max_reference_solutions": 10,
+            "languages": ["python", "cpp", "java"],
             "layouts": {},
         },
         "engine": {
@@ -95,6 +96,13 @@ def test_minimal_config_gets_every_nested_default() -> None:
             "max_output_bytes": 1048576,
             "max_processes": 64,
             "workers": 2,
+            "compile": {
+                "cpp_flags": ["-O2", "-std=gnu++17", "-DONLINE_JUDGE"],
+                "java_flags": [],
+                "timeout_s": 30.0,
+                "memory_mb": 2048,
+                "cache_dir": "cache/compile",
+            },
         },
         "validate": {
             "comparator": "tokens",
@@ -293,7 +301,9 @@ def test_params_hold_only_data_keys_and_only_the_selected_engines() -> None:
     }
     config["engine"]["kind"] = "openai"
     assert data_settings(config, "engine") == {"engine": {"kind": "openai", "model": "m", "revision": None}}
-    assert data_settings(config, "sandbox")["sandbox"] == {k: v for k, v in config["sandbox"].items() if k != "workers"}
+    sandbox = {k: v for k, v in config["sandbox"].items() if k != "workers"}
+    sandbox["compile"] = {k: v for k, v in sandbox["compile"].items() if k != "cache_dir"}
+    assert data_settings(config, "sandbox")["sandbox"] == sandbox
 
 
 def test_runtime_settings_complete_the_params_into_the_whole_section() -> None:
@@ -303,7 +313,7 @@ def test_runtime_settings_complete_the_params_into_the_whole_section() -> None:
         "ingest": {"batch_rows": 1000},
         "engine": {"gpus": 0, "record_dir": None, "cache_dir": "cache/generate", "openai": config["engine"]["openai"]},
         "generate": {"batch_size": 0},
-        "sandbox": {"workers": 2},
+        "sandbox": {"workers": 2, "compile": {"cache_dir": "cache/compile"}},
         "dedup": {"bucket_jobs": 2},
     }
     # a job sees its sections whole, but for the settings of engines that are not selected

@@ -95,6 +95,7 @@ def record(
         "problem_id": problem,
         "solution_index": index,
         "code": code,
+        "language": "python",
         "mode": mode,
         "original_entry_point": entry_point,
         "inputs": inputs,

@@ -3,11 +3,12 @@ codeparrot/apps and BAAI/TACO (written by tests/corpora.py), answers written wit
 (skeleton -> filled answers -> replay file), then `snakemake` from ingest to the card, replayed and recorded.
 
 Checked on the final outputs: every accepted solution is a record `<problem>/<index>` kept or dropped with its
-reason (duplicate, python2, unsupported_language naming the language, over_budget, no_solutions, missing_code,
-wrong_original, a wrong rewrite, a near-duplicate across shards); one inputs request per problem on the engine's
-request log, its inputs shared by the problem's solutions; inputs dropped where the accepted solutions disagree (a
-multiple-answer problem, an input outside the constraints) or contradict the corpus; test strength from the
-incorrect solutions; the funnel, the `problems` block of stats.json and the card's Problems section."""
+reason (duplicate, python2, over_budget, no_solutions, missing_code, wrong_original, a wrong rewrite, a
+near-duplicate across shards); C++ and Java solutions compiled and kept as the oracles of Python rewrites; one
+inputs request per problem on the engine's request log, its inputs shared by the problem's solutions; inputs dropped
+where the accepted solutions (Python, C++ and Java voting together) disagree (a multiple-answer problem, an input
+outside the constraints) or contradict the corpus; test strength from the incorrect solutions, C++ ones included;
+the funnel, the `problems` block of stats.json and the card's Problems section."""
 
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ OVERLAY = {
     # batch_size (speed only): engine calls of whole problems, Even Split's three solutions a call of their own
     "generate": {"candidates": 1, "num_inputs": 4, "batch_size": 2},
     "validate": {"min_tests": 3},
+    # Even Split's five runnable Python 3, C++ and Java solutions are rewritten; its renamed copy is over budget
+    "ingest": {"max_solutions_per_problem": 5},
 }
 
 ES, MEAN, DIV, SUMS = "4_A. Even Split", "1331_B. Arithmetic Mean", "1000_D. Any Divisor", "1352_A. Pair Sums"
@@ -81,8 +84,8 @@ ES, MEAN, DIV, SUMS = "4_A. Even Split", "1331_B. Arithmetic Mean", "1000_D. Any
 FATES: dict[tuple[str, str], str | tuple[str, str]] = {
     ("cc", f"{ES}/0"): "kept",
     ("cc", f"{ES}/1"): ("ingest", "duplicate"),  # an exact copy of solution 0
-    ("cc", f"{ES}/2"): ("ingest", "unsupported_language"),  # C++
-    ("cc", f"{ES}/3"): ("ingest", "unsupported_language"),  # Java
+    ("cc", f"{ES}/2"): "kept",  # C++: compiled, the oracle of a Python rewrite
+    ("cc", f"{ES}/3"): "kept",  # Java
     ("cc", f"{ES}/4"): ("ingest", "python2"),
     ("cc", f"{ES}/5"): ("validate", "wrong_original"),  # says YES for w = -4; the other two say NO
     ("cc", f"{ES}/6"): "kept",
@@ -128,6 +131,21 @@ REWRITES: dict[str, dict[str, str]] = {
             'def can_split_even(w: int) -> bool:\n    """True when w is the sum of two positive even numbers."""\n'
             "    return w % 2 == 0 and w > 2\n",
             'print("YES" if can_split_even(int(input())) else "NO")\n',
+        ),
+        f"{ES}/2": answer(
+            "Write `melon_cut(w: int) -> str` answering YES when a watermelon of w kilos can be divided into two "
+            "pieces whose weights are both even and at least 2, and NO when it cannot: melon_cut(10) is YES.",
+            'def melon_cut(w: int) -> str:\n    """YES if w = a + b with a, b even and positive, else NO."""\n'
+            '    return "NO" if w < 4 or w & 1 else "YES"\n',
+            "import sys\n\nprint(melon_cut(int(sys.stdin.readline())))\n",
+        ),
+        f"{ES}/3": answer(
+            "Decide with `two_even_parts(kilos: int) -> bool` whether some even number 2 <= a < kilos leaves an "
+            "even remainder kilos - a that is also positive. two_even_parts(7) is False, two_even_parts(12) True.",
+            "def two_even_parts(kilos: int) -> bool:\n"
+            '    """Whether kilos is the sum of two positive even numbers, checked part by part."""\n'
+            "    return any((kilos - a) % 2 == 0 for a in range(2, kilos - 1, 2))\n",
+            'print("YES" if two_even_parts(int(input())) else "NO")\n',
         ),
         f"{ES}/5": answer(
             "Implement `even_halves(weight: int) -> str` returning YES when weight splits into two positive even "
@@ -383,14 +401,8 @@ def test_every_solution_is_kept_or_dropped_once_with_its_reason(run: Run) -> Non
 
     details = {(d["shard"], d["id"]): d["detail"] for d in dropped}
     assert details[("cc", f"{ES}/1")].endswith("same normalized code as solution 0")
-    assert details[("cc", f"{ES}/2")].endswith(
-        "language cpp (code_contests code 2): compiled originals are not supported yet"
-    )
-    assert details[("cc", f"{ES}/3")].endswith(
-        "language java (code_contests code 4): compiled originals are not supported yet"
-    )
     assert "language python2 (code_contests code 1)" in details[("cc", f"{ES}/4")]
-    assert details[("cc", f"{ES}/7")].endswith("4 runnable solutions, budget 3; kept as a consensus reference")
+    assert details[("cc", f"{ES}/7")].endswith("6 runnable solutions, budget 5; kept as a consensus reference")
     assert details[("cc", f"{ES}/5")] == (
         "on input '-4\\n' the original gives 'YES\\n', the majority of 3 reference solutions 'NO\\n'"
     )
@@ -401,7 +413,7 @@ def test_every_solution_is_kept_or_dropped_once_with_its_reason(run: Run) -> Non
     )
     # ingest's drops name the problem and the solution, and carry them as fields
     ingest = {(d["shard"], d["id"]): d for d in dropped if d["stage"] == "ingest"}
-    assert ingest[("cc", f"{ES}/3")]["problem_id"] == ES and ingest[("cc", f"{ES}/3")]["solution_index"] == 3
+    assert ingest[("cc", f"{ES}/4")]["problem_id"] == ES and ingest[("cc", f"{ES}/4")]["solution_index"] == 4
     assert ingest[("apps", "4015/0")]["problem_id"] == "4015"
 
 
@@ -409,13 +421,12 @@ def test_final_rows_carry_their_problem_and_its_test_strength(run: Run) -> None:
     rows = {row["id"]: row for row in read_export(run.workdir / "results/final")}
     strength = {row_id: row["test_strength"] for row_id, row in rows.items()}
     assert strength == {
-        # the crowded Even Split: the kept tests reject the incorrect solution wrong on w = 2, not the one wrong
-        # on w = 98 only (the C++ and Python 2 incorrect solutions are not run)
-        f"cc/{ES}/0": 0.5,
-        f"cc/{ES}/6": 0.5,
+        # the crowded Even Split: the kept tests reject the Python and the C++ incorrect solutions wrong on w = 2,
+        # not the one wrong on w = 98 only (the Python 2 one is not run)
+        **{f"cc/{ES}/{i}": 2 / 3 for i in (0, 2, 3, 6)},
         f"cc/{MEAN}/0": 1.0,  # integer division is rejected
-        f"cc/{DIV}/0": None,  # its only incorrect solution is C++
-        f"cc/{DIV}/1": None,
+        f"cc/{DIV}/0": 1.0,  # its only incorrect solution, in C++, exits with 1
+        f"cc/{DIV}/1": 1.0,
         **{f"apps/{i}": None for i in ("2003/0", "2003/1", "2504/0", "2504/1", "4015/1")},  # no such column
         **{f"taco/{i}": None for i in ("0/0", "2/0")},
     }
@@ -424,7 +435,7 @@ def test_final_rows_carry_their_problem_and_its_test_strength(run: Run) -> None:
         assert all(t["passed"] for t in row["tests"]) and row["tests_passed"] == len(row["tests"]) >= 3
     inputs = {row_id: [t["input"] for t in row["tests"]] for row_id, row in rows.items()}
     # Even Split: w = 0 (the corpus's stored YES contradicts every solution) is dropped, w = -4 kept
-    for row_id in (f"cc/{ES}/0", f"cc/{ES}/6"):
+    for row_id in (f"cc/{ES}/0", f"cc/{ES}/2", f"cc/{ES}/3", f"cc/{ES}/6"):
         assert "0\n" not in inputs[row_id] and "-4\n" in inputs[row_id] and len(inputs[row_id]) == 11
     # Any Divisor: only the primes, on which the two solutions agree
     assert sorted(inputs[f"cc/{DIV}/0"]) == sorted(inputs[f"cc/{DIV}/1"]) == ["13\n", "2\n", "7\n", "97\n"]
@@ -432,8 +443,15 @@ def test_final_rows_carry_their_problem_and_its_test_strength(run: Run) -> None:
     assert "[-5]" not in inputs["apps/2504/0"] and len(inputs["apps/2504/0"]) == 8
     assert rows["taco/0/0"]["mode"] == "call" and "[[0, 4, 3, 0], 0]" in inputs["taco/0/0"]
     assert inputs["apps/4015/1"][:4] == ["a b  c\n", "Zoë\n", "x\n", "1 2 3\n"]
+    # the compiled solutions' pairs: a Python rewrite of C++ or Java, the NI baseline their code as it was
+    assert {i: r["original_language"] for i, r in rows.items() if r["original_language"] != "python"} == {
+        f"cc/{ES}/2": "cpp",
+        f"cc/{ES}/3": "java",
+    }
+    assert "def melon_cut(w: int) -> str:" in rows[f"cc/{ES}/2"]["response"]
     ni = {row["id"]: row for row in read_export(run.workdir / "results/final", "ni")}
     assert set(ni) == set(rows) and ni[f"cc/{ES}/6"]["problem_id"] == ES
+    assert ni[f"cc/{ES}/3"]["language"] == "java" and "public class Main" in ni[f"cc/{ES}/3"]["response"]
 
 
 # ---------------------------------------------------------------- generate: one inputs request per problem
@@ -473,13 +491,13 @@ def test_validate_counts_the_consensus_and_the_test_strength_per_shard(run: Run)
         "single_reference": 8,
     }
     assert cc["details"]["problems"] == {"problems": 3, "with_consensus": 2, "single_reference": 1}
-    assert cc["details"]["test_strength"] == {
-        "incorrect_run": 3,
-        "incorrect_rejected": 2,
-        "problems_measured": 2,
-        "problems_unmeasured": 1,
-    }
-    assert cc["info"]["test_strength"] == {"problems": 2, "mean": 0.75}
+    assert cc["details"]["test_strength"] == {"incorrect_run": 5, "incorrect_rejected": 4, "problems_measured": 3}
+    assert cc["info"]["test_strength"] == {"problems": 3, "mean": (2 / 3 + 1 + 1) / 3}
+    # C++ and Java: the two originals (one compile each, reused as references) and the two C++ incorrect solutions
+    assert cc["details"]["original_languages"] == {"python": 6, "cpp": 1, "java": 1}
+    assert cc["info"]["compile"]["compiled"] + cc["info"]["compile"]["cache_hits"] == 4
+    assert cc["info"]["compile"]["compile_errors"] == 0 and set(cc["info"]["toolchains"]) == {"cpp", "java"}
+    assert apps["info"]["toolchains"] == taco["info"]["toolchains"] == {}  # Python only: nothing compiled
     assert cc["dropped"] == {"wrong_original": 1}
     assert apps["details"]["consensus_inputs"]["no_majority"] == 1  # digital root of -5
     assert apps["details"]["problems"] == {"problems": 4, "with_consensus": 2, "single_reference": 2}
@@ -488,8 +506,9 @@ def test_validate_counts_the_consensus_and_the_test_strength_per_shard(run: Run)
         assert stats["info"]["test_strength"] == {"problems": 0, "mean": None} and not stats["dropped"]
     # each record of a problem counts the inputs the consensus rejected for it
     assert apps["details"]["inputs_dropped"]["oracle_disagreement"] == 2
-    # Any Divisor's 2 records x 4, Even Split's 0 and 6 x 1 (solution 5 is dropped at -4, before it reaches w = 0)
-    assert cc["details"]["inputs_dropped"]["oracle_disagreement"] == 10
+    # Any Divisor's 2 records x 4, Even Split's 0, 2, 3 and 6 x 1 (solution 5 is dropped at -4, before it reaches
+    # w = 0)
+    assert cc["details"]["inputs_dropped"]["oracle_disagreement"] == 12
 
 
 def test_the_originals_reproduce_the_corpus_outputs_as_its_judge_accepts_them(run: Run) -> None:
@@ -500,13 +519,12 @@ def test_the_originals_reproduce_the_corpus_outputs_as_its_judge_accepts_them(ru
         for r in pq.read_table(run.workdir / "results/validate/cc.parquet").to_pylist()
     }
     assert reproduced == {
-        f"{ES}/0": 7 / 8,  # all but w = 0, whose stored YES is wrong
-        f"{ES}/6": 7 / 8,
+        **{f"{ES}/{i}": 7 / 8 for i in (0, 2, 3, 6)},  # all but w = 0, whose stored YES is wrong
         f"{MEAN}/0": 1.0,  # the accepted solution prints 2.5 for the stored 2.5000000000, within the checker's 1e-5
         f"{DIV}/0": 1.0,
         f"{DIV}/1": 3 / 4,  # n = 10: the stored answer is 2, this solution's 10 is another right one
     }
-    assert run.stats("validate", "cc")["details"]["source_tests"] == {"all_reproduced": 2, "some_not_reproduced": 3}
+    assert run.stats("validate", "cc")["details"]["source_tests"] == {"all_reproduced": 2, "some_not_reproduced": 5}
 
 
 # ---------------------------------------------------------------- the funnel, stats.json and the card
@@ -514,23 +532,18 @@ def test_the_originals_reproduce_the_corpus_outputs_as_its_judge_accepts_them(ru
 
 def test_the_funnel_accounts_for_every_solution(run: Run) -> None:
     stats = json.loads(run.final("stats.json").read_text())
-    assert (stats["ingested"], stats["kept"], stats["dropped"]) == (24, 12, 12)
+    assert (stats["ingested"], stats["kept"], stats["dropped"]) == (24, 14, 10)
     funnel = {f["stage"]: f for f in stats["funnel"]}
     assert funnel["ingest"]["dropped"] == {
         "no_solutions": 3,
-        "unsupported_language": 2,
         "duplicate": 1,
         "python2": 1,
         "over_budget": 1,
         "missing_code": 1,
     }
     assert funnel["ingest"]["details"]["corpus_tests"]["tests_unreadable"] == 1  # APPS broken-json
-    assert funnel["ingest"]["details"]["incorrect_solutions"] == {
-        "runnable": 3,
-        "unsupported_language": 2,
-        "python2": 1,
-    }
-    assert funnel["generate"]["dropped"] == {} and funnel["generate"]["kept"] == 15
+    assert funnel["ingest"]["details"]["incorrect_solutions"] == {"runnable": 5, "python2": 1}
+    assert funnel["generate"]["dropped"] == {} and funnel["generate"]["kept"] == 17
     assert funnel["validate"]["dropped"] == {"wrong_original": 1}
     assert funnel["select"]["dropped"] == {"wrong_answer": 1}
     assert funnel["dedup"]["dropped"] == {"near_duplicate_code": 1}
@@ -552,15 +565,15 @@ def test_stats_problems_block(run: Run) -> None:
         "languages": {"python3": 18, "cpp": 1, "java": 1, "python2": 1},
         "solutions_per_problem": {"mean": 1.62, "median": 1.0},
         "problems_with_pairs": 8,
-        "pairs": 12,
-        "pairs_per_problem": {"mean": 0.92, "median": 1.0, "distribution": {"0": 5, "1": 4, "2": 4}},
+        "pairs": 14,
+        "pairs_per_problem": {"mean": 1.08, "median": 1.0, "distribution": {"0": 5, "1": 4, "2": 3, "4": 1}},
         "inputs_rejected_for_disagreement": 6,  # Even Split 1 (the corpus), Any Divisor 4, digital root 1
         "wrong_originals": 1,
         "test_strength": {
-            "problems_with_value": 2,
-            "share": 0.25,
-            "mean": 0.75,
-            "distribution": {"0": 0, "(0, 0.25)": 0, "[0.25, 0.5)": 0, "[0.5, 0.75)": 1, "[0.75, 1)": 0, "1": 1},
+            "problems_with_value": 3,
+            "share": 0.375,
+            "mean": 0.8889,
+            "distribution": {"0": 0, "(0, 0.25)": 0, "[0.25, 0.5)": 0, "[0.5, 0.75)": 1, "[0.75, 1)": 0, "1": 2},
         },
     }
 
@@ -573,20 +586,22 @@ def test_the_card_has_the_problems_section(run: Run) -> None:
         "| accepted solutions in (every language) | 21 (python3 18, cpp 1, java 1, python2 1) |",
         "| accepted solutions per problem | mean 1.62, median 1 |",
         "| problems with at least one pair | 8 of 13 (61.5%) |",
-        "| pairs per problem | mean 0.92, median 1 |",
+        "| pairs per problem | mean 1.08, median 1 |",
         "| test inputs dropped because the problem's solutions disagreed, or together contradicted the corpus's "
         "expected output (`oracle_disagreement`) | 6 |",
         "| originals dropped as wrong (`wrong_original`) | 1 |",
-        "| test strength | mean 0.75 over 2 of the 8 problems with pairs (25.0%); unknown for the others (no "
+        "| test strength | mean 0.89 over 3 of the 8 problems with pairs (37.5%); unknown for the others (no "
         "runnable incorrect solution to measure it with) |",
         "| 0 | 5 |",
         "| 1 | 4 |",
-        "| 2 | 4 |",
+        "| 2 | 3 |",
+        "| 4 | 1 |",
         "| `[0.5, 0.75)` | 1 |",
-        "| `1` | 1 |",
+        "| `1` | 2 |",
     ):
         assert line in section, line
-    for reason in ("python2", "unsupported_language", "over_budget", "no_solutions", "wrong_original"):
+    assert "| C++ | `cpp` | 1 | 7.1% |\n| Java | `java` | 1 | 7.1% |" in card  # pairs per original language
+    for reason in ("python2", "over_budget", "no_solutions", "wrong_original"):
         assert f"`{reason}`" in card
     assert "(undocumented reason)" not in card
 

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from semi_instruct.text.features import Features, analyze
+from semi_instruct.text.features import Features, analyze, analyze_compiled
+from semi_instruct.text.normalize import c_family_normal_form, c_family_tokens
 
 
 def code(text: str) -> str:
@@ -210,3 +211,118 @@ def test_syntax_error_detail_names_the_line(source: str, line: int) -> None:
 def test_nul_byte_is_a_syntax_error_not_a_crash() -> None:
     a = analyze("print(1)\x00\n")
     assert a.mode is None and a.syntax_error is not None and "null bytes" in a.syntax_error
+
+
+# ---------------------------------------------------------------- C++ and Java (no compiler: tokens)
+
+
+@pytest.mark.parametrize(
+    ("language", "source"),
+    [
+        ("cpp", "#include <iostream>\nint main() { int a; std::cin >> a; std::cout << a; }\n"),
+        ("cpp", "#include <bits/stdc++.h>\nusing namespace std;\nint main(){int a;cin>>a;cout<<a;}\n"),
+        ("cpp", '#include <cstdio>\nint main(void) { int a; scanf("%d", &a); printf("%d", a); }\n'),
+        ("cpp", "#include <cstdio>\nint main() { int c = getchar(); putchar(c); }\n"),
+        ("cpp", "#include <cstdio>\nint main() { char b[64]; fread(b, 1, 64, stdin); puts(b); }\n"),
+        ("cpp", "#include <unistd.h>\nint main() { char b[8]; return read(0, b, 8) < 0; }\n"),
+        ("cpp", "#define int long long\nsigned main() { int n; std::cin >> n; }\n"),
+        ("cpp", "auto main() -> int { std::string s; std::getline(std::cin, s); }\n"),
+        ("java", "class A { public static void main(String[] a) { new java.util.Scanner(System.in); } }\n"),
+        (
+            "java",
+            "import java.io.*;\npublic class Main {\n  static public void main(String... args) throws IOException {\n"
+            "    BufferedReader r = new BufferedReader(new InputStreamReader(System.in));\n  }\n}\n",
+        ),
+        ("java", "public class M { public final static void main(String[] a) { var s = System . in; } }\n"),
+        (
+            "java",
+            "import java.io.*;\npublic class M { public static void main(String[] a) {\n"
+            "  new FileInputStream(FileDescriptor.in); } }\n",
+        ),
+    ],
+    ids=[
+        "cin",
+        "bits_cin",
+        "scanf",
+        "getchar",
+        "fread_stdin",
+        "posix_read_0",
+        "signed_main",
+        "trailing_return_getline",
+        "scanner",
+        "buffered_reader_static_public_varargs",
+        "system_in_spaced",
+        "file_descriptor_in",
+    ],
+)
+def test_compiled_stdin_readers_with_a_main_are_stdio(language: str, source: str) -> None:
+    a = analyze_compiled(source, language)
+    assert (a.mode, a.entry_point, a.has_main, a.syntax_error, a.tree) == ("stdio", None, True, None, None)
+    assert a.features.reads_stdin is True
+    assert (a.features.parses, a.features.num_functions, a.features.one_line_nesting) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "has_main", "reads_stdin"),
+    [
+        # main and stdin only inside comments and literals do not count
+        ("cpp", '// int main() { cin >> x; }\n/* scanf */ const char *s = "int main() { cin; }";\n', False, False),
+        ("cpp", 'int main() { puts("cin >> x"); /* scanf("%d") */ }\n', True, False),
+        ("cpp", 'int main() { auto s = R"(cin >> x; scanf)"; }\n', True, False),
+        ("cpp", "int solve() { int x; std::cin >> x; return x; }\n", False, True),
+        ("cpp", "int helper() { return main(); }\n", False, False),  # a call of main is no main
+        (
+            "java",
+            'public class M { public static void main(String[] a) { System.out.println("System.in"); } }\n',
+            True,
+            False,
+        ),
+        ("java", "class M { public void main(String[] a) { System.in.read(); } }\n", False, True),  # not static
+        ("java", "class M { static void main(String[] a) { System.in.read(); } }\n", False, True),  # not public
+        ("java", "class M { /* public static void main(String[] a) */ int x = System.in.available(); }\n", False, True),
+    ],
+)
+def test_compiled_code_without_main_or_stdin_has_no_interface(
+    language: str, source: str, has_main: bool, reads_stdin: bool
+) -> None:
+    a = analyze_compiled(source, language)
+    assert (a.has_main, a.features.reads_stdin, a.mode) == (has_main, reads_stdin, None)
+
+
+def test_compiled_features_count_lines_without_compiling() -> None:
+    source = "int main() {\n  int a; std::cin >> a;\n  return a;\n}\n"
+    f = analyze_compiled(source, "cpp").features
+    assert (f.line_count, f.longest_line) == (4, len("  int a; std::cin >> a;"))
+    # code that would not compile is still analysed: the compiler judges it at validate
+    broken = analyze_compiled("int main() { std::cin >> ; \n", "cpp")
+    assert (broken.mode, broken.syntax_error) == ("stdio", None)
+    with pytest.raises(ValueError, match="not cpp or java"):
+        analyze_compiled("fn main() {}", "rust")
+
+
+def test_c_family_tokens_drop_comments_and_layout_but_keep_literals_and_directives() -> None:
+    assert c_family_tokens('#include <cstdio>\n#define N 10 // size\nint x = N; /* a\nb */ char c = \'"\';\n') == [
+        "#", "include", "<", "cstdio", ">", "\n",
+        "#", "define", "N", "10", "\n",
+        "int", "x", "=", "N", ";", "char", "c", "=", "'\"'", ";",
+    ]  # fmt: skip
+    # operators by maximal munch: `a - -b` is not `a--b`; a string holding `//` is no comment
+    assert c_family_normal_form("x = a - -b;") != c_family_normal_form("x = a--b;")
+    assert c_family_tokens('s = "// not a comment";') == ["s", "=", '"// not a comment"', ";"]
+    assert c_family_tokens('auto r = R"x(a ")" b)x";') == ["auto", "r", "=", 'R"x(a ")" b)x"', ";"]
+    assert c_family_tokens("long n = 1'000'000LL; x >>>= 2;") == [
+        "long",
+        "n",
+        "=",
+        "1'000'000LL",
+        ";",
+        "x",
+        ">>>=",
+        "2",
+        ";",
+    ]
+    # a line continuation keeps a directive going; Windows line ends are line ends
+    assert c_family_tokens("#define TWICE(x) \\\n  ((x) * 2)\r\nint y;") == [
+        "#", "define", "TWICE", "(", "x", ")", "(", "(", "x", ")", "*", "2", ")", "\n", "int", "y", ";",
+    ]  # fmt: skip
+    assert c_family_normal_form("int  main ( ) {\n\treturn 0 ;}") == c_family_normal_form("int main(){return 0;}")

@@ -31,6 +31,7 @@ def stdio_record(solution: str, adapter: str, inputs: list[str], entry: str) -> 
     return {
         "id": "s",
         "code": solution + "\n\n" + adapter,
+        "language": "python",
         "mode": "stdio",
         "original_entry_point": None,
         "inputs": inputs,
@@ -193,6 +194,7 @@ def test_call_mode_functions_returning_tuples_get_asserts(runner: Runner) -> Non
     record = {
         "id": "rle",
         "code": "def rle(s):\n    import itertools\n    return [[k, len(list(g))] for k, g in itertools.groupby(s)]\n",
+        "language": "python",
         "mode": "call",
         "original_entry_point": "rle",
         "inputs": [json.dumps(["aab"]), json.dumps([""])],

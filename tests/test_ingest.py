@@ -29,6 +29,7 @@ from semi_instruct.pipeline import stage_schema
 from semi_instruct.stages.base import StageStats
 from semi_instruct.stages.ingest import SOURCE_FIELDS, IngestError, IngestOptions, normalize_row
 from semi_instruct.stages.ingest import run as run_ingest
+from semi_instruct.text.normalize import c_family_normal_form
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIELDS = {f: f for f in SOURCE_FIELDS}
@@ -143,12 +144,12 @@ def test_parquet_with_config_mapping_and_per_shard_override(tmp_path: Path) -> N
             {
                 "solution": [
                     "print(input()[::-1])",
-                    "#include <cstdio>\nint main() {}",
+                    'fn main() { println!("hi"); }',
                     None,
                     "print(input().upper())",
                 ],
                 "question": ["Reverse a string.", None, "no code", None],
-                "lang": ["Python 3", "C++", None, None],
+                "lang": ["Python 3", "Rust", None, None],
                 "tests": ['{"inputs": ["ab\\n"], "outputs": ["ba\\n"]}', None, None, ""],
                 "unused": [1, 2, 3, 4],
             }
@@ -172,9 +173,9 @@ def test_parquet_with_config_mapping_and_per_shard_override(tmp_path: Path) -> N
             "row": 1,
             "id": None,
             "stage": "ingest",
-            "reason": "not_python",
-            "detail": "row 1: language is 'C++'",
-            "code_preview": "#include <cstdio>\nint main() {}",
+            "reason": "unsupported_language",
+            "detail": "row 1: language 'Rust': not one the workflow runs (python, cpp, java)",
+            "code_preview": 'fn main() { println!("hi"); }',
         },
         {
             "shard": "pq",
@@ -316,6 +317,145 @@ def test_exact_dedup_ignores_formatting_and_comments_and_duplicate_ids(tmp_path:
 
 GOOD_BEFORE = {"code": "print(int(input()) + 100)"}
 GOOD_AFTER = {"code": "print(int(input()) + 200)"}
+# ---------------------------------------------------------------- C++ and Java originals written for these tests
+# (test_compiled_originals_are_real_programs compiles and runs the runnable ones with g++ and javac)
+
+CPP_CIN = """\
+#include <iostream>
+
+// Sums n integers read with cin.
+int main() {
+    int n;
+    std::cin >> n;
+    long long total = 0;
+    for (int i = 0; i < n; ++i) {
+        long long x;
+        std::cin >> x;
+        total += x;
+    }
+    std::cout << total << "\\n";
+    return 0;
+}
+"""
+# The same program reformatted and commented otherwise: the same code_hash.
+CPP_CIN_REFORMATTED = """\
+#include <iostream>
+/* sum of the numbers */
+int main()
+{
+  int n; std::cin >> n;   // how many
+  long long total=0;
+  for(int i=0;i<n;++i){ long long x; std::cin>>x; total+=x; }
+  std::cout<<total<<"\\n";
+  return 0;
+}
+"""
+CPP_SCANF = """\
+#include <bits/stdc++.h>
+using namespace std;
+#define int long long
+
+signed main() {
+    int n;
+    if (scanf("%lld", &n) != 1) return 0;
+    int best = LLONG_MIN;
+    for (int i = 0; i < n; i++) {
+        int x;
+        scanf("%lld", &x);
+        best = max(best, x);
+    }
+    printf("%lld\\n", best);
+}
+"""
+CPP_GETCHAR = """\
+#include <cstdio>
+
+static int read_int() {
+    int c = getchar_unlocked(), sign = 1, value = 0;
+    while (c != '-' && (c < '0' || c > '9')) c = getchar_unlocked();
+    if (c == '-') { sign = -1; c = getchar_unlocked(); }
+    while (c >= '0' && c <= '9') { value = value * 10 + (c - '0'); c = getchar_unlocked(); }
+    return sign * value;
+}
+
+int main() {
+    int n = read_int(), even = 0;
+    for (int i = 0; i < n; ++i) even += read_int() % 2 == 0;
+    printf("%d\\n", even);
+    return 0;
+}
+"""
+CPP_NO_MAIN = """\
+#include <iostream>
+
+// A library function: reads a number, but there is no main to run it.
+long long twice() {
+    long long x;
+    std::cin >> x;
+    return 2 * x;
+}
+"""
+CPP_NO_STDIN = """\
+#include <cstdio>
+
+// Prints a constant; never reads with cin or scanf.
+int main() {
+    const char *note = "scanf is not called here";
+    printf("%d\\n", 6 * 7);
+    return note[0] == 's' ? 0 : 1;
+}
+"""
+JAVA_SCANNER = """\
+import java.util.Scanner;
+
+public class Main {
+    public static void main(String[] args) {
+        Scanner in = new Scanner(System.in);
+        int n = in.nextInt();
+        long product = 1;
+        for (int i = 0; i < n; i++) {
+            product = product * in.nextLong() % 1_000_000_007L;
+        }
+        System.out.println(product);
+    }
+}
+"""
+JAVA_BUFFERED = """\
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+
+public class Solution {
+    public static void main(String[] args) throws IOException {
+        BufferedReader reader = new BufferedReader(new InputStreamReader(System.in));
+        String line;
+        StringBuilder out = new StringBuilder();
+        while ((line = reader.readLine()) != null) {
+            out.append(new StringBuilder(line).reverse()).append('\\n');
+        }
+        System.out.print(out);
+    }
+}
+"""
+JAVA_NO_MAIN = """\
+import java.util.Scanner;
+
+class Main {
+    // not static: the JVM has no main to start
+    public void main(String[] args) {
+        System.out.println(new Scanner(System.in).nextInt() + 1);
+    }
+}
+"""
+JAVA_NO_STDIN = """\
+public class Main {
+    public static void main(String[] args) {
+        // reading System.in is not needed: the answer is fixed
+        System.out.println("System.in " + 42);
+    }
+}
+"""
+
 LONG_CODE = "print(input())  # " + "x" * 100
 MANY_LINES = "n = int(input())\n" + "n += 1\n" * 5 + "print(n)\n"
 WIDE_LINE = "print(input() + '" + "y" * 60 + "')"
@@ -392,7 +532,62 @@ MALFORMED = [
         re.compile(r"row 1: SyntaxError: .+ \(line 2\)"),
     ),
     ("nul_byte", {"code": "print(input())\x00"}, {}, "syntax_error", re.compile(r"row 1: \w+Error: .*null bytes.*")),
-    ("cpp", {"code": "int main() { return 0; }", "language": "cpp"}, {}, "not_python", "row 1: language is 'cpp'"),
+    (
+        "rust",
+        {"code": "fn main() {}", "language": "rust"},
+        {},
+        "unsupported_language",
+        "row 1: language 'rust': not one the workflow runs (python, cpp, java)",
+    ),
+    (
+        "cpp_left_out",
+        {"code": CPP_CIN, "language": "c++"},
+        {"languages": ("python", "java")},
+        "unsupported_language",
+        "row 1: language 'c++': cpp is not in ingest.languages (python, java)",
+    ),
+    (
+        "python2_named",
+        {"code": "print(input())", "language": "Python 2.7"},
+        {},
+        "python2",
+        "row 1: language 'Python 2.7': Python 2 (the sandbox runs Python 3)",
+    ),
+    (
+        "cpp_without_main",
+        {"code": CPP_NO_MAIN, "language": "cpp"},
+        {},
+        "no_main",
+        "row 1: cpp code without `int main(`: nothing to run",
+    ),
+    (
+        "java_without_main",
+        {"code": JAVA_NO_MAIN, "language": "java"},
+        {},
+        "no_main",
+        "row 1: java code without `public static void main(`: nothing to run",
+    ),
+    (
+        "cpp_without_stdin",
+        {"code": CPP_NO_STDIN, "language": "g++"},
+        {},
+        "no_input_interface",
+        "row 1: cpp code that reads no stdin: every input gives the same output",
+    ),
+    (
+        "java_without_stdin",
+        {"code": JAVA_NO_STDIN, "language": "Java 8"},
+        {},
+        "no_input_interface",
+        "row 1: java code that reads no stdin: every input gives the same output",
+    ),
+    (
+        "cpp_over_max_lines",
+        {"code": CPP_CIN, "language": "cpp"},
+        {"max_lines": 5},
+        "too_large",
+        f"row 1: {CPP_CIN.count(chr(10))} lines > max_lines 5",
+    ),
     (
         "no_input_interface",
         {"code": "x = 6 * 7\nprint(x)\n"},
@@ -832,9 +1027,10 @@ def test_workflow_fails_the_ingest_job_on_a_fields_typo(tmp_path: Path) -> None:
         timeout=600,
     )
     assert proc.returncode != 0
+    rows = len((workdir / "data/demo/shard.jsonl").read_text().splitlines())  # the demo grows now and then
     message = (
         "data/demo/shard.jsonl: no column 'soluton' (field `code`, mapped by the manifest row of shard 'demo': "
-        "`code=soluton`) in any of its 35 readable rows; the columns present are "
+        f"`code=soluton`) in any of its {rows} readable rows; the columns present are "
     )
     log = (workdir / "logs/ingest/demo.log").read_text()
     assert f"IngestError: {message}" in log
@@ -1020,3 +1216,279 @@ def test_missing_manifest_is_a_manifest_error(tmp_path: Path) -> None:
         match=f"^cannot read shard manifest {re.escape(str(tmp_path / 'nope.tsv'))}: No such file or directory$",
     ):
         read_manifest(tmp_path / "nope.tsv")
+
+
+# ---------------------------------------------------------------- C++ and Java originals
+
+
+def c_family_hash(code: str) -> str:
+    """The documented dedup key of C++/Java code: the hash of its tokens without comments and layout."""
+    return sha16(c_family_normal_form(code))
+
+
+def test_cpp_and_java_rows_are_stdio_records_with_token_features_and_a_layout_free_code_hash(tmp_path: Path) -> None:
+    raw = write_jsonl(
+        tmp_path / "compiled.jsonl",
+        [
+            {"id": "cin", "code": CPP_CIN, "language": "cpp"},
+            {"id": "cin-again", "code": CPP_CIN_REFORMATTED, "language": "C++"},
+            {"id": "scanf", "code": CPP_SCANF, "language": "GNU C++17"},
+            {"id": "getchar", "code": CPP_GETCHAR, "language": "g++"},
+            {"id": "scanner", "code": JAVA_SCANNER, "language": "java"},
+            {"id": "buffered", "code": JAVA_BUFFERED, "language": "Java 11"},
+            {"id": "py", "code": "print(int(input()) * 2)\n", "language": "python3"},
+            {"id": "default", "code": CPP_GETCHAR.replace("even", "evens")},  # default_language below
+        ],
+    )
+    stats, rows, dropped = ingest(tmp_path, Shard("c", str(raw)), IngestOptions(default_language="c++17"))
+
+    assert [(r["id"], r["language"], r["mode"], r["original_entry_point"]) for r in rows] == [
+        ("cin", "cpp", "stdio", None),
+        ("scanf", "cpp", "stdio", None),
+        ("getchar", "cpp", "stdio", None),
+        ("scanner", "java", "stdio", None),
+        ("buffered", "java", "stdio", None),
+        ("py", "python", "stdio", None),
+        ("default", "cpp", "stdio", None),
+    ]
+    assert [r["code_hash"] for r in rows[:5]] == [
+        c_family_hash(code) for code in (CPP_CIN, CPP_SCANF, CPP_GETCHAR, JAVA_SCANNER, JAVA_BUFFERED)
+    ]
+    assert rows[5]["code_hash"] == code_hash("print(int(input()) * 2)\n")
+    # the same C++ program reformatted and re-commented is a duplicate, like a reformatted Python one
+    assert [(q["id"], q["reason"], q["detail"]) for q in dropped] == [
+        ("cin-again", "duplicate", "row 1: same normalized code as 'cin'")
+    ]
+    assert rows[3]["features"] == {
+        "parses": None,  # the compiler judges the syntax, at validate
+        "reads_stdin": True,
+        "top_level_statements": None,
+        "num_functions": None,
+        "line_count": JAVA_SCANNER.count("\n"),
+        "longest_line": max(len(line) for line in JAVA_SCANNER.splitlines()),
+        "one_line_nesting": None,
+    }
+    assert (stats.records_in, stats.kept) == (8, 7)
+
+
+def test_a_real_change_to_cpp_code_changes_its_hash() -> None:
+    assert c_family_normal_form(CPP_CIN) == c_family_normal_form(CPP_CIN_REFORMATTED)
+    for changed in (
+        CPP_CIN.replace("total += x", "total -= x"),
+        CPP_CIN.replace('"\\n"', '"\\n\\n"'),  # string literals are kept as they are
+        CPP_CIN.replace("#include <iostream>\n", "#include <iostream>\n#define N 5\n"),
+    ):
+        assert c_family_normal_form(changed) != c_family_normal_form(CPP_CIN)
+
+
+def _run(args: list[str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_compiled_originals_are_real_programs(tmp_path: Path) -> None:
+    """The C++ and Java programs above do what their names say, with the Debian g++ and javac (`./run` installs
+    them): the readers read, the programs ingest calls `no_main` do not link or start, the ones it calls
+    `no_input_interface` print the same whatever the input."""
+    cpp_runs = {
+        "cin": (CPP_CIN, "3\n1 2 3\n", "6\n"),
+        "scanf": (CPP_SCANF, "4\n-5 7 2 7\n", "7\n"),
+        "getchar": (CPP_GETCHAR, "5\n1 2 -4 7 10\n", "3\n"),
+        "no_stdin": (CPP_NO_STDIN, "1 2 3\n", "42\n"),
+    }
+    for name, (code, given, expected) in cpp_runs.items():
+        (tmp_path / f"{name}.cpp").write_text(code)
+        built = _run(["g++", "-O2", "-std=gnu++17", "-o", name, f"{name}.cpp"], tmp_path)
+        assert built.returncode == 0, built.stderr
+        assert _run([f"./{name}"], tmp_path, given).stdout == expected, name
+    (tmp_path / "no_main.cpp").write_text(CPP_NO_MAIN)
+    linked = _run(["g++", "-std=gnu++17", "-o", "no_main", "no_main.cpp"], tmp_path)
+    assert linked.returncode != 0 and "main" in linked.stderr
+
+    java_runs = {
+        "Main": (JAVA_SCANNER, "3\n2 3 1000000007\n", "0\n"),
+        "Solution": (JAVA_BUFFERED, "abc\nxy\n", "cba\nyx\n"),
+    }
+    for cls, (code, given, expected) in java_runs.items():
+        folder = tmp_path / f"java-{cls}"
+        folder.mkdir()
+        (folder / f"{cls}.java").write_text(code)
+        built = _run(["javac", f"{cls}.java"], folder)
+        assert built.returncode == 0, built.stderr
+        assert _run(["java", "-cp", ".", cls], folder, given).stdout == expected, cls
+    for name, code, given in (("no-main", JAVA_NO_MAIN, "1\n"), ("no-stdin", JAVA_NO_STDIN, "")):
+        folder = tmp_path / f"java-{name}"
+        folder.mkdir()
+        (folder / "Main.java").write_text(code)
+        assert _run(["javac", "Main.java"], folder).returncode == 0
+        started = _run(["java", "-cp", ".", "Main"], folder, given)
+        if name == "no-main":
+            assert started.returncode != 0 and "main method" in started.stderr.lower(), started.stderr
+        else:
+            assert started.stdout == "System.in 42\n"
+
+
+CALL_LAYOUT = {
+    "problem_id": "task",
+    "fn_name": {"column": "io", "json": True, "key": "fn_name"},
+    "solutions": {"column": "programs", "code": "code", "language": "lang"},
+    "tests": [{"column": "io", "json": True, "input": "inputs", "output": "outputs"}],
+}
+
+
+def test_compiled_solutions_of_problems_call_style_ones_need_python(tmp_path: Path) -> None:
+    twice = "def twice(x):\n    return 2 * x\n"
+    raw = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {
+                "task": "twice",
+                "io": json.dumps({"fn_name": "twice", "inputs": [[1]], "outputs": [2]}),
+                "programs": [{"code": twice, "lang": "python3"}, {"code": CPP_CIN, "lang": "cpp"}],
+            },
+            {  # no tests, so nothing says how it is called: each program's own interface decides
+                "task": "open",
+                "io": "",
+                "programs": [
+                    {"code": CPP_CIN, "lang": "cpp"},
+                    {"code": CPP_NO_STDIN, "lang": "cpp"},
+                    {"code": JAVA_NO_MAIN, "lang": "java"},
+                    {"code": JAVA_SCANNER, "lang": "java"},
+                ],
+            },
+        ],
+    )
+    options = IngestOptions(layouts={"mine": CALL_LAYOUT})
+    stats, rows, dropped = ingest(tmp_path, Shard("p", str(raw), preset="mine"), options)
+
+    assert [(r["id"], r["language"], r["mode"], r["original_entry_point"]) for r in rows] == [
+        ("twice/0", "python", "call", "twice"),
+        ("open/0", "cpp", "stdio", None),
+        ("open/3", "java", "stdio", None),
+    ]
+    assert {q["id"]: (q["reason"], q["detail"]) for q in dropped} == {
+        "twice/1": (
+            "unsupported_language",
+            "row 0, problem 'twice', solution 1: language cpp: a call-style problem (fn_name 'twice') needs Python "
+            "solutions; C++ and Java run as stdin programs only",
+        ),
+        "open/1": (
+            "no_input_interface",
+            "row 1, problem 'open', solution 1: cpp code that reads no stdin: every input gives the same output",
+        ),
+        "open/2": (
+            "no_main",
+            "row 1, problem 'open', solution 2: java code without `public static void main(`: nothing to run",
+        ),
+    }
+
+
+MAX_PY = "n = int(input())\nprint(max(map(int, input().split())))\n"
+MAX_PY_RENAMED = "count = int(input())\nprint(max(map(int, input().split())))  # the largest\n"
+MAX_JAVA = """\
+import java.util.*;
+
+public class Main {
+    public static void main(String[] args) {
+        Scanner in = new Scanner(System.in);
+        int n = in.nextInt();
+        long best = Long.MIN_VALUE;
+        for (int i = 0; i < n; i++) best = Math.max(best, in.nextLong());
+        System.out.println(best);
+    }
+}
+"""
+MAX_CPP_WRONG = CPP_SCANF.replace("best = max(best, x)", "best = x")  # the last value, not the largest
+
+
+def code_contests_max(solutions: list[tuple[str, str]], incorrect: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "name": "max",
+        "statement": "Print the largest of n integers.",
+        "solutions": solutions,
+        "incorrect_solutions": incorrect,
+        "public_tests": [("3\n1 5 2\n", "5\n")],
+        "private_tests": [("1\n-7\n", "-7\n")],
+        "generated_tests": [],
+    }
+
+
+def test_code_contests_cpp_and_java_solutions_become_records_references_and_incorrect_solutions(
+    tmp_path: Path,
+) -> None:
+    from corpora import write_code_contests
+
+    problem = code_contests_max(
+        # language codes 3 (Python 3), 2 (C++), 4 (Java) in the Parquet file
+        [
+            ("python3", MAX_PY),
+            ("python3", MAX_PY_RENAMED),
+            ("cpp", CPP_SCANF),
+            ("cpp", CPP_SCANF.replace("    ", "\t") + "// reformatted\n"),
+            ("java", MAX_JAVA),
+            ("cpp", CPP_NO_MAIN),
+        ],
+        [("cpp", MAX_CPP_WRONG), ("java", JAVA_NO_MAIN), ("java", MAX_JAVA.replace("Math.max(best, ", "(0 + "))],
+    )
+    path = write_code_contests(tmp_path / "cc.parquet", [problem])
+    problems_file = tmp_path / "cc.problems.parquet"
+    options = IngestOptions(max_solutions_per_problem=3)
+    stats = run_ingest(
+        Shard("cc", str(path), preset="code_contests"),
+        options,
+        tmp_path / "cc.parquet.out",
+        tmp_path / "d.jsonl",
+        problems=problems_file,
+    )
+    stats.check()
+    rows = pq.read_table(tmp_path / "cc.parquet.out").to_pylist()
+    dropped = {q["id"]: (q["reason"], q["detail"]) for q in map(json.loads, (tmp_path / "d.jsonl").open())}
+
+    # farthest-first across languages: the first Python solution, then C++ and Java before the renamed Python copy
+    assert [(r["id"], r["language"], r["mode"]) for r in rows] == [
+        ("max/0", "python", "stdio"),
+        ("max/2", "cpp", "stdio"),
+        ("max/4", "java", "stdio"),
+    ]
+    assert rows[1]["tests"] == [{"input": "3\n1 5 2\n", "output": "5\n"}, {"input": "1\n-7\n", "output": "-7\n"}]
+    assert dropped == {
+        "max/1": (
+            "over_budget",
+            "row 0, problem 'max', solution 1: 4 runnable solutions, budget 3; kept as a consensus reference",
+        ),
+        "max/3": ("duplicate", "row 0, problem 'max', solution 3: same normalized code as solution 2"),
+        "max/5": (
+            "no_main",
+            "row 0, problem 'max', solution 5: cpp code without `int main(`: nothing to run",
+        ),
+    }
+    [table] = pq.read_table(problems_file).to_pylist()
+    assert [(s["id"], s["language"]) for s in table["references"]] == [
+        ("max/0", "python"),
+        ("max/2", "cpp"),
+        ("max/4", "java"),
+        ("max/1", "python"),
+    ]
+    assert [(s["id"], s["language"], s["code"]) for s in table["incorrect"]] == [
+        ("max/incorrect/0", "cpp", MAX_CPP_WRONG),
+        ("max/incorrect/2", "java", problem["incorrect_solutions"][2][1]),
+    ]
+    assert stats.details["incorrect_solutions"] == {"runnable": 2, "no_main": 1}
+    assert json.loads(table["languages"]) == {"cpp": 3, "java": 1, "python3": 2}
+
+    # ingest.languages leaves C++ and Java out: they are dropped, naming the corpus's code
+    stats = run_ingest(
+        Shard("cc", str(path), preset="code_contests"),
+        IngestOptions(max_solutions_per_problem=3, languages=("python",)),
+        tmp_path / "py.parquet",
+        tmp_path / "py.jsonl",
+    )
+    dropped = {q["id"]: (q["reason"], q["detail"]) for q in map(json.loads, (tmp_path / "py.jsonl").open())}
+    assert dropped["max/2"] == (
+        "unsupported_language",
+        "row 0, problem 'max', solution 2: language cpp (code_contests code 2): cpp is not in ingest.languages "
+        "(python)",
+    )
+    assert dropped["max/4"][1].endswith(
+        "language java (code_contests code 4): java is not in ingest.languages (python)"
+    )
+    assert [r["id"] for r in pq.read_table(tmp_path / "py.parquet").to_pylist()] == ["max/0", "max/1"]

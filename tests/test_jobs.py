@@ -41,14 +41,14 @@ def ingest_and_generate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_
          "--parquet", str(tmp_path / "gen.parquet"), "--dropped", str(tmp_path / "gen.dropped"),
          "--stats", str(tmp_path / "gen.stats"), "--gpus", argv_gpus],
     )  # fmt: skip
-    assert (stats.records_in, stats.kept) == (30, 27) and (tmp_path / "gen.parquet").exists()
+    assert (stats.records_in, stats.kept) == (35, 32) and (tmp_path / "gen.parquet").exists()
     return (tmp_path / "generate.log").read_text()
 
 
 def test_a_job_runs_from_its_options_and_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = ingest_and_generate(tmp_path, monkeypatch, engine_gpus=0, argv_gpus="0")
     assert "generate demo: started" in log and "generate demo: done" in log and "GPU(s)" not in log
-    assert "generate: 30 in, 27 kept" in log
+    assert "generate: 35 in, 32 kept" in log
 
 
 def test_fewer_gpus_than_engine_gpus_is_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -659,3 +659,56 @@ def test_inputs_not_json(text: str) -> None:
     with pytest.raises(ParseFailure) as err:
         parse_inputs(text, "stdio", 100)
     assert (err.value.reason, err.value.detail) == ("inputs_not_json", "no JSON list of inputs in the answer")
+
+
+# ---------------------------------------------------------------- C++ and Java originals: a Python task of its own
+
+
+@pytest.mark.parametrize(
+    ("language", "instruction", "named"),
+    [
+        ("cpp", "Write a Python function that adds one, like the C++ solution does.", "C++"),
+        ("cpp", "Port this c++ logic: add one to n and return it, please.", "c++"),
+        ("cpp", "Given n (a CPP int in the original), return n plus one as an integer.", "CPP"),
+        ("java", "Translate the Java method: return n plus one for the given integer n.", "Java"),
+        ("java", "As in java, return n plus one for the integer argument n given.", "java"),
+    ],
+)
+def test_an_instruction_naming_the_originals_language_is_rejected(language: str, instruction: str, named: str) -> None:
+    with pytest.raises(ParseFailure) as info:
+        parse_rewrite(markdown(instruction=instruction), "stdio", original_language=language)
+    assert (info.value.reason, info.value.detail) == (
+        "mentions_original_language",
+        f"the instruction names the original's language ({named!r})",
+    )
+    # the same answer for a Python original is fine: the guard is about the original's language only
+    assert parse_rewrite(markdown(instruction=instruction), "stdio").instruction == instruction
+
+
+@pytest.mark.parametrize(
+    ("language", "instruction"),
+    [
+        ("cpp", INSTRUCTION),
+        ("cpp", "Return n plus one; a JavaScript or Java caller may use it too (inputs up to 10**9)."),  # not C++
+        ("cpp", "Return the sum of the counts in cppreference-style notation, n plus one."),  # a word part
+        ("java", "Return n plus one for the integer n; JavaScript users call it the same way."),
+        ("java", "Return n plus one; a C++ port exists elsewhere, but write this in plain terms."),  # not Java
+    ],
+)
+def test_an_instruction_that_does_not_name_the_originals_language_passes(language: str, instruction: str) -> None:
+    assert parse_rewrite(markdown(instruction=instruction), "stdio", original_language=language).instruction == (
+        instruction
+    )
+
+
+def test_the_language_guard_applies_to_json_answers_too() -> None:
+    answer = json.dumps(
+        {"instruction": "Rewrite the Java program as a function adding one to n.", "solution": SOLUTION,
+         "entry_point": "add_one", "adapter": ADAPTER}
+    )  # fmt: skip
+    with pytest.raises(ParseFailure, match="mentions_original_language"):
+        parse_rewrite(answer, "stdio", original_language="java")
+
+
+def test_mentions_original_language_is_a_described_reject() -> None:
+    assert "mentions_original_language" in stage("generate").rejects

@@ -26,7 +26,7 @@ from corpora import (
 from workspace import REPO, make_workspace, planned_by_shard, snakemake
 
 from semi_instruct.config import ConfigError, load_config
-from semi_instruct.layouts import PRESETS, LayoutError, known_layouts, prelude_for
+from semi_instruct.layouts import PRESETS, LayoutError, canonical_language, known_layouts, prelude_for
 from semi_instruct.manifest import ManifestError, Shard, read_manifest
 from semi_instruct.pipeline import PROBLEM_SCHEMA, stage_schema
 from semi_instruct.stages.base import StageStats
@@ -69,13 +69,38 @@ def test_code_contests_explodes_solutions_quarantines_other_languages_and_fills_
     path = write_code_contests(tmp_path / "cc.parquet", CODE_CONTESTS_PROBLEMS)
     stats, rows, drops, problems = ingest(tmp_path, Shard("cc", str(path), source="cc", preset="code_contests"))
 
-    # 4 problems: Even Split (4 solutions), Mean (1), greeting (1), Pair Sums (none: one quarantine row)
-    assert (stats.records_in, stats.kept) == (7, 3)
-    assert [(r["id"], r["problem_id"], r["solution_index"], r["row"]) for r in rows] == [
-        ("4_A. Even Split/0", "4_A. Even Split", 0, 0),
-        ("1331_B. Arithmetic Mean/0", "1331_B. Arithmetic Mean", 0, 1),
-        ("greetu/0", "greetu", 0, 2),
+    # 4 problems: Even Split (4 solutions: Python 3, C++, Java, Python 2), Mean (1), greeting (1), Pair Sums (none:
+    # one quarantine row)
+    assert (stats.records_in, stats.kept) == (7, 5)
+    assert [(r["id"], r["problem_id"], r["solution_index"], r["row"], r["language"]) for r in rows] == [
+        ("4_A. Even Split/0", "4_A. Even Split", 0, 0, "python"),
+        ("4_A. Even Split/1", "4_A. Even Split", 1, 0, "cpp"),  # code_contests language code 2
+        ("4_A. Even Split/2", "4_A. Even Split", 2, 0, "java"),  # code 4
+        ("1331_B. Arithmetic Mean/0", "1331_B. Arithmetic Mean", 0, 1, "python"),
+        ("greetu/0", "greetu", 0, 2, "python"),
     ]
+    # compiled originals: stdin programs, the problem's tests, the features that need no compiler
+    cpp, java = rows[1], rows[2]
+    assert (cpp["code"], cpp["mode"], cpp["original_entry_point"], cpp["tests"]) == (
+        even_code := problem("4_A. Even Split", CODE_CONTESTS_PROBLEMS)["solutions"][1][1],
+        "stdio",
+        None,
+        rows[0]["tests"],
+    )
+    assert cpp["features"] == {
+        "parses": None,
+        "reads_stdin": True,
+        "top_level_statements": None,
+        "num_functions": None,
+        "line_count": even_code.count("\n"),
+        "longest_line": max(map(len, even_code.splitlines())),
+        "one_line_nesting": None,
+    }
+    assert (java["mode"], java["features"]["reads_stdin"], java["code"]) == (
+        "stdio",
+        True,
+        problem("4_A. Even Split", CODE_CONTESTS_PROBLEMS)["solutions"][2][1],
+    )
     even = problem("4_A. Even Split", CODE_CONTESTS_PROBLEMS)
     first = rows[0]
     assert (first["code"], first["language"], first["statement"]) == (
@@ -95,19 +120,9 @@ def test_code_contests_explodes_solutions_quarantines_other_languages_and_fills_
         for i, o in [("8\n", "YES\n"), ("2\n", "NO\n"), ("7\n", "NO\n"), ("100\n", "YES\n"), ("1\n", "NO\n")]
         + [("6\n", "YES\n"), ("99\n", "NO\n")]
     ]
-    assert rows[2]["tests"][1] == {"input": "李雷\n", "output": "Hello, 李雷!\n"}
+    assert rows[4]["tests"][1] == {"input": "李雷\n", "output": "Hello, 李雷!\n"}
 
     assert by_id(drops) == {
-        "4_A. Even Split/1": (
-            "unsupported_language",
-            "row 0, problem '4_A. Even Split', solution 1: language cpp (code_contests code 2): compiled originals "
-            "are not supported yet",
-        ),
-        "4_A. Even Split/2": (
-            "unsupported_language",
-            "row 0, problem '4_A. Even Split', solution 2: language java (code_contests code 4): compiled originals "
-            "are not supported yet",
-        ),
         "4_A. Even Split/3": (
             "python2",
             "row 0, problem '4_A. Even Split', solution 3: language python2 (code_contests code 1): Python 2 (the "
@@ -126,9 +141,17 @@ def test_code_contests_explodes_solutions_quarantines_other_languages_and_fills_
             "problem_id": "4_A. Even Split",
             "mode": "stdio",
             "entry_point": None,
-            "references": [{"id": "4_A. Even Split/0", "code": even["solutions"][0][1], "entry_point": None}],
+            "references": [
+                {"id": f"4_A. Even Split/{i}", "code": even["solutions"][i][1], "entry_point": None, "language": lang}
+                for i, lang in enumerate(["python", "cpp", "java"])
+            ],
             "incorrect": [
-                {"id": "4_A. Even Split/incorrect/0", "code": even["incorrect_solutions"][0][1], "entry_point": None}
+                {
+                    "id": "4_A. Even Split/incorrect/0",
+                    "code": even["incorrect_solutions"][0][1],
+                    "entry_point": None,
+                    "language": "python",
+                }
             ],
             "solutions_total": 4,
             "incorrect_total": 1,
@@ -138,12 +161,20 @@ def test_code_contests_explodes_solutions_quarantines_other_languages_and_fills_
             "problem_id": "1331_B. Arithmetic Mean",
             "mode": "stdio",
             "entry_point": None,
-            "references": [{"id": "1331_B. Arithmetic Mean/0", "code": mean["solutions"][0][1], "entry_point": None}],
+            "references": [
+                {
+                    "id": "1331_B. Arithmetic Mean/0",
+                    "code": mean["solutions"][0][1],
+                    "entry_point": None,
+                    "language": "python",
+                }
+            ],
             "incorrect": [
                 {
                     "id": "1331_B. Arithmetic Mean/incorrect/0",
                     "code": mean["incorrect_solutions"][0][1],
                     "entry_point": None,
+                    "language": "python",
                 }
             ],
             "solutions_total": 1,
@@ -154,7 +185,7 @@ def test_code_contests_explodes_solutions_quarantines_other_languages_and_fills_
             "problem_id": "greetu",
             "mode": "stdio",
             "entry_point": None,
-            "references": [{"id": "greetu/0", "code": rows[2]["code"], "entry_point": None}],
+            "references": [{"id": "greetu/0", "code": rows[4]["code"], "entry_point": None, "language": "python"}],
             "incorrect": [],
             "solutions_total": 1,
             "incorrect_total": 0,
@@ -432,6 +463,15 @@ MY_LAYOUT = {
     "tests": [{"column": "examples", "input": "in", "output": "out"}],
 }
 ADD = "a, b = map(int, input().split())\nprint(a + b)\n"
+ADD_CPP = (
+    '#include <cstdio>\nint main() {\n    long long a, b;\n    scanf("%lld %lld", &a, &b);\n'
+    '    printf("%lld\\n", a + b);\n}\n'
+)
+ADD_JAVA = (
+    "import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n"
+    "        Scanner in = new Scanner(System.in);\n        System.out.println(in.nextLong() + in.nextLong());\n"
+    "    }\n}\n"
+)
 
 
 def test_a_layout_declared_in_the_config_reads_another_corpus(tmp_path: Path) -> None:
@@ -446,8 +486,10 @@ def test_a_layout_declared_in_the_config_reads_another_corpus(tmp_path: Path) ->
             "prompt": "Add two numbers.",
             "programs": [
                 {"src": ADD, "lang": "Python 3"},
-                {"src": "int main() { return 0; }", "lang": "C++"},
+                {"src": "int main() { return 0; }", "lang": "Rust"},
                 {"src": 42, "lang": "python3"},
+                {"src": ADD_CPP, "lang": "C++"},  # the layout's `languages` maps it to cpp
+                {"src": ADD_JAVA, "lang": "Java 11"},  # a judge's name, understood as it is
             ],
             "examples": [{"in": "1 2\n", "out": "3\n"}],
         },
@@ -460,18 +502,19 @@ def test_a_layout_declared_in_the_config_reads_another_corpus(tmp_path: Path) ->
     assert shard.preset == "mine"
 
     stats, rows, drops, problems = ingest(tmp_path, shard, IngestOptions.from_config(config))
-    assert [(r["id"], r["statement"], r["tests"]) for r in rows] == [
-        ("add/0", "Add two numbers.", [{"input": "1 2\n", "output": "3\n"}])
+    assert [(r["id"], r["language"], r["statement"], r["tests"]) for r in rows] == [
+        (f"add/{i}", language, "Add two numbers.", [{"input": "1 2\n", "output": "3\n"}])
+        for i, language in [(0, "python"), (3, "cpp"), (4, "java")]
     ]
     assert by_id(drops) == {
         "add/1": (
             "unsupported_language",
-            "row 0, problem 'add', solution 1: language cpp (mine 'C++'): compiled originals are not supported yet",
+            "row 0, problem 'add', solution 1: language rust: not one the workflow runs (python, cpp, java)",
         ),
         "add/2": ("bad_type", "row 0, problem 'add', solution 2: solution 2: expected a string, got int"),
         "empty": ("no_solutions", "row 1 (problem 'empty'): no accepted solution (programs is empty)"),
     }
-    assert stats.info["languages"] == {"cpp": 1, "python 3": 1, "python3": 1}
+    assert stats.info["languages"] == {"cpp": 1, "java 11": 1, "python 3": 1, "python3": 1, "rust": 1}
     assert stats.info["layout_spec"] == MY_LAYOUT
     assert [p["problem_id"] for p in problems] == ["add"]
 
@@ -608,7 +651,7 @@ def test_the_workflow_writes_the_problems_table_and_a_layout_edit_reruns_its_sha
     assert [p["problem_id"] for p in cc] == ["4_A. Even Split", "1331_B. Arithmetic Mean", "greetu"]
     assert [r["id"] for r in pq.read_table(workdir / "results/ingest/own.parquet").to_pylist()] == ["add/0"]
     stats = json.loads((workdir / "results/ingest/cc.stats.json").read_text())
-    assert (stats["records_in"], stats["kept"], stats["info"]["problems_in"]) == (7, 3, 4)
+    assert (stats["records_in"], stats["kept"], stats["info"]["problems_in"]) == (7, 5, 4)
 
     edited = {**MY_LAYOUT, "statement": None}
     (workdir / "edited.yaml").write_text(yaml.safe_dump({"ingest": {"layouts": {"mine": edited}}}))
@@ -632,6 +675,27 @@ def test_an_unknown_language_is_named_in_its_drop(tmp_path: Path) -> None:
     assert by_id(drops) == {
         "u/0": (
             "unsupported_language",
-            "row 0, problem 'u', solution 0: language unknown (code_contests code 0): only Python 3 originals are run",
+            "row 0, problem 'u', solution 0: language unknown (code_contests code 0): not one the workflow runs "
+            "(python, cpp, java)",
         )
     }
+
+
+@pytest.mark.parametrize(
+    ("names", "language"),
+    [
+        (["python3", "Python 3", "PyPy 3", "PyPy 3-64", "python 3.8", "pypy3", "py"], "python"),
+        (["python2", "Python 2", "PyPy 2", "python 2.7", "py2"], "python2"),
+        (["cpp", "C++", "g++", "c++17", "GNU C++17", "GNU C++20 (64)", "MS C++ 2017", "Clang++17 Diagnostics"], "cpp"),
+        (["java", "Java", "java 8", "Java11", "Java 21", "Java 1.8", "OpenJDK 17"], "java"),
+        (["c", "GNU C11", "C#", "JavaScript", "Kotlin 1.9", "Rust", "unknown", "cython"], None),
+    ],
+)
+def test_language_names_as_corpora_and_judges_write_them(names: list[str], language: str | None) -> None:
+    assert {name: canonical_language(name) for name in names} == dict.fromkeys(names, language)
+
+
+def test_code_contests_language_codes_map_to_the_workflows_languages() -> None:
+    layout = known_layouts({})["code_contests"]
+    codes = {code: canonical_language(layout.languages[code]) for code in ("0", "1", "2", "3", "4")}
+    assert codes == {"0": None, "1": "python2", "2": "cpp", "3": "python", "4": "java"}

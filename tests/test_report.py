@@ -240,9 +240,9 @@ def test_report_captions_state_the_keep_rule_the_run_used(tmp_path: Path, fracti
     assert all(r["tests_passed"] + failed[r["source_id"]] == len(r["tests"]) for r in rows)
     card = (workdir / "results/final/README.md").read_text()
     if fraction < 1:
-        assert "on at least half of the generated test inputs" in card and "2 of the 22 kept solutions failed" in card
+        assert "on at least half of the generated test inputs" in card and "2 of the 26 kept solutions failed" in card
     else:
-        assert "on every generated test input" in card and len(rows) == 20
+        assert "on every generated test input" in card and len(rows) == 24
 
     proc = subprocess.run(
         [SNAKEMAKE, "--report", "report.html", "--configfile", "later.yaml"],

@@ -64,6 +64,7 @@ DEMO_KEYS: dict[str, tuple[Any, str | dict[str, int] | None]] = {
     "ingest.max_corpus_tests": (2, "ingest"),
     "ingest.max_solutions_per_problem": (2, "ingest"),
     "ingest.max_reference_solutions": (3, "ingest"),
+    "ingest.languages": (["python"], "ingest"),
     # a data key, but a rule's params carry only the layout its shard names: the demo names none, so a new layout
     # reruns nothing (test_presets.py checks that editing one reruns the shards that use it, and only those)
     "ingest.layouts": ({"mine": {"solutions": "programs"}}, SPEED),
@@ -105,6 +106,11 @@ DEMO_KEYS: dict[str, tuple[Any, str | dict[str, int] | None]] = {
     "sandbox.max_output_bytes": (4096, "validate"),
     "sandbox.max_processes": (8, "validate"),
     "sandbox.workers": (1, SPEED),
+    "sandbox.compile.cpp_flags": (["-O1", "-std=gnu++17"], "validate"),
+    "sandbox.compile.java_flags": (["-g"], "validate"),
+    "sandbox.compile.timeout_s": (10.0, "validate"),
+    "sandbox.compile.memory_mb": (1024, "validate"),
+    "sandbox.compile.cache_dir": ("cache/compile2", SPEED),
     "validate.comparator": ("exact", "validate"),
     "validate.float_rel_tol": (1e-3, "validate"),
     "validate.float_abs_tol": (1e-3, "validate"),

@@ -5,7 +5,9 @@ driver process with one worker, so they share one long-lived sandbox, as program
 attack that damaged the sandbox would show in the attacks after it, and the cross-program checks (leaked
 files, processes, output left in memory) are meaningful. The unprivileged run uses `setpriv` to uid 1000
 with /usr/bin/python3 and a world-readable copy of the sandbox package (the checkout may be private), so
-it needs root to start; as a non-root caller the first run already is the unprivileged one.
+it needs root to start; as a non-root caller the first run already is the unprivileged one. C++ and Java
+attacks (`language=`) go through the same path: compiled in a compile sandbox (a 5 s compile limit here),
+then run per input.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ import sys
 sys.path[:0] = [sys.argv[1]]
 from semi_instruct.sandbox import Limits, make_runner
 from semi_instruct.sandbox.cases import run_cases
-with open(sys.argv[2], "rb") as source, open(sys.argv[3], "w") as sink, make_runner() as runner:
+from semi_instruct.sandbox.toolchains import CompileOptions
+with open(sys.argv[2], "rb") as source, open(sys.argv[3], "w") as sink, make_runner(
+    compile_options=CompileOptions(timeout_s=5.0, cache_dir=None)
+) as runner:
     run_cases(source, sink, runner, 1, Limits(timeout_s=5.0, memory_mb=256))
 """
 
@@ -53,6 +58,7 @@ class Attack:
     check: Callable[[list[dict[str, Any]], Battery], None]
     mode: str = "stdio"
     timeout_s: float | None = None
+    language: str = "python"
 
 
 ATTACKS: dict[str, Attack] = {}
@@ -621,6 +627,256 @@ def _(rs: list[dict[str, Any]], b: Battery) -> None:
     assert [(r["status"], r["return"]) for r in rs] == [("error", None), ("ok", [1, "a", 1.5])]
 
 
+# --- compiled programs (C++, Java): the compiler and the program -------------------------------------------------
+
+# What the C++ attacks share: report an errno name, list the visible processes.
+CPP_HELPERS = """
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <iostream>
+#include <string>
+#include <sys/mman.h>
+#include <unistd.h>
+static std::string err(int ret) { return ret >= 0 ? "ok" : strerrorname_np(errno); }
+static int processes() {
+    int n = 0; DIR *d = opendir("/proc");
+    while (dirent *e = readdir(d)) n += e->d_name[0] >= '0' && e->d_name[0] <= '9';
+    closedir(d); return n;
+}
+"""
+
+
+@attack(
+    "cpp_fork_bomb",
+    CPP_HELPERS
+    + """
+    int main() {
+        std::string how; std::cin >> how;
+        if (how == "bomb") for (;;) fork();
+        std::printf("alive %d\\n", processes());
+    }
+""",
+    inputs=["bomb", "after"],
+    timeout_s=1.0,
+    language="cpp",
+)
+def _(rs: list[dict[str, Any]], b: Battery) -> None:
+    assert statuses(rs) == ["timeout", "ok"] and rs[1]["stdout"] == "alive 2\n"
+
+
+@attack(
+    "cpp_host_access",
+    CPP_HELPERS
+    + """
+    #include <arpa/inet.h>
+    #include <sys/socket.h>
+    int main() {
+        std::string project; int port; std::cin >> project >> port;
+        for (std::string p : {"/etc/shadow", "/root", "/work", "/proc/1/environ", "/proc/1/mem", "/var/log"})
+            std::printf("read %s %s\\n", p.c_str(), err(open((p).c_str(), O_RDONLY)).c_str());
+        std::printf("read project %s\\n", err(open((project + "/pyproject.toml").c_str(), O_RDONLY)).c_str());
+        for (std::string p : {project + "/pwned", std::string("/work/pwned"), std::string("/usr/pwned"),
+                              std::string("/pwned"), std::string("/usr/bin/g++"), std::string("/etc/pwned")})
+            std::printf("write %s %s\\n", p == project + "/pwned" ? "project" : p.c_str(),
+                        err(open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644)).c_str());
+        int tcp = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in to{}; to.sin_family = AF_INET; to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        std::printf("tcp %s\\n", err(connect(tcp, (sockaddr *)&to, sizeof to)).c_str());
+        int udp = socket(AF_INET, SOCK_DGRAM, 0);
+        to.sin_port = htons(53); inet_pton(AF_INET, "192.0.2.1", &to.sin_addr);
+        std::printf("route %s\\n", err(connect(udp, (sockaddr *)&to, sizeof to)).c_str());
+        std::printf("environ %s\\n", getenv("SEMI_SECRET") ? "LEAKED" : "clean");
+    }
+""",
+    inputs=["{project} {port}"],
+    language="cpp",
+)
+def _(rs: list[dict[str, Any]], b: Battery) -> None:
+    assert rs[0]["status"] == "ok", rs[0]
+    lines = rs[0]["stdout"].splitlines()
+    reads = [line for line in lines if line.startswith("read ")]
+    writes = [line for line in lines if line.startswith("write ")]
+    assert len(reads) == 7 and not [line for line in reads if line.endswith(" ok")]
+    assert len(writes) == 6 and not [line for line in writes if line.endswith(" ok")]
+    assert lines[-3:] == ["tcp ECONNREFUSED", "route ENETUNREACH", "environ clean"]
+    assert not (REPO / "pwned").exists() and b.host["tcp_connections"] == 0
+
+
+@attack(
+    "cpp_huge_output",
+    '#include <cstdio>\nint main() { for (;;) std::fputs("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\n", stdout); }\n',
+    language="cpp",
+)
+def _(rs: list[dict[str, Any]], b: Battery) -> None:
+    assert statuses(rs) == ["output_limit"] and len(rs[0]["stdout"]) == 1 << 20 and rs[0]["wall_ms"] < 4000
+
+
+@attack(
+    "cpp_modifies_its_own_binary",
+    CPP_HELPERS
+    + """
+    const char *MARK = "ORIGINAL-BINARY-MARK";
+    int main() {
+        std::string how; std::cin >> how;
+        if (how == "tamper") {
+            std::printf("fd3 %s\\n", err(fcntl(3, F_GETFD)).c_str());
+            std::printf("open_rw %s\\n", err(open("/proc/self/exe", O_RDWR)).c_str());
+            int ro = open("/proc/self/exe", O_RDONLY);
+            std::printf("open_ro %s\\n", err(ro).c_str());
+            void *map = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+            std::printf("mmap_shared_write %s\\n", map == MAP_FAILED ? strerrorname_np(errno) : "ok");
+            std::printf("pid1_fds %s\\n", err(open("/proc/1/fd/3", O_RDWR)).c_str());
+            std::printf("files_in_tmp %s\\n", err(open("/tmp/prog", O_RDONLY)).c_str());
+        }
+        std::printf("%s\\n", MARK);
+    }
+""",
+    inputs=["tamper", "check"],
+    language="cpp",
+)
+def _(rs: list[dict[str, Any]], b: Battery) -> None:
+    assert statuses(rs) == ["ok", "ok"] and rs[1]["stdout"] == "ORIGINAL-BINARY-MARK\n"
+    assert rs[0]["stdout"].splitlines() == [
+        "fd3 EBADF",  # the artifact's fd is closed on exec: nothing left to write through
+        "open_rw ETXTBSY",  # running; and the memfd behind it is sealed against writes
+        "open_ro ok",
+        "mmap_shared_write EACCES",
+        "pid1_fds EACCES",
+        "files_in_tmp ENOENT",  # the binary never is a file in the sandbox
+        "ORIGINAL-BINARY-MARK",
+    ]
+
+
+@attack(
+    "java_modifies_its_own_jar",
+    """
+    import java.io.*;
+    import java.nio.*;
+    import java.nio.channels.*;
+    import java.nio.file.*;
+    public class Main {
+        static String attempt(Callable c) {
+            try { c.call(); return "ok"; } catch (Exception e) { return e.getClass().getSimpleName(); }
+        }
+        interface Callable { void call() throws Exception; }
+        public static void main(String[] a) throws Exception {
+            String how = new java.util.Scanner(System.in).next();
+            if (how.equals("tamper")) {
+                Path jar = Paths.get("/proc/self/fd/3");
+                System.out.println("write " + attempt(() -> {
+                    try (RandomAccessFile f = new RandomAccessFile(jar.toFile(), "rw")) { f.seek(0); f.write(0); } }));
+                System.out.println("truncate " + attempt(() -> {
+                    try (FileChannel c = FileChannel.open(jar, StandardOpenOption.WRITE)) { c.truncate(0); } }));
+                System.out.println("map " + attempt(() -> {
+                    try (FileChannel c = FileChannel.open(jar, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                        c.map(FileChannel.MapMode.READ_WRITE, 0, 16).put((byte) 0); } }));
+            }
+            System.out.println("ORIGINAL-JAR-MARK");
+        }
+    }
+""",
+    inputs=["tamper", "check"],
+    language="java",
+)
+def _(rs: list[dict[str, Any]], b: Battery) -> None:
+    assert statuses(rs) == ["ok", "ok"], rs
+    assert rs[0]["stdout"].splitlines() == [
+        "write IOException",
+        "truncate IOException",
+        "map IOException",
+        "ORIGINAL-JAR-MARK",
+    ]
+    assert rs[1]["stdout"] == "ORIGINAL-JAR-MARK\n"
+
+
+@attack(
+    "java_host_access_and_thread_bomb",
+    """
+    import java.io.*;
+    import java.net.*;
+    import java.nio.file.*;
+    import java.util.*;
+    class Main {
+        public static void main(String[] a) throws Exception {
+            Scanner in = new Scanner(System.in);
+            String how = in.next();
+            if (how.equals("threads")) {
+                while (true) new Thread(() -> { try { Thread.sleep(1000000); } catch (Exception e) {} }).start();
+            }
+            String project = in.next(); int port = in.nextInt();
+            List<String> got = new ArrayList<>();
+            for (String p : new String[] {"/etc/shadow", "/root", project + "/pyproject.toml", "/proc/1/environ"}) {
+                try { Files.readAllBytes(Paths.get(p)); got.add("READ " + p); } catch (Exception e) { }
+            }
+            for (String p : new String[] {project + "/pwned", "/usr/pwned", "/pwned"}) {
+                try { new FileOutputStream(p).close(); got.add("WROTE " + p); } catch (Exception e) { }
+            }
+            try (Socket s = new Socket("127.0.0.1", port)) { got.add("CONNECTED"); } catch (IOException e) { }
+            try { InetAddress.getByName("pypi.org"); got.add("RESOLVED"); } catch (IOException e) { }
+            if (System.getenv("SEMI_SECRET") != null) got.add("SECRET");
+            System.out.println(got);
+        }
+    }
+""",
+    inputs=["threads", "host {project} {port}"],
+    timeout_s=5.0,
+    language="java",
+)
+def _(rs: list[dict[str, Any]], b: Battery) -> None:
+    # the thread bomb ends at the process cap (an OutOfMemoryError: unable to create native thread) or time
+    assert rs[0]["status"] in ("memory", "error", "timeout") and rs[0]["wall_ms"] < 10000
+    assert (rs[1]["status"], rs[1]["stdout"]) == ("ok", "[]\n"), rs[1]
+    assert not (REPO / "pwned").exists() and b.host["tcp_connections"] == 0
+
+
+# Compiling is the first thing an attacker gets: the compiler runs in a sandbox of its own.
+@attack(
+    "cpp_infinite_template_compile",
+    """
+    template <unsigned long N, unsigned long M> struct Blow {
+        static const unsigned long v = Blow<N - 1, 2 * M>::v + Blow<N - 1, 2 * M + 1>::v;  // 2^N distinct types
+    };
+    template <unsigned long M> struct Blow<0, M> { static const unsigned long v = M; };
+    int main() { return Blow<60, 1>::v; }
+""",
+    inputs=["", ""],
+    language="cpp",
+)
+def _(rs: list[dict[str, Any]], b: Battery) -> None:
+    assert [r.get("compile_error") for r in rs] == ["timeout"] * 2 and statuses(rs) == ["error", "error"]
+
+
+INCLUDES = {
+    "dev_zero": "/dev/zero",
+    "dev_stdin": "/dev/stdin",
+    "dev_random": "/dev/random",
+    "dev_urandom": "/dev/urandom",
+    "dev_tty": "/dev/tty",
+    "etc_shadow": "/etc/shadow",
+    "proc_1_environ": "/proc/1/environ",
+    "host_project_file": "{project}/pyproject.toml",
+}
+for _name, _path in INCLUDES.items():
+
+    @attack(f"cpp_include_{_name}", f'#include "{_path}"\nint main() {{ return 0; }}\n', language="cpp")
+    def _(rs: list[dict[str, Any]], b: Battery, _path: str = _path) -> None:
+        # never hangs (the compile limit ends it) and never shows host contents (the compile sandbox holds none)
+        r = rs[0]
+        assert SECRET not in r["stderr"] and "[project]" not in r["stderr"]  # pyproject.toml's first line
+        if _path == "/dev/stdin":  # the compiler's standard input is empty: an empty header, a fine program
+            assert r["status"] == "ok" and "compile_error" not in r
+        elif _path in ("/dev/zero", "/dev/random", "/dev/urandom"):  # endless: stopped by a compile limit
+            assert r["status"] == "error" and r["compile_error"] in ("timeout", "memory", "output_limit")
+        else:  # not in the compile sandbox, or not readable there
+            assert (r["status"], r["compile_error"]) == ("error", "error")
+            why = ("No such file or directory", "Permission denied", "No such device or address")  # /dev/tty: none
+            assert any(reason in r["stderr"] for reason in why), r["stderr"]
+
+
 # --- cross-program isolation inside one sandbox --------------------------------------------------------------
 
 TOKEN = 'import os\nTOKEN = "<<TOKEN:" + "".join(chr(65 + b % 26) for b in os.urandom(32)) + ">>"\n'
@@ -706,6 +962,8 @@ def _cases() -> list[dict[str, Any]]:
             case["entry_point"] = "f"
         if a.timeout_s is not None:
             case["timeout_s"] = a.timeout_s
+        if a.language != "python":
+            case["language"] = a.language
         lines.append(case)
     return lines
 

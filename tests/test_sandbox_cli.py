@@ -134,6 +134,52 @@ def test_exec_contract(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 120
 
 
+def test_exec_compiled_languages(tmp_path: Path) -> None:
+    cache = tmp_path / "compile-cache"
+    cpp = "#include <bits/stdc++.h>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a * b << '\\n'; }"
+    java = (
+        "import java.util.*;\npublic class Mul { public static void main(String[] x) {"
+        " Scanner s = new Scanner(System.in); System.out.println(s.nextLong() * s.nextLong()); } }"
+    )
+    lines: list[bytes | str | dict[str, Any]] = [
+        {"id": "cpp", "language": "cpp", "mode": "stdio", "code": cpp, "inputs": ["6 7", "-3 3"]},
+        {"id": "java", "language": "java", "mode": "stdio", "code": java, "inputs": ["6 7"]},
+        {"id": "broken", "language": "cpp", "mode": "stdio", "code": "int main() { return x; }", "inputs": ["", ""]},
+        {"id": "py", "language": "python", "mode": "stdio", "code": "print(input())", "inputs": ["same"]},
+        {"id": "call", "language": "java", "mode": "call", "code": "", "entry_point": "f", "inputs": [[]]},
+        {"id": "rust", "language": "rust", "mode": "stdio", "code": "", "inputs": []},
+    ]
+    for _ in range(2):  # the second run finds every program in the compile cache
+        proc, records = exec_cli(tmp_path, lines, "--compile-cache", str(cache))
+        assert proc.returncode == 0, proc.stderr
+        by_id = {r.get("id", r.get("line")): r.get("results", r.get("error")) for r in records}
+        assert [(x["status"], x["stdout"]) for x in by_id["cpp"]] == [("ok", "42\n"), ("ok", "-9\n")]
+        assert [(x["status"], x["stdout"]) for x in by_id["java"] + by_id["py"]] == [("ok", "42\n"), ("ok", "same\n")]
+        assert all(set(x) == STDIO_KEYS for x in by_id["cpp"] + by_id["java"] + by_id["py"])
+        assert [(x["status"], x["compile_error"], x["exit_code"]) for x in by_id["broken"]] == [
+            ("error", "error", 1)
+        ] * 2
+        assert "‘x’ was not declared in this scope" in by_id["broken"][0]["stderr"]
+        assert by_id[5] == "java programs run in \"stdio\" mode only, got 'call'"
+        assert by_id[6] == "\"language\" must be one of 'python', 'cpp', 'java', got 'rust'"
+    assert len(list(cache.glob("*/*/*.bin"))) == 3  # cpp, java and the failed compile
+
+
+def test_exec_help_example_of_a_compiled_program_runs_as_shown(tmp_path: Path) -> None:
+    help_text = subprocess.run([CLI, "exec", "--help"], capture_output=True, text=True, check=True).stdout
+    assert '"language": "python"|"cpp"|"java"' in help_text and "compile_error" in help_text
+    example = help_text.split("Example:\n", 1)[1]
+    line = next(line.strip() for line in example.splitlines() if '"language": "cpp"' in line)
+    proc, records = exec_cli(tmp_path, [line])
+    assert proc.returncode == 0, proc.stderr
+    (result,) = records[0]["results"]
+    assert (records[0]["id"], result["status"], result["compile_error"]) == ("c", "error", "error")
+    first = "/tmp/prog.cpp: In function ‘int main()’:\n/tmp/prog.cpp:1:21: error: ‘x’ was not declared in this scope"
+    assert result["stderr"].startswith(first)
+    shown = '{"id": "c", "results": [{"status": "error", "compile_error": "error", "stderr": "/tmp/prog.cpp: In'
+    assert shown in example and "/tmp/prog.cpp:1:21: error: ‘x’ was not declared in this scope ..." in example
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -238,6 +284,10 @@ def test_doctor_reports_protections() -> None:
     ]
     assert {k: verdicts[k] for k in minimum} == dict.fromkeys(minimum, "ok")
     assert verdicts["cgroup memory/pids"] == ("ok" if os.geteuid() == 0 else "warn")
+    assert verdicts["toolchain cpp"] == verdicts["toolchain java"] == "ok"  # ./run installs both
+    toolchains = {line[6:26].strip(): line[27:] for line in lines if line[6:].startswith("toolchain")}
+    assert toolchains["toolchain cpp"].startswith("g++ ") and toolchains["toolchain java"].startswith("javac ")
+    assert all(t.endswith("compiled and ran a probe in the sandbox") for t in toolchains.values())
     assert lines[-1].startswith("minimum set available")
 
 

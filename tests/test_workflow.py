@@ -39,7 +39,7 @@ def test_demo_produces_loadable_dataset(demo: Path) -> None:
     import datasets
 
     final = demo / "results/final"
-    # the Hub layout: one Parquet file for the demo's 20 pairs (export.rows_per_file), its JSON Lines twin
+    # the Hub layout: one Parquet file for the demo's 24 pairs (export.rows_per_file), its JSON Lines twin
     assert [p.name for p in dataset_files(final / "data")] == ["train-00000-of-00001.parquet"]
     ds = datasets.load_dataset("parquet", data_files=str(final / "data/train-*.parquet"), split="train")
     assert ds.num_rows > 0
@@ -94,7 +94,7 @@ def test_every_demo_pair_carries_function_tests_that_hold(demo: Path) -> None:
     assert rows and all(r["function_tests"] and r["function_tests"][0].startswith("assert ") for r in rows)
     stats = json.loads((demo / "results/final/stats.json").read_text())
     (validate,) = [f for f in stats["funnel"] if f["stage"] == "validate"]
-    assert validate["details"]["function_tests"] == {"passed": 41, "failed": 1}
+    assert validate["details"]["function_tests"] == {"passed": 48, "failed": 1}
     assert set(validate["details"]["function_test_calls"]) == {"captured"}
 
 
@@ -113,11 +113,11 @@ def test_card_describes_the_run(demo: Path) -> None:
     d = stats["diversity"]
     assert f"| instructions (words) | {d['instruction_distinct']['distinct_1']} |" in card
     assert (
-        "before de-duplication, 21 samples in **20** clusters (1 with more than one member, the largest of 2;" in card
+        "before de-duplication, 25 samples in **24** clusters (1 with more than one member, the largest of 2;" in card
     )
-    assert "after, 20 samples in **20** clusters (one kept per cluster)" in card
+    assert "after, 24 samples in **24** clusters (one kept per cluster)" in card
     assert "| humaneval | 164 | 1 |" in card and "**1** sample dropped." in card
-    assert "16 of the 20 samples have a statement and are in it; 4 have none" in card
+    assert "19 of the 24 samples have a statement and are in it; 5 have none" in card
 
 
 def test_demo_contamination_and_duplicates_are_reported(demo: Path) -> None:
@@ -140,15 +140,45 @@ def test_demo_contamination_and_duplicates_are_reported(demo: Path) -> None:
     )
     stats = json.loads((final / "stats.json").read_text())
     assert stats["diversity"]["minhash_clusters"] == {
-        "samples_before": 21,
-        "clusters_before": 20,
-        "samples_after": 20,
-        "clusters_after": 20,
+        "samples_before": 25,
+        "clusters_before": 24,
+        "samples_after": 24,
+        "clusters_after": 24,
         "duplicate_clusters": 1,
         "largest_cluster": 2,
         "links": {"exact": 0, "code": 2, "instruction": 0},
     }
     assert stats["contamination"] == {"benchmarks": {"humaneval": 164}, "hits": {"humaneval": 1}, "samples_dropped": 1}
+
+
+def test_demo_compiled_originals_are_the_oracles_of_python_pairs(demo: Path) -> None:
+    """The demo's C++ and Java originals (data/demo/EXPECTED.md, rows 10 and 35-38): kept with Python rewrites, or
+    dropped for a compile error with g++'s diagnostics; validate names the compilers, the card repeats them."""
+    rows = {row["source_id"]: row for row in read_export(demo / "results/final")}
+    compiled = {i: row["original_language"] for i, row in rows.items() if row["original_language"] != "python"}
+    assert compiled == {"cpp-sum": "cpp", "cpp-grid-paths": "cpp", "java-mode": "java", "java-triangles": "java"}
+    assert all(row["adapter"] and "def " in row["response"] for i, row in rows.items() if i in compiled)
+    assert "#include <bits/stdc++.h>" in rows["cpp-grid-paths"]["original_code"]
+    dropped = {d["id"]: d for d in read_jsonl(demo / "results/final/dropped.jsonl")}
+    detail = dropped["cpp-running-max"]["detail"]
+    assert dropped["cpp-running-max"]["reason"] == "compile_error"
+    assert (
+        detail.startswith("compile failed, exit code 1:\n") and "error: ‘best’ was not declared in this scope" in detail
+    )
+    validate = json.loads((demo / "results/validate/demo.stats.json").read_text())
+    assert validate["settings"]["compile"]["cpp_flags"] == ["-O2", "-std=gnu++17", "-DONLINE_JUDGE"]
+    assert set(validate["info"]["toolchains"]) == {"cpp", "java"}
+    compiles = validate["info"]["compile"]
+    assert compiles["compiled"] + compiles["cache_hits"] == 5 and compiles["compile_errors"] == 1
+    assert validate["details"]["original_languages"] == {"python": 27, "cpp": 3, "java": 2}
+    stats = json.loads((demo / "results/final/stats.json").read_text())
+    assert stats["original_languages"] == {"python": 20, "cpp": 2, "java": 2}
+    card = (demo / "results/final/README.md").read_text()
+    assert (
+        f"| compilers | C++: `{validate['info']['toolchains']['cpp']}`, flags `-O2 -std=gnu++17 -DONLINE_JUDGE`; Java: "
+        in card
+    )
+    assert "| C++ | `cpp` | 2 | 8.3% |\n| Java | `java` | 2 | 8.3% |" in card
 
 
 def test_demo_ni_baseline_loads_by_file_and_by_config_name(demo: Path, tmp_path: Path) -> None:
@@ -162,10 +192,13 @@ def test_demo_ni_baseline_loads_by_file_and_by_config_name(demo: Path, tmp_path:
         json.loads(line)["id"]: json.loads(line) for line in (demo / "data/demo/shard.jsonl").read_text().splitlines()
     }
     with_statement = [i for i in semi["id"] if shard[i.split("/", 1)[1]].get("statement")]
-    assert ni["id"] == with_statement and len(ni["id"]) == 16
+    assert ni["id"] == with_statement and len(ni["id"]) == 19
+    languages = dict(zip(semi["id"], semi["original_language"], strict=True))
+    assert {row["language"] for row in ni} == {"python", "cpp", "java"}  # the response is the original, in its language
     for row in ni:
         original = shard[row["source_id"]]
         assert row["instruction"] == original["statement"] and row["response"] == original["code"]
+        assert row["language"] == languages[row["id"]]
         assert row["messages"] == [
             {"role": "user", "content": row["instruction"]},
             {"role": "assistant", "content": row["response"]},

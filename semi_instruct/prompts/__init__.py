@@ -2,6 +2,10 @@
 
 A template is a sequence of turns, each starting with a `<!-- role -->` marker; earlier turns are
 few-shot examples, the last user turn is filled per sample with `string.Template` placeholders.
+
+The original is shown in its own language (a ```cpp or ```java fence for compiled originals); what is asked for
+is always Python. Every prompt of a Python original renders byte for byte as before C++ and Java existed, so the
+replay files and request caches keep their keys (tests/test_prompts.py checks it on the demo).
 """
 
 from __future__ import annotations
@@ -65,9 +69,25 @@ def _method(record: dict[str, Any]) -> tuple[str, str] | None:
     return (owner, name) if dot else None
 
 
+LANGUAGE_NAMES = {"cpp": "C++", "java": "Java"}  # of the compiled originals, as the prompts and the guard say them
+
+
+def _language(record: dict[str, Any]) -> str:
+    return record.get("language") or "python"
+
+
 # A dotted entry point only comes from problem corpora (ingest names plain functions), so the method wording is
 # an addition: every prompt of a function or stdio original renders byte for byte as before (replay keys hold).
 def _contract(record: dict[str, Any]) -> str:
+    language = _language(record)
+    if language != "python":  # always stdio
+        name = LANGUAGE_NAMES[language]
+        return (
+            f"The program is written in {name}; it reads standard input and prints to standard output. Write the "
+            f"solution and the adapter in Python: the adapter reads the same input and prints exactly what the "
+            f"{name} program prints. The instruction describes the task for a Python function and never mentions "
+            f"{name}."
+        )
     if record["mode"] == "stdio":
         return "The program reads standard input and prints to standard output. Write the adapter."
     method = _method(record)
@@ -107,6 +127,7 @@ Messages = tuple[tuple[str, str], ...]  # (role, content) pairs, system first
 def render_prompt(kind: str, record: dict[str, Any], version: str, num_inputs: int) -> Messages:
     """The `kind` conversation ("rewrite" or "inputs") for one record."""
     values = {
+        "fence_language": _language(record),  # the fence's info string: python, cpp, java
         "code": record["code"].rstrip("\n"),
         "statement_section": _statement_section(record),
         "contract": _contract(record),

@@ -160,8 +160,9 @@ def _problems_section(p: dict[str, Any]) -> str:
     ]
     parts = [
         "## Problems",
-        "Problem-level shards hold one row per problem with several accepted solutions; each accepted Python 3 "
-        "solution became a record of its own (`problem_id` names its problem). Where a problem has two or more, "
+        "Problem-level shards hold one row per problem with several accepted solutions; each accepted solution in "
+        "a language the workflow runs (Python 3, C++, Java) became a record of its own (`problem_id` names its "
+        "problem). Where a problem has two or more, "
         "each test input was run on several of them: an input on which they disagreed was dropped, and an original "
         "whose output differed from theirs (or from the corpus's expected output) was dropped as wrong.",
         _table(["figure", "value"], figures),
@@ -255,6 +256,42 @@ def _files_section(files: dict[str, Any]) -> str:
         "(each `.jsonl` file the rows of the `.parquet` file of the same name). `stats.json` has the full funnel and "
         "the figures above; `dropped.jsonl` every dropped record with its stage and reason; `contamination.jsonl` "
         "every benchmark hit."
+    )
+
+
+# How the card names a language of the originals (the record's `language`: python, cpp, java).
+LANGUAGE_NAMES = {"python": "Python", "cpp": "C++", "java": "Java"}
+
+
+def _language(language: str) -> str:
+    return LANGUAGE_NAMES.get(language, language)
+
+
+def _compiled(made: dict[str, Any]) -> str:
+    """The compilers the originals (and a problem's other solutions) were built with, their flags and limits."""
+    versions, options = made["toolchains"], made["compile"]
+    if not versions:
+        return "none: every program run was Python"
+    flags = {"cpp": options["cpp_flags"], "java": options["java_flags"]}
+    parts = []
+    for language, found in versions.items():
+        shown = " / ".join(f"`{v}`" for v in found) + (" (the shards' hosts differed)" if len(found) > 1 else "")
+        given = flags.get(language)
+        parts.append(f"{_language(language)}: {shown}, flags " + (f"`{' '.join(given)}`" if given else "none"))
+    return (
+        "; ".join(parts) + f"; each program compiled once, in the sandbox, within {options['timeout_s']:g} s and "
+        f"{options['memory_mb']} MB (a failed compile drops the original as `compile_error`)"
+    )
+
+
+def _languages_section(counts: dict[str, int], kept: int) -> str:
+    """Pairs per language of the original: every solution is Python, whatever the oracle was written in."""
+    rows = [[_language(language), f"`{language}`", n, f"{n / kept:.1%}"] for language, n in counts.items()]
+    if not rows:
+        return "### Original languages\nNone."
+    return (
+        "### Original languages\nEvery `response` is Python; the original each pair was checked against (the "
+        "oracle, `original_language`) was written in:\n\n" + _table(["language", "value", "pairs", "share"], rows)
     )
 
 
@@ -378,6 +415,11 @@ def render_card(summary: dict[str, Any], license: str) -> str:
                 ["`rank`", "global curriculum rank, 1 = easiest (highest pass rate, then most tests passed)"],
                 ["`source_id`, `original_code`, `statement`", "the natural record this pair was made from"],
                 [
+                    "`original_language`",
+                    "the language of `original_code` (`python`, `cpp` or `java`), the oracle the Python solution "
+                    "was checked against",
+                ],
+                [
                     "`problem_id`",
                     "problem-level corpora: the problem the original solves (its other accepted solutions may give "
                     "pairs too); null for one-program-per-row shards",
@@ -423,6 +465,7 @@ def render_card(summary: dict[str, Any], license: str) -> str:
                     f"bubblewrap, {made['sandbox']['timeout_s']} s, {made['sandbox']['memory_mb']} MB, "
                     "unprivileged, no network",
                 ],
+                ["compilers", _compiled(made)],
                 [
                     "decontamination",
                     f"{decontam['ngram']}-gram overlap (instruction/statement content words, code words), exact "
@@ -456,17 +499,19 @@ def render_card(summary: dict[str, Any], license: str) -> str:
             if summary["difficulty"]
             else "None."
         ),
+        _languages_section(summary["original_languages"], kept),
         *([_problems_section(summary["problems"])] if summary["problems"] else []),
         _diversity_section(summary["diversity"], kept),
         _contamination_section(summary["contamination"], decontam),
         "## Natural-Instruct baseline (`ni` config)\n"
         f"For ablations like the paper's (NI vs SemI), `{_folder(files['ni']['parquet'])}` (and "
         f"`{_folder(files['ni']['jsonl'])}`) hold the same samples in their "
-        f"natural form: the problem statement as the instruction and the original human code as the response. "
+        f"natural form: the problem statement as the instruction and the original human code, in its own language "
+        f"(`language`), as the response. "
         f"{summary['ni_baseline']['rows']} of the {summary['kept']} samples have a statement and are in it; "
         f"{summary['ni_baseline']['without_statement']} have none and are left out. Fields: `id` (the same as in "
-        "the main config, so the two can be joined), `messages`, `instruction`, `response`, `mode`, `source_id`, "
-        "`problem_id`, `source`, `license`.",
+        "the main config, so the two can be joined), `messages`, `instruction`, `response`, `language`, `mode`, "
+        "`source_id`, `problem_id`, `source`, `license`.",
         "## Provenance and licences\nInput shards:\n\n"
         + _table(["shard", "format", "path", "records"], shards)
         + "\n\nKept pairs by source and licence (the licence of each original applies to its pair; check it "

@@ -3,20 +3,28 @@ r"""`semi-instruct exec`: run a JSONL file of cases through the executor, stream
 Input, one JSON object per line:
     {"id": str, "mode": "stdio"|"call", "code": str, "entry_point": str (call mode),
      "inputs": [str, ...] (stdio: stdin text) | [[arg, ...], ...] (call: argument lists),
+     "language": "python"|"cpp"|"java" (optional, default "python"),
      "timeout_s": float (optional, per input), "memory_mb": int (optional)}
   stdio runs `code` as a program once per input, with the input as its standard input; call runs `code`
   once per input and calls `entry_point(*args)`, where `entry_point` is a function name or `Class.method`
-  (`Class()` is then created, without arguments, for each input). Other keys are refused.
+  (`Class()` is then created, without arguments, for each input). cpp and java programs are stdio only:
+  compiled once in the sandbox (g++ -O2 -std=gnu++17 -DONLINE_JUDGE; javac, the main class found from the source), then
+  run per input. Other keys are refused.
 Output, one line per input line, same order:
     {"id": str, "results": [{"status", "stdout" (stdio) | "return" (call), "stderr", "exit_code",
      "wall_ms"}, ...]}  -- exactly one result per input; or {"line": n, "error": "..."} for a malformed line.
   status: ok | error (an exception or a non-zero exit) | timeout | memory | output_limit | killed;
-  "return" is the function's return value as JSON.
+  "return" is the function's return value as JSON. A program that does not compile gets, for every input,
+  status "error", the head of the compiler's diagnostics as "stderr", its exit status, and
+  "compile_error": error | timeout | memory | output_limit (how the compile failed).
 Example:
     {"id": "add", "mode": "stdio", "code": "a, b = map(int, input().split())\nprint(a + b)", "inputs": ["1 2"]}
     {"id": "sq", "mode": "call", "code": "def sq(x):\n    return x * x", "entry_point": "sq", "inputs": [[3]]}
+    {"id": "c", "language": "cpp", "mode": "stdio", "code": "int main() { return x; }", "inputs": [""]}
   give {"id": "add", "results": [{"status": "ok", "stdout": "3\n", ...}]} and
-       {"id": "sq", "results": [{"status": "ok", "return": 9, ...}]}.
+       {"id": "sq", "results": [{"status": "ok", "return": 9, ...}]} and
+       {"id": "c", "results": [{"status": "error", "compile_error": "error", "stderr": "/tmp/prog.cpp: In
+        function ‘int main()’:\n/tmp/prog.cpp:1:21: error: ‘x’ was not declared in this scope ...", ...}]}.
 
 Lines are read lazily and at most a few jobs per worker are in flight, so memory does not grow with the
 number of lines; each output line is flushed as soon as it and all lines before it are done, even while
@@ -36,7 +44,7 @@ from dataclasses import dataclass
 from queue import Queue
 from typing import IO, Any
 
-from semi_instruct.sandbox import Limits, Program, Runner, RunResult
+from semi_instruct.sandbox import LANGUAGES, Limits, Program, Runner, RunResult
 
 IN_FLIGHT_PER_WORKER = 4  # jobs queued per worker: enough to keep workers busy, bounded memory
 
@@ -68,7 +76,7 @@ def parse_case(raw: bytes, defaults: Limits) -> Case:
         raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    known = {"id", "mode", "code", "entry_point", "inputs", "timeout_s", "memory_mb"}
+    known = {"id", "mode", "code", "entry_point", "inputs", "language", "timeout_s", "memory_mb"}
     unknown = sorted(set(obj) - known)
     if unknown:
         raise ValueError(f"unknown keys {unknown}")
@@ -77,6 +85,11 @@ def parse_case(raw: bytes, defaults: Limits) -> Case:
         raise ValueError('"id" must be a string')
     if mode not in ("stdio", "call"):
         raise ValueError(f'"mode" must be "stdio" or "call", got {mode!r}')
+    language = obj.get("language", "python")
+    if language not in LANGUAGES:
+        raise ValueError(f'"language" must be one of {", ".join(map(repr, LANGUAGES))}, got {language!r}')
+    if language != "python" and mode != "stdio":
+        raise ValueError(f'{language} programs run in "stdio" mode only, got {mode!r}')
     if not isinstance(code, str):
         raise ValueError('"code" must be a string')
     entry_point = obj.get("entry_point")
@@ -102,7 +115,7 @@ def parse_case(raw: bytes, defaults: Limits) -> Case:
         max_output_bytes=defaults.max_output_bytes,
         max_processes=defaults.max_processes,
     )
-    return Case(case_id, Program(mode, code, entry_point), texts, limits)
+    return Case(case_id, Program(mode, code, entry_point, language), texts, limits)
 
 
 def result_record(mode: str, result: RunResult) -> dict[str, Any]:
@@ -112,6 +125,8 @@ def result_record(mode: str, result: RunResult) -> dict[str, Any]:
     else:
         record["return"] = result.returned
     record.update(stderr=result.stderr, exit_code=result.exit_code, wall_ms=result.wall_ms)
+    if "compile_error" in result.extra:
+        record["compile_error"] = result.extra["compile_error"]
     return record
 
 

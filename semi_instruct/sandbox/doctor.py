@@ -2,7 +2,9 @@
 
 It starts one sandbox (the harness alone runs no untrusted code) and reads the harness's own view; when
 the minimum set holds it also runs a probe program as a case, exactly as the pipeline would, and reports
-what that case sees. Exit status 1 when the minimum set (everything but the cgroup) is missing.
+what that case sees, and compiles and runs a small C++ and Java program with each installed toolchain.
+Exit status 1 when the minimum set (everything but the cgroup and missing toolchains) is missing, or an
+installed toolchain does not work in the sandbox.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import textwrap
 from typing import IO, Any
 
-from semi_instruct.sandbox import Limits, Program, SandboxUnavailable
+from semi_instruct.sandbox import Limits, Program, RunResult, SandboxUnavailable
 from semi_instruct.sandbox.executor import (
     ALLOWED_ENV,
     CGROUP_EXTRA_PIDS,
@@ -25,6 +27,7 @@ from semi_instruct.sandbox.executor import (
     confinement_problems,
     detect_host,
 )
+from semi_instruct.sandbox.toolchains import COMPILED, DEBIAN_PACKAGE, CompileOptions, find_toolchain
 
 PROBE = textwrap.dedent("""
     import ctypes, json, os, resource, socket
@@ -65,10 +68,31 @@ PROBE = textwrap.dedent("""
     }))
 """)
 PROBE_LIMITS = Limits(timeout_s=10.0, memory_mb=256, max_output_bytes=1 << 16, max_processes=16)
+HELLO = {
+    "cpp": "#include <bits/stdc++.h>\nint main() { std::string s; std::cin >> s; std::cout << s << '\\n'; }\n",
+    "java": "public class Main { public static void main(String[] a) {"
+    " System.out.println(new java.util.Scanner(System.in).next()); } }\n",
+}
 
 
 def _mib(n: int) -> str:
     return f"{n / (1 << 20):g} MiB"
+
+
+def _toolchain_checks(tried: dict[str, RunResult]) -> list[tuple[str, bool | None, str]]:
+    """One line per compiled language: its version, and whether a probe compiled and ran in the sandbox."""
+    checks: list[tuple[str, bool | None, str]] = []
+    for language in COMPILED:
+        toolchain = find_toolchain(language)
+        if toolchain is None:
+            detail = f"not installed: {language} originals can't run (`apt-get install {DEBIAN_PACKAGE[language]}`)"
+            checks.append((f"toolchain {language}", None, detail))
+            continue
+        result = tried.get(language)
+        works = result is not None and (result.status, result.stdout) == ("ok", "probe\n")
+        how = "compiled and ran a probe in the sandbox" if works else f"probe failed: {result}"
+        checks.append((f"toolchain {language}", works, f"{toolchain.version} ({toolchain.compiler}); {how}"))
+    return checks
 
 
 def _checks(host: Host, ready: dict[str, Any], probe: dict[str, Any] | None) -> list[tuple[str, bool | None, str]]:
@@ -191,14 +215,19 @@ def doctor(python: str, out: IO[str]) -> int:
     ready = sandbox.ready
     sandbox.close()
     probe = None
+    tried: dict[str, RunResult] = {}
     if not confinement_problems(ready):
-        with Executor(python) as executor:
+        with Executor(python, CompileOptions(cache_dir=None)) as executor:
             (result,) = executor.run(Program("stdio", PROBE), [""], PROBE_LIMITS)
+            for language in COMPILED:
+                if find_toolchain(language) is not None:
+                    program = Program("stdio", HELLO[language], language=language)  # type: ignore[arg-type]
+                    (tried[language],) = executor.run(program, ["probe"], PROBE_LIMITS)
         if result.status != "ok":
             out.write(f"FAIL  probe case: {result.status}: {result.stderr}\n")
             return 1
         probe = json.loads(result.stdout or "null")
-    checks = _checks(host, ready, probe)
+    checks = _checks(host, ready, probe) + (_toolchain_checks(tried) if probe is not None else [])
     for name, ok, detail in checks:
         out.write(f"{'ok' if ok else 'FAIL' if ok is False else 'warn':5} {name:20} {detail}\n")
     failed = [name for name, ok, _ in checks if ok is False]

@@ -17,8 +17,16 @@ to docs/sandbox.md.
   unmapped after each job, so a later case (maybe another program in the same sandbox) can't dig the
   oracle's output out of its own memory. Expected outputs never enter the sandbox at all.
 
+- Compiled programs (C++, Java): a "compile" job writes the source into /tmp, runs the compiler as its one
+  case (stdout and stderr both captured as the diagnostics) and sends back the artifact, read without
+  following links; a run job carries the artifact, which goes straight into a sealed memfd (never into our
+  heap): each case gets it as fd 3 and executes it (fexecve, or `java -cp /proc/self/fd/3`); the seals
+  make it immutable for the cases after, though they run as the same uid.
+
 Protocol (fd 0: jobs from the host, fd 1: frames to the host; both moved off 0/1 at start-up):
-  job   = u32 length + JSON {"mode", "code", "entry_point", "inputs": [str], "limits": {...}}
+  job   = u32 length + JSON {"mode", "code", "entry_point", "inputs": [str], "limits": {...}, "markers",
+                             "argv" (compiled), "artifact_bytes" (run), "compile" (compile job)}
+          + artifact_bytes raw bytes
   frame = u32 length + JSON header {"i", "status", ..., "out", "err", "ret"} + stdout, stderr, return bytes
 The first frame is {"ready": true, ...}: what the harness sees of its own confinement.
 """
@@ -41,6 +49,7 @@ import fcntl  # noqa: E402
 import gc  # noqa: E402
 import importlib  # noqa: E402
 import importlib.machinery  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import mmap  # noqa: E402
@@ -53,6 +62,7 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
+import zipfile  # noqa: E402
 from _json import encode_basestring_ascii  # noqa: E402
 
 # What stdin programs and function snippets commonly import: loaded once instead of once per case.
@@ -82,6 +92,8 @@ OPEN_FILES = 256
 STACK = 8 << 20  # the main thread's stack, as under a default shell: deep C recursion ends in SIGSEGV
 PIPE_SIZE = 1 << 20  # stdin up to this size is written before the fork
 RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
+ARTIFACT_FD = 3  # where a compiled program's artifact is in its case
+SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 PAGE = os.sysconf("SC_PAGE_SIZE")
 _exit = os._exit
 
@@ -325,7 +337,8 @@ def child(job, arguments, limits, fds):
         os.closerange(len(fds), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         cpu = limits["cpu_s"]
         stack_hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
-        stack = STACK if stack_hard == resource.RLIM_INFINITY else min(STACK, stack_hard)
+        stack = limits.get("stack", STACK)
+        stack = stack if stack_hard == resource.RLIM_INFINITY else min(stack, stack_hard)
         for rlimit, value in (
             (resource.RLIMIT_CPU, (cpu, cpu + 1)),  # soft: SIGXCPU, hard: SIGKILL
             (resource.RLIMIT_AS, (limits["address_space"],) * 2),
@@ -337,6 +350,16 @@ def child(job, arguments, limits, fds):
         ):
             resource.setrlimit(rlimit, value)
         PRCTL(PR_SET_DUMPABLE, 1, 0, 0, 0)  # like any process: its own /proc/self is its own again
+        argv = job.get("argv")
+        if argv is not None:  # a compiler, or a compiled program (its artifact on ARTIFACT_FD)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            env = {k: os.environ[k] for k in os.environ}
+            if job.get("exec_artifact"):
+                os.set_inheritable(ARTIFACT_FD, False)  # the kernel holds the file once it runs it
+                os.execve(ARTIFACT_FD, argv, env)
+            os.execve(argv[0], argv, env)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
         status = run_program(job, arguments)
     except BaseException as exc:
@@ -391,7 +414,7 @@ def ends_with_memory_error(err):
     return buf.find(b"MemoryError", start, end) == start
 
 
-def classify(code, timed_out, over, err, cpu_s, cpu_limit, oom_before):
+def classify(code, timed_out, over, err, cpu_s, cpu_limit, oom_before, markers=(), said=None):
     if timed_out:
         return "timeout"
     if over:
@@ -403,14 +426,29 @@ def classify(code, timed_out, over, err, cpu_s, cpu_limit, oom_before):
         return "memory"  # the cgroup's OOM killer hit one of the case's processes
     if ends_with_memory_error(err):
         return "memory"
+    said = err if said is None else said
+    for marker, status in markers:  # e.g. std::bad_alloc, java.lang.OutOfMemoryError: searched in place
+        if said.buf.find(marker.encode(), 0, said.n) >= 0:
+            return status
     if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu_s >= cpu_limit - 0.05):
         return "timeout"
     return "error"
 
 
-def run_case(job, index, text, limits, out, err, ret):
-    with open(PROGRAM_PATH, "w", encoding="utf-8", errors="surrogatepass") as f:
-        f.write(job["code"])
+def write_sources(files):
+    for name, text in files.items():
+        path = os.path.join(CASE_DIR, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
+            f.write(text)
+
+
+def run_case(job, index, text, limits, out, err, ret, artifact_fd=None):
+    compile_job = job.get("compile")
+    if compile_job is not None:
+        write_sources(compile_job["files"])
+    elif job.get("argv") is None:
+        write_sources({"prog.py": job["code"]})
     call = job["mode"] == "call"
     stdin_data = memoryview(b"" if call else text.encode("utf-8", "surrogatepass"))
     stdin_r, stdin_w = os.pipe()
@@ -428,21 +466,26 @@ def run_case(job, index, text, limits, out, err, ret):
         os.close(stdin_w)
         stdin_w = None
     out.fd, err.fd = out_r, err_r
-    if ret is not None:
+    if ret is not None and call:
         ret.fd = ret_r
-    child_fds = [stdin_r, out_w, err_w] + ([ret_w] if call else [])
-    limits = dict(limits, address_space=limits["memory_bytes"] + vm_size())
+    if compile_job is not None:  # diagnostics: the compiler's stdout and stderr, in order, in one capture
+        os.close(err_w)
+        err_w = os.dup(out_w)
+    child_fds = [stdin_r, out_w, err_w] + ([ret_w] if call else []) + ([artifact_fd] if artifact_fd else [])
+    address_space = limits.get("address_space") or limits["memory_bytes"] + vm_size()  # beyond our own pages
+    limits = dict(limits, address_space=address_space)
     oom_before = oom_kills()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         child(job, text, limits, child_fds)
     for fd in child_fds:
-        os.close(fd)
+        if fd != artifact_fd:
+            os.close(fd)
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     readers = {out_r: out, err_r: err}
-    if ret is not None:
+    if ret is not None and call:
         readers[ret_r] = ret
     for fd in readers:
         poller.register(fd, select.POLLIN)
@@ -494,7 +537,17 @@ def run_case(job, index, text, limits, out, err, ret):
     for fd in list(readers) + [pidfd] + ([stdin_w] if stdin_w is not None else []):
         os.close(fd)
     cpu_s = rusage.ru_utime + rusage.ru_stime
-    status = classify(code, timed_out, over, err, cpu_s, limits["cpu_s"], oom_before)
+    markers = job.get("markers", ())
+    said = out if compile_job is not None else err  # where the compiler's or the program's complaints went
+    status = classify(code, timed_out, over, err, cpu_s, limits["cpu_s"], oom_before, markers, said)
+    if compile_job is not None and status == "ok":
+        try:
+            collect_artifact(compile_job["artifact"], ret)
+        except OverflowError:
+            status = "output_limit"
+        except OSError as exc:
+            status = "error"
+            write_note(out, "[sandbox] the compiler left no usable artifact: " + str(exc))
     header = {
         "i": index,
         "status": status,
@@ -509,7 +562,77 @@ def run_case(job, index, text, limits, out, err, ret):
     return header
 
 
-def run_job(job, pristine):
+def write_note(capture, text):
+    data = ("\n" + text + "\n").encode()[: capture.size - 1 - capture.n]
+    capture.buf[capture.n : capture.n + len(data)] = data
+    capture.n += len(data)
+    capture.used = max(capture.used, capture.n)
+
+
+def read_regular(path, limit):
+    """A file the compiler wrote, without following links and only if it is a regular file (OverflowError
+    beyond `limit` bytes)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not (st.st_mode & 0o170000) == 0o100000:
+            raise OSError("not a regular file: " + path)
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise OverflowError
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def collect_artifact(spec, ret):
+    """The compiled binary, or a jar of the class files, into `ret` (OverflowError beyond its size)."""
+    limit = ret.size - 1
+    if "file" in spec:
+        data = read_regular(spec["file"], limit)
+    else:
+        root, sink = spec["jar"], io.BytesIO()
+        if not os.path.isfile(os.path.join(root, spec["main"])):
+            raise OSError("no " + spec["main"] + " for the main class (found from the source)")
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as jar:
+            for folder, dirs, files in os.walk(root):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.endswith(".class"):
+                        path = os.path.join(folder, name)
+                        info = zipfile.ZipInfo(os.path.relpath(path, root), (1980, 1, 1, 0, 0, 0))
+                        jar.writestr(info, read_regular(path, limit))
+        data = sink.getvalue()
+    if len(data) > ret.size - 1:
+        raise OverflowError
+    ret.buf[: len(data)] = data
+    ret.n = ret.used = len(data)
+
+
+def load_artifact(size):
+    """The artifact that follows the job, read from the job channel straight into a sealed memfd."""
+    fd = os.memfd_create("artifact", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, size)
+    if size:
+        with mmap.mmap(fd, size) as pages:
+            view, n = memoryview(pages), 0
+            while n < size:
+                got = os.readv(CTL, [view[n:]])
+                if not got:
+                    view.release()
+                    _exit(0)  # the host is gone
+                n += got
+            view.release()
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)  # nothing can write, grow, shrink or unseal it any more
+    return fd
+
+
+def run_job(job, pristine, artifact_fd=None):
     lim = job["limits"]
     limits = {
         "timeout_s": lim["timeout_s"],
@@ -518,13 +641,19 @@ def run_job(job, pristine):
         "nproc": lim["max_processes"] + 1,  # + PID 1 itself
         "file_bytes": lim["file_bytes"],
     }
+    if "stack_bytes" in lim:  # compiled programs: a fresh process, with its own address space and stack
+        limits["stack"] = lim["stack_bytes"]
+    if "address_space_bytes" in lim:
+        limits["address_space"] = lim["address_space_bytes"]
     cap = lim["max_output_bytes"]
     out = Capture(-1, cap + 1)
     err = Capture(-1, lim["stderr_bytes"], tail=True)  # keeps at least the last half
     ret = Capture(-1, cap + 8 + 1) if job["mode"] == "call" else None
+    if job.get("compile") is not None:
+        ret = Capture(-1, lim["artifact_bytes"] + 1)
     try:
         for index, text in enumerate(job["inputs"]):
-            header = run_case(job, index, text, limits, out, err, ret)
+            header = run_case(job, index, text, limits, out, err, ret, artifact_fd)
             note = ""
             try:
                 for d in WIPED_DIRS:
@@ -536,7 +665,7 @@ def run_job(job, pristine):
                 note = "the case changed the sandbox supervisor's limits or priority"
             if note:  # fail closed: this sandbox is done; the host starts a fresh one for the rest
                 header.update(status="error", retire=True, note="[sandbox] " + note + "; sandbox retired")
-            views = [out.view(cap), err.view()] + ([ret.view(cap + 8)] if ret is not None else [])
+            views = [out.view(cap), err.view()] + ([ret.view(ret.size - 1)] if ret is not None else [])
             send(header, *views)
             for view in views:
                 view.release()  # so the buffers can be closed
@@ -579,7 +708,12 @@ def main():
         if head is None:  # the host closed the channel: we are done
             return
         job = json.loads(read_exact(CTL, struct.unpack(">I", head)[0]))
-        run_job(job, pristine)
+        artifact_fd = load_artifact(job["artifact_bytes"]) if "artifact_bytes" in job else None
+        try:
+            run_job(job, pristine, artifact_fd)
+        finally:
+            if artifact_fd is not None:
+                os.close(artifact_fd)
 
 
 main()

@@ -102,6 +102,7 @@ def _export_row(r: dict[str, Any]) -> dict[str, Any]:
         "source_id": r["id"],
         "problem_id": r["problem_id"],
         "original_code": r["code"],
+        "original_language": r["language"],
         "statement": r["statement"],
         "source": r["source"],
         "license": r["license"],
@@ -120,6 +121,7 @@ def _ni_row(row: dict[str, Any]) -> dict[str, Any] | None:
         "messages": [{"role": "user", "content": statement}, {"role": "assistant", "content": row["original_code"]}],
         "instruction": statement,
         "response": row["original_code"],
+        "language": row["original_language"],
         "mode": row["mode"],
         "source_id": row["source_id"],
         "problem_id": row["problem_id"],
@@ -456,6 +458,7 @@ class RowTally:
     sources: Counter[str | None] = field(default_factory=Counter)
     kept_by_source_and_license: Counter[tuple[str, str]] = field(default_factory=Counter)
     difficulty: Counter[str] = field(default_factory=Counter)
+    original_languages: Counter[str] = field(default_factory=Counter)  # pairs per language of the original
     failed_a_test: int = 0  # pairs whose kept solution failed at least one test (select.min_pass_fraction < 1)
     passed_all_without_function_tests: int = 0
     ni_rows: int = 0
@@ -467,6 +470,7 @@ class RowTally:
             self.sources[r["source"]] += 1
             self.kept_by_source_and_license[(r["source"] or "unknown", r["license"] or "unknown")] += 1
             self.difficulty[r["difficulty"]] += 1
+            self.original_languages[r["original_language"]] += 1
             passed_all = all(t["passed"] for t in r["tests"])
             self.failed_a_test += not passed_all
             self.passed_all_without_function_tests += passed_all and not r["function_tests"]
@@ -622,9 +626,10 @@ def run(
     summary = merge_stats(all_stats)
     settings = stage_settings(all_stats)
     summary["name"] = dataset_name(tally.sources, options.dataset_name)
-    summary["made_with"] = made_with(settings)
+    summary["made_with"] = {**made_with(settings), "toolchains": toolchains(all_stats)}
     summary["provenance"] = _provenance(tally, all_stats)
     summary["difficulty"] = dict(tally.difficulty.most_common())
+    summary["original_languages"] = dict(tally.original_languages.most_common())
     cluster_info = json.loads(Path(clusters).read_text(encoding="utf-8"))
     sample = tally.sample.rows()
     summary["diversity"] = {**diversity(sample), "pairs": len(sample), "minhash_clusters": _clusters(cluster_info)}
@@ -867,10 +872,23 @@ def made_with(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "hard": f"pass_rate < {s['hard_pass_rate']}",
         },
         "sandbox": v["sandbox"],
+        "compile": v["compile"],
         "decontaminate": {k: decontaminate[k] for k in ("ngram", "exact_min_tokens")},
         "dedup": {k: dedup[k] for k in ("threshold", "shingle_size", "permutations", "kinds")},
         "order": settings["export"]["order"],
     }
+
+
+def toolchains(stats: Sequence[StageStats]) -> dict[str, list[str]]:
+    """Language -> the compiler versions validate's jobs used for it (its `toolchains` info), over every shard:
+    one version, unless shards ran on hosts with different toolchains. Languages nothing was compiled for are
+    absent (a Python-only run: {})."""
+    found: dict[str, set[str]] = {}
+    for s in stats:
+        if s.stage == "validate":
+            for language, version in s.info.get("toolchains", {}).items():
+                found.setdefault(language, set()).add(version)
+    return {language: sorted(found[language]) for language in sorted(found)}
 
 
 def _provenance(tally: RowTally, stats: Sequence[StageStats]) -> dict[str, Any]:

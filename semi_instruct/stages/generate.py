@@ -121,12 +121,14 @@ def _server_reasoning_only(result: ChatResult, index: int) -> None:
         raise ParseFailure("reasoning_only", f"the server returned {chars} characters of reasoning and no answer")
 
 
-def _candidates(result: ChatResult, mode: str, rejected: Counter[str], tags: tuple[str, ...]) -> list[dict[str, Any]]:
+def _candidates(
+    result: ChatResult, record: dict[str, Any], rejected: Counter[str], tags: tuple[str, ...]
+) -> list[dict[str, Any]]:
     out = []
     for index, text in enumerate(result.texts):
         try:
             _server_reasoning_only(result, index)
-            r = parse_rewrite(text, mode, tags)
+            r = parse_rewrite(text, record["mode"], tags, record.get("language") or "python")
             out.append(
                 {
                     "index": index,
@@ -276,7 +278,7 @@ def _decide(
     if refused:
         job.drop(record, "prompt_too_long", refused)
         return
-    candidates = _candidates(rewrite, record["mode"], rejected, options.reasoning_tags)
+    candidates = _candidates(rewrite, record, rejected, options.reasoning_tags)
     # each record's pool: the shared generated inputs plus its own corpus tests, counted per record
     inputs = _input_pool(record, inputs_answer, options, input_drops)
     if all(c["error"] for c in candidates):

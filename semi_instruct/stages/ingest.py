@@ -9,6 +9,10 @@ accepted solution (id `<problem_id>/<solution_index>`), and the problem itself g
 (`PROBLEM_SCHEMA`: its runnable reference and incorrect solutions, for validate). The accounting then counts
 solutions: records in = the solutions of every problem read, plus one for each row that yields none (a row that
 does not decode, a problem with no readable solutions list), each kept or dropped with a reason.
+
+Originals may be Python 3, C++ or Java (`ingest.languages`; the record's `language` is `python`, `cpp` or
+`java` whatever name the corpus uses). C++ and Java are checked without compiling (size, reads stdin, has a
+`main`; syntax is the compiler's business, at validate) and are always stdin/stdout programs.
 """
 
 from __future__ import annotations
@@ -27,13 +31,12 @@ import pyarrow.parquet as pq
 
 from semi_instruct.io import UTF8_BOM, JsonStructureError, ParquetSink, iter_json_values, open_input
 from semi_instruct.layouts import (
-    PYTHON2_NAMES,
-    PYTHON3_NAMES,
     Layout,
     LayoutError,
     Problem,
     ProblemError,
     Solution,
+    canonical_language,
     prelude_for,
     read_problem,
     resolve,
@@ -42,11 +45,10 @@ from semi_instruct.logs import log
 from semi_instruct.manifest import SOURCE_FIELDS, Shard
 from semi_instruct.pipeline import PROBLEM_SCHEMA
 from semi_instruct.stages.base import StageJob, StageStats
-from semi_instruct.text.features import Analysis, analyze
-from semi_instruct.text.normalize import code_tokens
+from semi_instruct.text.features import Analysis, analyze, analyze_compiled
+from semi_instruct.text.normalize import c_family_normal_form, c_family_tokens, code_tokens
 
-PYTHON_LANGUAGES = PYTHON3_NAMES
-COMPILED = frozenset({"cpp", "c++", "c", "java", "kotlin", "go", "rust", "c#", "scala"})  # for the drop's detail
+LANGUAGES = ("python", "cpp", "java")  # the originals the workflow runs (the record's `language`)
 
 
 class IngestError(RuntimeError):
@@ -65,6 +67,7 @@ class IngestOptions:
     max_corpus_tests: int = 10  # per problem (or row), in column order: public, private, generated
     max_solutions_per_problem: int = 3  # rewritten per problem, the most different first; the rest over_budget
     max_reference_solutions: int = 10  # cap of a problem's references and of its incorrect solutions
+    languages: tuple[str, ...] = LANGUAGES  # the originals' languages kept; others: unsupported_language
     layouts: Mapping[str, Any] = field(default_factory=dict)  # the config's `ingest.layouts`
 
     @classmethod
@@ -81,13 +84,15 @@ class IngestOptions:
             max_corpus_tests=c["max_corpus_tests"],
             max_solutions_per_problem=c["max_solutions_per_problem"],
             max_reference_solutions=c["max_reference_solutions"],
+            languages=tuple(c["languages"]),
             layouts=dict(c.get("layouts", {})),
         )
 
     def settings(self) -> dict[str, Any]:
         """What decided the output (recorded in the stats; every shard's must agree): all but the batch size and
         the layouts, which differ by shard (the shard's own layout is in its stats' info)."""
-        return {k: v for k, v in vars(self).items() if k not in ("batch_rows", "layouts")}
+        settings = {k: v for k, v in vars(self).items() if k not in ("batch_rows", "layouts")}
+        return settings | {"languages": list(self.languages)}
 
 
 @dataclass
@@ -324,12 +329,29 @@ class _BadRow(Exception):
         self.reason, self.detail = reason, detail
 
 
-def check_program(code: str, options: IngestOptions) -> Analysis:
-    """The size limits and the syntax of a program; raises _BadRow with the drop reason."""
+def check_language(name: str, named: str, options: IngestOptions) -> str:
+    """The workflow's name (`python`, `cpp`, `java`) of a language as the corpus writes it (`name`, lower case;
+    `named` says it in messages); raises _BadRow (python2, unsupported_language) for one that is not kept."""
+    language = canonical_language(name)
+    if language == "python2":
+        raise _BadRow("python2", f"language {named}: Python 2 (the sandbox runs Python 3)")
+    if language is None:
+        raise _BadRow("unsupported_language", f"language {named}: not one the workflow runs ({', '.join(LANGUAGES)})")
+    if language not in options.languages:
+        raise _BadRow(
+            "unsupported_language",
+            f"language {named}: {language} is not in ingest.languages ({', '.join(options.languages)})",
+        )
+    return language
+
+
+def check_program(code: str, options: IngestOptions, language: str = "python") -> Analysis:
+    """The size limits and the syntax of a program (C++ and Java: their tokens; the compiler judges the syntax);
+    raises _BadRow with the drop reason."""
     size = len(code.encode("utf-8"))
     if size > options.max_code_bytes:
         raise _BadRow("too_large", f"code is {size} bytes > max_code_bytes {options.max_code_bytes}")
-    analysis = analyze(code)
+    analysis = analyze(code) if language == "python" else analyze_compiled(code, language)
     f = analysis.features
     if f.line_count > options.max_lines:
         raise _BadRow("too_large", f"{f.line_count} lines > max_lines {options.max_lines}")
@@ -338,6 +360,18 @@ def check_program(code: str, options: IngestOptions) -> Analysis:
     if analysis.syntax_error:
         raise _BadRow("syntax_error", analysis.syntax_error)
     return analysis
+
+
+_MAIN = {"cpp": "`int main(`", "java": "`public static void main(`"}
+
+
+def check_compiled_interface(analysis: Analysis, language: str, needs_stdin: bool = True) -> None:
+    """A C++ or Java original runs as a stdin program: it needs a `main` and (unless its problem says it is a
+    stdin problem) reads stdin; raises _BadRow (no_main, no_input_interface)."""
+    if not analysis.has_main:
+        raise _BadRow("no_main", f"{language} code without {_MAIN[language]}: nothing to run")
+    if needs_stdin and not analysis.features.reads_stdin:
+        raise _BadRow("no_input_interface", f"{language} code that reads no stdin: every input gives the same output")
 
 
 def _optional_str(value: Any, name: str) -> str | None:
@@ -391,6 +425,11 @@ def normalized_code(tree: ast.Module) -> str:
     return ast.unparse(tree)
 
 
+def code_hash(analysis: Analysis, code: str) -> str:
+    """The exact de-duplication key: of the parsed Python, or of C++/Java tokens (comments and layout ignored)."""
+    return _sha(normalized_code(analysis.tree) if analysis.tree is not None else c_family_normal_form(code))
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -405,12 +444,13 @@ def normalize_row(
         raise _BadRow("missing_code", f"no code in column {fields['code']!r}")
     if not isinstance(code, str):
         raise _BadRow("bad_type", f"field 'code': expected a string, got {type(code).__name__}")
-    language = _optional_str(get("language"), "language") or options.default_language
-    if language.strip().lower() not in PYTHON_LANGUAGES:
-        raise _BadRow("not_python", f"language is {language!r}")
-    analysis = check_program(code, options)
+    given = _optional_str(get("language"), "language") or options.default_language
+    language = check_language(given.strip().lower(), repr(given), options)
+    analysis = check_program(code, options, language)
     f = analysis.features
-    if analysis.mode is None:
+    if language != "python":
+        check_compiled_interface(analysis, language)
+    elif analysis.mode is None:
         raise _BadRow("no_input_interface", "reads no stdin and defines no callable function: nothing to test")
     record_id = get("id")
     if record_id is not None and not isinstance(record_id, (str, int)):
@@ -418,14 +458,14 @@ def normalize_row(
     return {
         "id": str(record_id) if record_id is not None and str(record_id).strip() else _sha(code),
         "code": code,
-        "language": "python",
+        "language": language,
         "statement": _optional_str(get("statement"), "statement"),
         "tests": _normalize_tests(get("tests"), "tests"),
         "source": _optional_str(get("source"), "source") or shard.source,
         "license": _optional_str(get("license"), "license") or shard.license,
         "shard": shard.name,
         "row": row,
-        "code_hash": _sha(normalized_code(analysis.tree)),  # type: ignore[arg-type]
+        "code_hash": code_hash(analysis, code),
         "mode": analysis.mode,
         "original_entry_point": analysis.entry_point,
         "features": f.as_dict(),
@@ -572,6 +612,7 @@ class _Program:
     solution: Solution
     id: str
     code: str  # with the prelude it needs
+    language: str  # python | cpp | java
     analysis: Analysis
     mode: str
     entry_point: str | None
@@ -599,17 +640,32 @@ def _program(solution: Solution, problem: Problem, layout: Layout, options: Inge
     raw = solution.raw_language
     given = f"code {raw}" if isinstance(raw, int) else repr(raw)
     named = name if str(raw).strip().lower() == name else f"{name} ({layout.name} {given})"
-    if name in PYTHON2_NAMES:
-        raise _BadRow("python2", f"language {named}: Python 2 (the sandbox runs Python 3)")
-    if name not in PYTHON3_NAMES:
-        why = "compiled originals are not supported yet" if name in COMPILED else "only Python 3 originals are run"
-        raise _BadRow("unsupported_language", f"language {named}: {why}")
+    language = check_language(name, named, options)
+    if language != "python" and problem.mode == "call":
+        raise _BadRow(
+            "unsupported_language",
+            f"language {named}: a call-style problem (fn_name {problem.fn_name!r}) needs Python solutions; "
+            f"C++ and Java run as stdin programs only",
+        )
     code = solution.code
     if code is None or (isinstance(code, str) and not code.strip()):
         raise _BadRow("missing_code", f"{kind} {solution.index} is empty")
     if not isinstance(code, str):
         raise _BadRow("bad_type", f"{kind} {solution.index}: expected a string, got {type(code).__name__}")
-    analysis = check_program(code, options)
+    analysis = check_program(code, options, language)
+    if language != "python":
+        # a stdin problem's program needs no visible stdin read, as for Python (some problems have no input)
+        check_compiled_interface(analysis, language, needs_stdin=problem.mode is None)
+        return _Program(
+            solution,
+            f"{problem.problem_id}/{solution.index}",
+            code,
+            language,
+            analysis,
+            "stdio",
+            None,
+            code_hash(analysis, code),
+        )
     prelude = prelude_for(analysis.tree, layout.prelude)  # type: ignore[arg-type]
     if prelude:
         code = prelude + "\n" + code  # a blank line between the harness's imports and the program
@@ -635,15 +691,17 @@ def _program(solution: Solution, problem: Problem, layout: Layout, options: Inge
         solution,
         f"{problem.problem_id}/{solution.index}",
         code,
+        "python",
         analysis,
         mode,
         entry,
-        _sha(normalized_code(tree)),
+        code_hash(analysis, code),
     )
 
 
-def _shingles(code: str, size: int = 5) -> set[tuple[str, ...]]:
-    tokens = code_tokens(code, numbered=False)  # local names are one token: renaming is not "different code"
+def _shingles(code: str, language: str = "python", size: int = 5) -> set[tuple[str, ...]]:
+    # Python: local names are one token (renaming is not "different code"); C++/Java: tokens without comments
+    tokens = code_tokens(code, numbered=False) if language == "python" else c_family_tokens(code)
     if len(tokens) <= size:
         return {tuple(tokens)}
     return {tuple(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
@@ -654,13 +712,15 @@ def _distance(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
     return 1.0 - len(a & b) / union if union else 0.0
 
 
-def diversity_order(codes: Sequence[str], limit: int) -> list[int]:
+def diversity_order(codes: Sequence[str], limit: int, languages: Sequence[str] | None = None) -> list[int]:
     """The first `limit` indices of a farthest-first traversal of `codes`: the first code, then again and again the
     one whose nearest chosen code is farthest (Jaccard distance of 5-token shingles of the canonical code, local
-    names alike); ties go to the earlier code. Deterministic, O(len(codes) x limit)."""
+    names alike; C++/Java: of its tokens without comments, `languages` saying which is which, default all Python);
+    ties go to the earlier code. Across languages codes share hardly a shingle, so each language gets its turn
+    early. Deterministic, O(len(codes) x limit)."""
     if not codes or limit <= 0:
         return []
-    shingles = [_shingles(code) for code in codes]
+    shingles = [_shingles(code, lang) for code, lang in zip(codes, languages or ["python"] * len(codes), strict=True)]
     order = [0]
     nearest = [_distance(shingles[0], s) for s in shingles]
     chosen = {0}
@@ -675,7 +735,7 @@ def diversity_order(codes: Sequence[str], limit: int) -> list[int]:
 
 
 def _solution_entry(program: _Program) -> dict[str, Any]:
-    return {"id": program.id, "code": program.code, "entry_point": program.entry_point}
+    return {"id": program.id, "code": program.code, "entry_point": program.entry_point, "language": program.language}
 
 
 class _ProblemIngest:
@@ -750,7 +810,7 @@ class _ProblemIngest:
         if len(usable) <= budget:
             kept, ranked_rest = usable, []
         else:
-            order = diversity_order([p.code for p in usable], max(budget, cap))
+            order = diversity_order([p.code for p in usable], max(budget, cap), [p.language for p in usable])
             chosen = set(order[:budget])
             kept = [p for i, p in enumerate(usable) if i in chosen]  # records stay in corpus order
             ranked_rest = [usable[i] for i in order[budget:]]
@@ -768,7 +828,7 @@ class _ProblemIngest:
         return {
             "id": program.id,
             "code": program.code,
-            "language": "python",
+            "language": program.language,
             "statement": problem.statement,
             "tests": problem.tests or None,
             "source": self.shard.source,
@@ -801,8 +861,8 @@ class _ProblemIngest:
         }
 
     def incorrect_programs(self, problem: Problem, mode: str) -> list[_Program]:
-        """The runnable incorrect solutions (Python 3, parse, same interface), distinct, at most the cap; what
-        became of each is counted (group `incorrect_solutions`)."""
+        """The runnable incorrect solutions (a kept language, checked as accepted ones, same interface), distinct, at
+        most the cap; what became of each is counted (group `incorrect_solutions`)."""
         if self.layout.incorrect_solutions is None:
             return []
         if problem.incorrect_error is not None:

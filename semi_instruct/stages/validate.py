@@ -2,7 +2,9 @@
 
 Per sample:
 1. run the original `oracle_runs` times on every input (one sandbox launch); drop inputs where it fails
-   or disagrees with itself (nondeterminism), counting each reason;
+   or disagrees with itself (nondeterminism), counting each reason. A C++ or Java original is compiled once
+   (in the sandbox, cached); one that does not compile is dropped (`compile_error`, the trimmed diagnostics
+   as detail);
 2. drop the sample when fewer than `min_tests` inputs survive (`too_few_tests`);
 3. run every parsed candidate (solution + adapter for stdin programs, the entry point for call
    programs) on the surviving inputs and record a verdict per input.
@@ -13,11 +15,14 @@ with the problem's row of ingest's problems table (`results/ingest/<shard>.probl
 - consensus: every input is run once on each of up to `consensus_solutions` of the problem's reference
   solutions (once per problem, shared by its records; a reference that is one of the records reuses its
   oracle runs). The input's consensus output is the one a strict majority of the references that ran
-  agree on. With two or more references, an input without a majority, or whose majority contradicts the
-  corpus's expected output, is rejected (`oracle_disagreement`), and a record whose original differs from
-  the consensus on a kept input is dropped (`wrong_original`). One reference: as a problem-less record;
+  agree on. References run in their own language; one that does not compile does not vote (the next one is
+  taken instead, counted as `reference_compile_error`). With two or more references, an input without a
+  majority, or whose majority contradicts the corpus's expected output, is rejected (`oracle_disagreement`),
+  and a record whose original differs from the consensus on a kept input is dropped (`wrong_original`). One
+  reference: as a problem-less record;
 - test strength: the problem's incorrect solutions run on the kept inputs; `test_strength` is the fraction
-  of them that some kept input rejects (a wrong output, a crash or a timeout).
+  of them that some kept input rejects (a wrong output, a crash or a timeout). One that does not compile tests
+  nothing and is left out (`incorrect_compile_error`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from typing import Any
 
 from semi_instruct.io import BATCH_ROWS, iter_parquet_rows
 from semi_instruct.sandbox import Limits, Program, Runner, RunResult, make_runner
+from semi_instruct.sandbox.executor import Executor
+from semi_instruct.sandbox.toolchains import CompileOptions, toolchain_versions
 from semi_instruct.stages.base import StageJob, StageStats, group_batches, problem_groups
 from semi_instruct.text import function_tests as ft
 from semi_instruct.text.compare import CompareOptions, outputs_match
@@ -42,6 +49,8 @@ JUDGE = CompareOptions(comparator="float", rel_tol=0.0, abs_tol=1e-5)
 PROBLEM_ROWS = 64  # problems-table rows read at a time (each holds the problem's solutions' code)
 DETAIL_CHARS = 60  # characters of an input or output quoted in a drop's detail
 INCORRECT_CHUNK = 8  # inputs per sandbox call of an incorrect solution (it stops at the first failing chunk)
+DIAGNOSTIC_LINES = 10  # lines of compiler diagnostics quoted in a compile_error drop's detail
+DIAGNOSTIC_CHARS = 1500  # and at most this many characters of them
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class ValidateOptions:
     oracle_runs: int = 2
     min_tests: int = 5
     consensus_solutions: int = 3  # reference solutions per problem whose majority is the oracle
+    compile: CompileOptions = field(default_factory=CompileOptions)  # C++/Java: flags, limits, cache (speed)
     workers: int = 2  # sandboxes at once (speed only)
     python: str = "/usr/bin/python3"  # the interpreter inside the sandbox
 
@@ -68,14 +78,22 @@ class ValidateOptions:
             oracle_runs=v["oracle_runs"],
             min_tests=v["min_tests"],
             consensus_solutions=v["consensus_solutions"],
+            compile=CompileOptions.from_config(config),
             workers=s["workers"],
             python=s["python"],
         )
 
     def settings(self) -> dict[str, Any]:
-        """What decided the output (recorded in the stats): all but the number of workers."""
+        """What decided the output (recorded in the stats): all but the number of workers and the compile cache."""
+        c = self.compile
         return {
             "sandbox": {"python": self.python, **vars(self.limits)},
+            "compile": {
+                "cpp_flags": list(c.cpp_flags),
+                "java_flags": list(c.java_flags),
+                "timeout_s": c.timeout_s,
+                "memory_mb": c.memory_mb,
+            },
             "comparator": self.compare.comparator,
             "float_tolerance": {"rel": self.compare.rel_tol, "abs": self.compare.abs_tol},
             "oracle_runs": self.oracle_runs,
@@ -103,7 +121,41 @@ class ProblemOutcome:
     references: int = 0  # references whose outputs decided the consensus
     consensus: Counter[str] = field(default_factory=Counter)  # per input of the problem: agreed / why rejected
     test_strength: float | None = None
-    incorrect: Counter[str] = field(default_factory=Counter)  # incorrect solutions: run / rejected
+    incorrect: Counter[str] = field(default_factory=Counter)  # incorrect solutions: run / rejected / compile_error
+    reference_compile_errors: int = 0  # references that did not compile (and so did not vote)
+
+
+def original_program(record: Mapping[str, Any]) -> Program:
+    """A record's original, in its language (ingest writes one on every record)."""
+    return Program(record["mode"], record["code"], record["original_entry_point"], record["language"])
+
+
+def solution_program(solution: Mapping[str, Any], mode: str, entry_point: str | None) -> Program:
+    """A problem's reference or incorrect solution, in its own language (a problems table written before C++ and
+    Java were supported has no language: Python)."""
+    return Program(
+        mode,  # type: ignore[arg-type]
+        solution["code"],
+        solution.get("entry_point") or entry_point,
+        solution.get("language") or "python",
+    )
+
+
+def compile_failure(results: list[RunResult]) -> str | None:
+    """Why the program did not compile, from its results (each one says so): the compiler's verdict and the
+    first lines of its diagnostics; None when it compiled (or is Python)."""
+    if not results or not results[0].extra.get("compile_error"):
+        return None
+    first = results[0]
+    kind = first.extra["compile_error"]
+    lines = first.stderr.strip().splitlines()
+    shown = "\n".join(lines[:DIAGNOSTIC_LINES])
+    if len(shown) > DIAGNOSTIC_CHARS:
+        shown = shown[: DIAGNOSTIC_CHARS - 3] + "..."
+    more = f"\n... ({len(lines) - DIAGNOSTIC_LINES} more lines)" if len(lines) > DIAGNOSTIC_LINES else ""
+    verdict = "failed" if kind == "error" else f"failed ({kind})"
+    exit_code = f", exit code {first.exit_code}" if first.exit_code is not None and kind == "error" else ""
+    return f"compile {verdict}{exit_code}:\n{shown}{more}" if shown else f"compile {verdict}{exit_code}"
 
 
 def candidate_program(mode: str, candidate: dict[str, Any]) -> Program:
@@ -122,11 +174,21 @@ def _verdict(mode: str, expected: str, result: RunResult, compare: CompareOption
 OracleRun = tuple[str, str | None, str | None]
 
 
-def oracle_runs(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> list[OracleRun]:
+@dataclass
+class Oracle:
+    """The original's runs on a record's inputs, or (C++/Java) why it did not compile: then no run at all."""
+
+    runs: list[OracleRun]
+    compile_error: str | None = None
+
+
+def oracle_runs(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> Oracle:
     """The original run `oracle_runs` times on each of the record's inputs (one sandbox call)."""
     mode, inputs = record["mode"], list(record["inputs"])
-    original = Program(mode, record["code"], record["original_entry_point"])
-    results = runner.run(original, inputs * options.oracle_runs, options.limits)
+    results = runner.run(original_program(record), inputs * options.oracle_runs, options.limits)
+    failed_compile = compile_failure(results)
+    if failed_compile is not None:
+        return Oracle([], failed_compile)
     runs = [results[i * len(inputs) : (i + 1) * len(inputs)] for i in range(options.oracle_runs)]
     out: list[OracleRun] = []
     for i, value in enumerate(inputs):
@@ -141,14 +203,7 @@ def oracle_runs(record: dict[str, Any], runner: Runner, options: ValidateOptions
             out.append((value, None, "oracle_nondeterministic"))
             continue
         out.append((value, outputs[0], None))
-    return out
-
-
-def oracle_tests(
-    record: dict[str, Any], runner: Runner, options: ValidateOptions
-) -> tuple[list[dict[str, str]], Counter[str]]:
-    """Surviving (input, output) pairs of the original, and why the others were dropped."""
-    return _surviving(oracle_runs(record, runner, options))
+    return Oracle(out)
 
 
 def _surviving(runs: list[OracleRun]) -> tuple[list[dict[str, str]], Counter[str]]:
@@ -257,7 +312,10 @@ def _candidates_verdicts(
 
 def validate_sample(record: dict[str, Any], runner: Runner, options: ValidateOptions) -> SampleOutcome:
     """A record without a problem (or the only reference of its problem): its original is the oracle."""
-    tests, input_drops = oracle_tests(record, runner, options)
+    oracle = oracle_runs(record, runner, options)
+    if oracle.compile_error is not None:
+        return SampleOutcome(None, "compile_error", oracle.compile_error)
+    tests, input_drops = _surviving(oracle.runs)
     reproduced = _source_tests_reproduced(record, tests, options.compare)
     return _candidates_verdicts(record, tests, input_drops, reproduced, runner, options)
 
@@ -328,6 +386,7 @@ class Consensus:
     rejected: dict[str, str]
     expected: dict[str, str]
     references: int
+    compile_errors: int = 0  # references that did not compile (each replaced by the next one, when there is one)
 
     @property
     def filters(self) -> bool:
@@ -354,25 +413,25 @@ def _reference_outputs(
     entry_point: str | None,
     inputs: list[str],
     records: list[dict[str, Any]],
-    runs: list[list[OracleRun]],
+    runs: list[Oracle],
     runner: Runner,
     options: ValidateOptions,
-) -> list[str | None]:
-    """One reference's output per input (None: it failed). A reference that is one of the problem's records (the
-    same program: code and entry point) reuses that record's oracle runs; only the inputs they lack are run."""
-    program = Program(mode, reference["code"], reference.get("entry_point") or entry_point)
+) -> list[str | None] | None:
+    """One reference's output per input (None: it failed), or None when it does not compile. A reference that is
+    one of the problem's records (the same program: language, code and entry point) reuses that record's oracle
+    runs; only the inputs they lack are run."""
+    program = solution_program(reference, mode, entry_point)
     own: dict[str, str | None] = {}
-    for record, record_runs in zip(records, runs, strict=True):
-        if (record["mode"], record["code"], record["original_entry_point"]) == (
-            program.mode,
-            program.code,
-            program.entry_point,
-        ):
-            own = {value: out for value, out, _ in record_runs}
+    for record, oracle in zip(records, runs, strict=True):
+        if original_program(record) == program:
+            own = {value: out for value, out, _ in oracle.runs}
             break
     missing = [value for value in inputs if value not in own]
     if missing:
-        for value, result in zip(missing, runner.run(program, missing, options.limits), strict=True):
+        results = runner.run(program, missing, options.limits)
+        if compile_failure(results) is not None:
+            return None
+        for value, result in zip(missing, results, strict=True):
             own[value] = result.output(mode)
     return [own[value] for value in inputs]
 
@@ -380,23 +439,28 @@ def _reference_outputs(
 def problem_consensus(
     records: list[dict[str, Any]],
     problem: Mapping[str, Any],
-    runs: list[list[OracleRun]],
+    runs: list[Oracle],
     runner: Runner,
     options: ValidateOptions,
 ) -> Consensus:
-    """Every input of the problem's records run on up to `consensus_solutions` references (each run once,
-    for all the records), and the majority output per input."""
+    """Every input of the problem's records run on up to `consensus_solutions` references that compile (each
+    run once, for all the records), and the majority output per input."""
     mode = problem.get("mode") or records[0]["mode"]
     inputs = list(dict.fromkeys(value for record in records for value in record["inputs"]))
-    references = list(problem.get("references") or [])[: options.consensus_solutions]
     expected = _expected_outputs(records, mode)
-    per_reference = [
-        _reference_outputs(ref, mode, problem.get("entry_point"), inputs, records, runs, runner, options)
-        for ref in references
-    ]
-    consensus = Consensus({}, {}, expected, len(references))
+    per_reference: list[list[str | None]] = []
+    compile_errors = 0
+    for ref in problem.get("references") or []:
+        if len(per_reference) == options.consensus_solutions:
+            break
+        outputs = _reference_outputs(ref, mode, problem.get("entry_point"), inputs, records, runs, runner, options)
+        if outputs is None:
+            compile_errors += 1
+        else:
+            per_reference.append(outputs)
+    consensus = Consensus({}, {}, expected, len(per_reference), compile_errors)
     for i, value in enumerate(inputs):
-        out = majority(mode, [outputs[i] for outputs in per_reference], options.compare) if references else None
+        out = majority(mode, [outputs[i] for outputs in per_reference], options.compare) if per_reference else None
         consensus.outputs[value] = out
         if not consensus.filters:
             continue
@@ -411,23 +475,30 @@ def measure_test_strength(
     problem: Mapping[str, Any], tests: list[dict[str, str]], mode: str, runner: Runner, options: ValidateOptions
 ) -> tuple[float | None, Counter[str]]:
     """The fraction of the problem's incorrect solutions that the kept tests reject: some output differs from
-    the consensus, or the run fails. None without an incorrect solution or a kept test."""
+    the consensus, or the run fails. One that does not compile tests nothing: counted (`compile_error`), left
+    out. None without an incorrect solution that compiles or a kept test."""
     incorrect = list(problem.get("incorrect") or [])
     counts: Counter[str] = Counter()
     if not incorrect or not tests:
         return None, counts
     for solution in incorrect:
-        program = Program(mode, solution["code"], solution.get("entry_point") or problem.get("entry_point"))
-        counts["run"] += 1
+        program = solution_program(solution, mode, problem.get("entry_point"))
         # a few inputs at a time: a wrong program is rejected at its first failure, often a timeout
         for start in range(0, len(tests), INCORRECT_CHUNK):
             chunk = tests[start : start + INCORRECT_CHUNK]
             results = runner.run(program, [t["input"] for t in chunk], options.limits)
+            if start == 0:
+                if compile_failure(results) is not None:
+                    counts["compile_error"] += 1
+                    break
+                counts["run"] += 1
             if any(
                 _verdict(mode, t["output"], r, options.compare) != "pass" for t, r in zip(chunk, results, strict=True)
             ):
                 counts["rejected"] += 1
                 break
+    if not counts["run"]:
+        return None, counts
     return counts["rejected"] / counts["run"], counts
 
 
@@ -445,11 +516,11 @@ def validate_problem(
     runs = [oracle_runs(record, runner, options) for record in records]
     consensus = problem_consensus(records, problem, runs, runner, options)
     strength, incorrect = measure_test_strength(problem, consensus.kept_tests(), mode, runner, options)
-    outcome = ProblemOutcome([], consensus.references, Counter(), strength, incorrect)
+    outcome = ProblemOutcome([], consensus.references, Counter(), strength, incorrect, consensus.compile_errors)
     for value in consensus.outputs:
         outcome.consensus[consensus.rejected.get(value, consensus.unchecked or "agreed")] += 1
-    for record, record_runs in zip(records, runs, strict=True):
-        sample = _problem_record(record, record_runs, consensus, mode, runner, options)
+    for record, oracle in zip(records, runs, strict=True):
+        sample = _problem_record(record, oracle, consensus, mode, runner, options)
         if sample.row is not None:
             sample.row["test_strength"] = strength
         outcome.samples.append(sample)
@@ -458,13 +529,15 @@ def validate_problem(
 
 def _problem_record(
     record: dict[str, Any],
-    runs: list[OracleRun],
+    oracle: Oracle,
     consensus: Consensus,
     mode: str,
     runner: Runner,
     options: ValidateOptions,
 ) -> SampleOutcome:
-    tests, input_drops = _surviving(runs)
+    if oracle.compile_error is not None:
+        return SampleOutcome(None, "compile_error", oracle.compile_error)
+    tests, input_drops = _surviving(oracle.runs)
     if not consensus.filters or record["mode"] != mode:
         reproduced = _source_tests_reproduced(record, tests, options.compare)
         return _candidates_verdicts(record, tests, input_drops, reproduced, runner, options)
@@ -544,6 +617,10 @@ def run(
     problem_counts: Counter[str] = Counter()
     strength: Counter[str] = Counter()  # problems measured or not; incorrect solutions run and rejected
     strengths: list[float] = []
+    references: Counter[str] = Counter()  # a problem's reference solutions that did not compile
+    languages: Counter[str] = Counter()  # the originals' languages
+    solution_languages: set[str] = set()  # the languages of the problems' references and incorrect solutions
+    compiled_before = _compile_stats(runner)
     table = ProblemTable(problems)
     with (
         StageJob("validate", shard, out=out, dropped=dropped, stats=stats) as job,
@@ -557,11 +634,16 @@ def run(
             outcomes = pool.map(lambda g, p: _validate_group(g, p, runner, options), chunk, rows)
             for group, problem, outcome in zip(chunk, rows, outcomes, strict=True):
                 if problem is not None:
+                    solution_languages.update(
+                        solution.get("language") or "python"
+                        for solution in [*(problem["references"] or []), *(problem["incorrect"] or [])]
+                    )
                     problem_counts["problems"] += 1
                     problem_counts[
                         {0: "no_reference", 1: "single_reference"}.get(outcome.references, "with_consensus")
                     ] += 1
                     consensus.update(outcome.consensus)
+                    references["reference_compile_error"] += outcome.reference_compile_errors
                     strength.update({f"incorrect_{k}": n for k, n in outcome.incorrect.items()})
                     if outcome.test_strength is None:
                         strength["problems_unmeasured"] += 1
@@ -569,6 +651,7 @@ def run(
                         strength["problems_measured"] += 1
                         strengths.append(outcome.test_strength)
                 for record, sample in zip(group, outcome.samples, strict=True):
+                    languages[record["language"]] += 1
                     _account(job, record, sample, input_drops, source_tests, verdict_counts, function_tests)
                     function_test_calls.update(sample.function_test_calls)
         job.counts("inputs_dropped", input_drops)
@@ -579,14 +662,31 @@ def run(
         job.counts("problems", problem_counts)
         job.counts("consensus_inputs", consensus)
         job.counts("test_strength", strength)
+        job.counts("references", +references)
+        job.counts("original_languages", languages)
+        compiled = _compile_stats(runner)
         job.info = {
             "test_strength": {
                 "problems": len(strengths),
                 "mean": sum(strengths) / len(strengths) if strengths else None,
-            }
+            },
+            # this job's compiles (fresh, from the cache, failed) and the compilers they used
+            "compile": {k: round(v - compiled_before.get(k, 0), 3) for k, v in compiled.items()},
+            "toolchains": _toolchains(set(languages) | solution_languages),
         }
         job.settings = options.settings()
     return job.stats
+
+
+def _compile_stats(runner: Runner) -> dict[str, float]:
+    """The executor's compile counts so far (a runner that compiles nothing has none)."""
+    return runner.compile_stats() if isinstance(runner, Executor) else {}
+
+
+def _toolchains(languages: set[str]) -> dict[str, str]:
+    """The versions of the compilers of `languages` (for the card; Python needs none)."""
+    versions = toolchain_versions()
+    return {language: versions[language] for language in sorted(languages) if language in versions}
 
 
 def _account(
@@ -628,5 +728,5 @@ def job(
     options = ValidateOptions.from_config(settings)
     if threads:
         options = replace(options, workers=threads)
-    with make_runner(options.python) as runner:
+    with make_runner(options.python, options.compile) as runner:
         return run(samples, parquet, dropped, runner, options, shard, stats, problems)

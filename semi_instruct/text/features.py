@@ -4,12 +4,18 @@ The features describe how "improper" the natural code is (stdin scripts, nested 
 functions); the mode decides how the program is run as an oracle:
 - `stdio`: reads stdin and/or does its work in top-level statements, printing to stdout;
 - `call`: only defines functions (plus imports/constants); its entry point is called with JSON arguments.
+
+C++ and Java originals (`analyze_compiled`) are read from their tokens, without compiling: their size, whether
+they read stdin and whether they have a `main`. They are always stdio programs; syntax is left to the compiler,
+so the AST features are null.
 """
 
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+
+from semi_instruct.text.normalize import c_family_lex
 
 _NESTING_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 # Top-level statements that only set things up; anything else "does work" when the script runs.
@@ -18,13 +24,13 @@ _SETUP_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDe
 
 @dataclass(frozen=True)
 class Features:
-    parses: bool
+    parses: bool | None  # None: not Python (C++, Java: the compiler decides)
     reads_stdin: bool
-    top_level_statements: int
-    num_functions: int
+    top_level_statements: int | None  # None, like the next two, for C++ and Java
+    num_functions: int | None
     line_count: int
     longest_line: int
-    one_line_nesting: int  # deepest nesting of comprehensions/lambdas that sits on one line
+    one_line_nesting: int | None  # deepest nesting of comprehensions/lambdas that sits on one line
 
     def as_dict(self) -> dict[str, int | bool]:
         return dict(self.__dict__)  # dataclasses.asdict deep-copies: 10x slower on the ingest hot path
@@ -37,6 +43,7 @@ class Analysis:
     entry_point: str | None
     syntax_error: str | None = None
     tree: ast.Module | None = None  # kept so callers don't parse the code again
+    has_main: bool | None = None  # C++/Java: defines `main` (None for Python, which needs none)
 
 
 def _is_stdin_read(node: ast.AST) -> bool:
@@ -162,3 +169,71 @@ def analyze(code: str) -> Analysis:
     else:
         mode = None  # top-level work but no input: every test input would give the same output
     return Analysis(features, mode, entry, tree=tree)
+
+
+# ---------------------------------------------------------------- C++ and Java
+
+# Names that read standard input in C++ (`stdin` covers fread/fgets/getc/fscanf on it); Java reads it through
+# `System.in` (Scanner, BufferedReader, DataInputStream, StreamTokenizer...) or `FileDescriptor.in`.
+_CPP_STDIN = frozenset({"cin", "wcin", "scanf", "scanf_s", "getchar", "getchar_unlocked", "gets", "stdin"})
+_CPP_MAIN_TYPES = frozenset({"int", "signed", "auto", "int32_t", "void"})  # `void main` is the compiler's error
+_JAVA_MODIFIERS = frozenset({"public", "static", "final", "synchronized", "strictfp"})
+
+
+def _reads_stdin(words: list[str], ops: list[str], language: str) -> bool:
+    if language == "java":
+        return any(
+            words[i] in ("System", "FileDescriptor") and ops[i + 1] == "." and words[i + 2] == "in"
+            for i in range(len(words) - 2)
+        )
+    # POSIX `read(0, buf, n)` too
+    return any(w in _CPP_STDIN for w in words) or any(
+        words[i] == "read" and ops[i + 1] == "(" and words[i + 2] == "0" for i in range(len(words) - 2)
+    )
+
+
+def _has_main(words: list[str], ops: list[str], language: str) -> bool:
+    for i in range(1, len(words) - 1):
+        if words[i] != "main" or ops[i + 1] != "(":
+            continue
+        if language == "cpp" and words[i - 1] in _CPP_MAIN_TYPES:
+            return True
+        if language == "java" and words[i - 1] == "void":
+            modifiers = set()
+            j = i - 2
+            while j >= 0 and words[j] in _JAVA_MODIFIERS:
+                modifiers.add(words[j])
+                j -= 1
+            if {"public", "static"} <= modifiers:
+                return True
+    return False
+
+
+def analyze_compiled(code: str, language: str) -> Analysis:
+    """A C++ (`cpp`) or Java (`java`) original, from its tokens (comments and literals are not code): its mode is
+    "stdio" when it reads stdin and has a `main` (C++ `int main(`, Java `public static void main(`), else None."""
+    if language not in ("cpp", "java"):
+        raise ValueError(f"analyze_compiled: language {language!r} is not cpp or java")
+    lines = code.splitlines()
+    # parallel lists: the text of word/number tokens ("" for others) and of operators ("" for others)
+    words: list[str] = []
+    ops: list[str] = []
+    for kind, text in c_family_lex(code):
+        if kind in ("word", "number"):
+            words.append(text)
+            ops.append("")
+        elif kind in ("op", "string", "char"):
+            words.append("")
+            ops.append(text if kind == "op" else "")
+    reads_stdin = _reads_stdin(words, ops, language)
+    has_main = _has_main(words, ops, language)
+    features = Features(
+        parses=None,
+        reads_stdin=reads_stdin,
+        top_level_statements=None,
+        num_functions=None,
+        line_count=len(lines),
+        longest_line=max((len(line) for line in lines), default=0),
+        one_line_nesting=None,
+    )
+    return Analysis(features, "stdio" if reads_stdin and has_main else None, None, has_main=has_main)

@@ -176,3 +176,55 @@ def content_words(text: str) -> list[str]:
 def ngrams(tokens: Sequence[str], n: int) -> Iterator[tuple[str, ...]]:
     for i in range(len(tokens) - n + 1):
         yield tuple(tokens[i : i + n])
+
+
+# ---------------------------------------------------------------- C-family code (C++, Java)
+
+# One C++/Java token, comments and white space included (their kinds are dropped by the callers). Literals are
+# whole tokens, so a `//` or `main` inside a string is no comment or function; operators by maximal munch, so
+# `a - -b` and `a--b` stay apart.
+_C_TOKEN = re.compile(
+    r"""
+      (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
+    | (?P<string>(?:u8|[uUL])?R"(?P<delim>[^()\\\s"]{0,16})\(.*?\)(?P=delim)"  # C++ raw string
+        | \"\"\".*?(?:\"\"\"|\Z)                                            # Java text block
+        | (?:u8|[uUL])?"(?:\\.|[^"\\\n])*"?)
+    | (?P<number>\.?[0-9](?:[eEpP][+-]|[\w.]|'(?=\w))*)                      # 1'000'000, 1e-9, 0x1fULL
+    | (?P<char>(?:u8|[uUL])?'(?:\\.|[^'\\\n])*'?)
+    | (?P<word>[^\W\d][\w$]*|\$[\w$]*)
+    | (?P<newline>\n)
+    | (?P<space>[ \t\r\f\v]+|\\\n)
+    | (?P<op>>>>=|<<=|>>=|>>>|\.\.\.|->\*|<=>|::|\+\+|--|->|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^]=|\#\#|.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def c_family_lex(code: str) -> Iterator[tuple[str, str]]:
+    """(kind, text) of each token of C++ or Java source: comment, string, number, char, word, newline, space, op.
+    Never fails: code that does not compile is still tokens (syntax is the compiler's business)."""
+    for match in _C_TOKEN.finditer(code.replace("\r\n", "\n")):
+        yield match.lastgroup or "op", match.group()
+
+
+def c_family_tokens(code: str) -> list[str]:
+    """The tokens of C++ or Java source without comments and white space; a preprocessor directive is closed by a
+    "\\n" token (the one place where a line break means something)."""
+    tokens: list[str] = []
+    directive, line_start = False, True
+    for kind, text in c_family_lex(code):
+        if kind == "newline":
+            if directive:
+                tokens.append("\n")
+            directive, line_start = False, True
+        elif kind not in ("space", "comment"):
+            directive = directive or (line_start and text == "#")
+            line_start = False
+            tokens.append(text)
+    return tokens
+
+
+def c_family_normal_form(code: str) -> str:
+    """Comment- and layout-insensitive form of C++ or Java source (the exact de-duplication key): its tokens joined
+    by single spaces, so the same program reformatted or re-commented gives the same text."""
+    return " ".join(c_family_tokens(code))

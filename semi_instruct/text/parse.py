@@ -65,6 +65,11 @@ _REFERS_TO_SOURCE = re.compile(
     r"|\b(code|program|snippet|script|function) (above|below)\b",
     re.IGNORECASE,
 )
+# The language of a C++ or Java original, named as a word: the pair must read as a Python task of its own.
+_NAMES_LANGUAGE = {
+    "cpp": re.compile(r"(?<![\w+])(?:c\+\+|cpp)(?![\w+])", re.IGNORECASE),
+    "java": re.compile(r"\bjava\b", re.IGNORECASE),
+}
 _IO_CALLS = {"input", "print", "open", "raw_input"}
 _IO_STREAMS = {"stdin", "stdout", "stderr"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -346,12 +351,20 @@ def _entry_name(line: str, functions: list[str]) -> str:
     return line.strip().strip("`").removesuffix("()").strip()
 
 
-def _check_rewrite(instruction: str, solution: str, entry: str, adapter: str | None, mode: str) -> Rewrite:
+def _check_rewrite(
+    instruction: str, solution: str, entry: str, adapter: str | None, mode: str, original_language: str = "python"
+) -> Rewrite:
     instruction = instruction.strip()
     if len(instruction) < 20:
         raise ParseFailure("no_instruction", "instruction missing or shorter than 20 characters")
     if _REFERS_TO_SOURCE.search(instruction):
         raise ParseFailure("instruction_not_self_contained", "the instruction refers to the original code")
+    names = _NAMES_LANGUAGE.get(original_language)
+    named = names.search(instruction) if names else None
+    if named:
+        raise ParseFailure(
+            "mentions_original_language", f"the instruction names the original's language ({named.group()!r})"
+        )
     try:
         tree = ast.parse(solution)
     except SyntaxError as exc:
@@ -395,8 +408,14 @@ def _code(value: str) -> str:
     return value if block is None else block
 
 
-def parse_rewrite(text: str, mode: str, reasoning_tags: tuple[str, ...] = DEFAULT_REASONING_TAGS) -> Rewrite:
-    """Parse one rewrite candidate or raise ParseFailure with the drop reason."""
+def parse_rewrite(
+    text: str,
+    mode: str,
+    reasoning_tags: tuple[str, ...] = DEFAULT_REASONING_TAGS,
+    original_language: str = "python",
+) -> Rewrite:
+    """Parse one rewrite candidate or raise ParseFailure with the drop reason. `original_language`: of the original
+    (python, cpp, java); a C++ or Java original's instruction must not name it (`mentions_original_language`)."""
     if not text or not text.strip():
         raise ParseFailure("empty_response")
     text = _answer_text(text, reasoning_tags)
@@ -411,7 +430,12 @@ def parse_rewrite(text: str, mode: str, reasoning_tags: tuple[str, ...] = DEFAUL
         fields = {k: v.replace("\r\n", "\n") if v else v for k, v in fields.items()}  # escaped CRLF in the strings
         adapter = _code(fields["adapter"]) if fields["adapter"] else fields["adapter"]
         return _check_rewrite(
-            fields["instruction"] or "", _code(fields["solution"] or ""), fields["entry_point"] or "", adapter, mode
+            fields["instruction"] or "",
+            _code(fields["solution"] or ""),
+            fields["entry_point"] or "",
+            adapter,
+            mode,
+            original_language,
         )
     sections = _sections(text)
     if "solution" not in sections:
@@ -429,7 +453,7 @@ def parse_rewrite(text: str, mode: str, reasoning_tags: tuple[str, ...] = DEFAUL
     ]
     entry = entry_lines[0] if entry_lines else ""
     instruction = sections.get("instruction", "")
-    return _check_rewrite(instruction, solution, entry, adapter, mode)
+    return _check_rewrite(instruction, solution, entry, adapter, mode, original_language)
 
 
 # ---------------------------------------------------------------- test inputs
