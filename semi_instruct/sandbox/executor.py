@@ -70,6 +70,7 @@ HARNESS_STDERR_BYTES = 16384  # the harness sends at most this much of a case's 
 CGROUP_HEADROOM = 128 << 20  # the pre-started interpreter plus /tmp and /dev/shm contents
 CGROUP_EXTRA_PIDS = 3  # bwrap, the harness, the case's first process
 START_TIMEOUT_S = 30.0
+READ_CHUNK = 1 << 16  # bytes asked of the result pipe per read
 FRAME_GRACE_S = 10.0  # beyond a case's timeout: fork, kill, clean-up on a loaded machine
 STATUSES = frozenset({"ok", "error", "timeout", "memory", "output_limit", "killed"})
 SANDBOX_ENV = {
@@ -263,6 +264,7 @@ class Sandbox:
         self._ctl, self._results = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self._poll = select.poll()
         self._poll.register(self._results, select.POLLIN)
+        self._pending = bytearray()  # read from the sandbox but not yet taken: the start of the next frames
         try:
             header, _ = self.frame(time.monotonic() + START_TIMEOUT_S, Limits())
         except SandboxLost as exc:
@@ -285,18 +287,21 @@ class Sandbox:
             raise SandboxLost(f"cannot send the job: {exc}; {self._death_note()}") from exc
 
     def _read(self, n: int, deadline: float) -> bytes:
-        buf = bytearray()
+        """The next n bytes. Reads what is there (at least READ_CHUNK), so a frame usually takes one read."""
+        buf = self._pending
         while len(buf) < n:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise SandboxLost("no result in time (host watchdog)")
             if not self._poll.poll(left * 1000):
                 continue
-            chunk = os.read(self._results, n - len(buf))
+            chunk = os.read(self._results, max(n - len(buf), READ_CHUNK))
             if not chunk:
                 raise SandboxLost(self._death_note())
             buf += chunk
-        return bytes(buf)
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
 
     def frame(self, deadline: float, limits: Limits, ret_cap: int | None = None) -> tuple[dict[str, Any], list[bytes]]:
         """The next frame: a JSON header and its byte blobs (stdout, stderr, return value or artifact)."""

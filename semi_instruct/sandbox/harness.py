@@ -59,18 +59,19 @@ import signal  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
-import zipfile  # noqa: E402
+import warnings  # noqa: E402
 from _json import encode_basestring_ascii  # noqa: E402
 
 # What stdin programs and function snippets commonly import: loaded once instead of once per case.
 WARM_MODULES = (
     "abc array bisect calendar cmath collections collections.abc contextlib copy csv dataclasses datetime "
-    "decimal enum fractions functools hashlib heapq io itertools math numbers operator pprint queue random "
+    "decimal enum fractions functools hashlib heapq io itertools math numbers operator pprint random "
     "re statistics string textwrap traceback typing unicodedata"
 ).split()
+# Never warm here: `threading` (and `queue`, `zipfile`, which import it). Its fork hook would cost every case
+# ~110 page faults (~0.2 ms, docs/sandbox.md); a program that uses threads imports it in its own case.
 for _name in WARM_MODULES:
     try:
         importlib.import_module(_name)
@@ -95,6 +96,7 @@ RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_"
 ARTIFACT_FD = 3  # where a compiled program's artifact is in its case
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 PAGE = os.sysconf("SC_PAGE_SIZE")
+PRECOMPILE_CHARS = 1 << 16  # larger sources are compiled by each case (under its limits), not by PID 1
 _exit = os._exit
 
 
@@ -121,10 +123,15 @@ def oom_kills():
         return None
 
 
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def write_all(fd, *buffers):
+    """Write the buffers in order with as few system calls as the pipe allows (one, usually)."""
+    views = [memoryview(b) for b in buffers if len(b)]
+    while views:
+        n = os.writev(fd, views)
+        while views and n >= len(views[0]):
+            n -= len(views.pop(0))
+        if views:
+            views[0] = views[0][n:]
 
 
 def read_exact(fd, n):
@@ -139,10 +146,9 @@ def read_exact(fd, n):
 
 
 def send(header, *blobs):
+    """One frame in one write: the host then wakes once per case, not once per part."""
     head = json.dumps(header).encode()
-    write_all(RES, struct.pack(">I", len(head)) + head)
-    for blob in blobs:
-        write_all(RES, blob)
+    write_all(RES, struct.pack(">I", len(head)) + head, *blobs)
 
 
 def kill_all():
@@ -196,10 +202,12 @@ def report(exc):
 
 def finalize(status):
     """The interpreter's shut-down: wait for non-daemon threads, run atexit hooks, flush stdio."""
-    try:
-        threading._shutdown()
-    except BaseException as exc:
-        report(exc)
+    threading = sys.modules.get("threading")
+    if threading is not None:  # as the interpreter does: only a program that imported it can have threads
+        try:
+            threading._shutdown()
+        except BaseException as exc:
+            report(exc)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -251,6 +259,22 @@ def encode(
     raise TypeError(t.__qualname__)
 
 
+def precompile(job):
+    """A Python program's code object, compiled once here for all of the job's cases (each case execs it in
+    its own fork), or None: then every case compiles the source itself, exactly as `python3 prog.py` would.
+    Only a clean compile is shared: a SyntaxError or any warning (which a fresh interpreter prints to the
+    case's stderr) is left to the cases, and a source beyond PRECOMPILE_CHARS never costs PID 1 more than a
+    bounded compile."""
+    if job.get("argv") is not None or len(job["code"]) > PRECOMPILE_CHARS:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return compile(job["code"], PROGRAM_PATH, "exec")  # as run_program compiles it
+        except Exception:
+            return None
+
+
 def new_module(name):
     module = types.ModuleType(name)
     module.__file__ = PROGRAM_PATH
@@ -285,14 +309,15 @@ def find_entry(module, name):
     return owner, parts[1]
 
 
-def run_program(job, arguments):
+def run_program(job, arguments, code=None):
     """Run the program like `python3 /tmp/prog.py` (stdio) or call its entry point (call); exit status."""
     sys.argv[:] = [PROGRAM_PATH]
     sys.path.insert(0, CASE_DIR)
     call = job["mode"] == "call"
     module = new_module("solution" if call else "__main__")
     try:
-        code = compile(job["code"], PROGRAM_PATH, "exec")
+        if code is None:  # compiled here, so a SyntaxError's traceback is the interpreter's own
+            code = compile(job["code"], PROGRAM_PATH, "exec")
         exec(code, module.__dict__)
         if not call:
             return finalize(0)
@@ -327,7 +352,7 @@ def run_program(job, arguments):
     return finalize(0)
 
 
-def child(job, arguments, limits, fds):
+def child(job, arguments, limits, fds, code=None):
     """In the forked child: confine, then run the program. Never returns into the harness loop."""
     status = 70
     try:
@@ -361,7 +386,7 @@ def child(job, arguments, limits, fds):
                 os.execve(ARTIFACT_FD, argv, env)
             os.execve(argv[0], argv, env)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
-        status = run_program(job, arguments)
+        status = run_program(job, arguments, code)
     except BaseException as exc:
         try:
             os.write(2, ("[sandbox] case set-up failed: " + repr(exc) + "\n").encode())
@@ -443,7 +468,7 @@ def write_sources(files):
             f.write(text)
 
 
-def run_case(job, index, text, limits, out, err, ret, artifact_fd=None):
+def run_case(job, index, text, limits, out, err, ret, artifact_fd=None, code=None):
     compile_job = job.get("compile")
     if compile_job is not None:
         write_sources(compile_job["files"])
@@ -478,7 +503,7 @@ def run_case(job, index, text, limits, out, err, ret, artifact_fd=None):
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        child(job, text, limits, child_fds)
+        child(job, text, limits, child_fds, code)
     for fd in child_fds:
         if fd != artifact_fd:
             os.close(fd)
@@ -596,6 +621,8 @@ def collect_artifact(spec, ret):
     if "file" in spec:
         data = read_regular(spec["file"], limit)
     else:
+        import zipfile  # only in compile sandboxes (see WARM_MODULES)
+
         root, sink = spec["jar"], io.BytesIO()
         if not os.path.isfile(os.path.join(root, spec["main"])):
             raise OSError("no " + spec["main"] + " for the main class (found from the source)")
@@ -651,9 +678,10 @@ def run_job(job, pristine, artifact_fd=None):
     ret = Capture(-1, cap + 8 + 1) if job["mode"] == "call" else None
     if job.get("compile") is not None:
         ret = Capture(-1, lim["artifact_bytes"] + 1)
+    code = precompile(job)
     try:
         for index, text in enumerate(job["inputs"]):
-            header = run_case(job, index, text, limits, out, err, ret, artifact_fd)
+            header = run_case(job, index, text, limits, out, err, ret, artifact_fd, code)
             note = ""
             try:
                 for d in WIPED_DIRS:
