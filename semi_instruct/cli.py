@@ -17,15 +17,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from semi_instruct import config as cfg
-from semi_instruct.io import atomic_write_text, iter_parquet_rows
 from semi_instruct.layouts import PRESETS, known_layouts
 from semi_instruct.manifest import FORMATS, Shard, read_manifest
-from semi_instruct.stages.base import StageStats
+
+if TYPE_CHECKING:  # the stages (and pyarrow) are imported by the commands that run them: `exec` starts fast
+    from semi_instruct.stages.base import StageStats
 
 BASE_CONFIG = Path("config.yaml")  # the Snakefile's `configfile:`, relative to the working directory
 SHARD_OR_INPUT = (
@@ -199,6 +200,7 @@ def cmd_replay_build(args: argparse.Namespace) -> None:
     """Ingest a shard in a scratch dir, then write an answers skeleton for its samples (--skeleton), or
     replay entries for their exact prompts from filled-in answers (--answers, --out)."""
     from semi_instruct.engines import EngineError
+    from semi_instruct.io import atomic_write_text, iter_parquet_rows
     from semi_instruct.stages import generate, ingest
 
     if not args.skeleton and not (args.answers and args.out):

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
@@ -41,6 +40,8 @@ class ConfigError(ValueError):
 
 
 def _with_defaults(validator_class: type) -> type:
+    import jsonschema  # here, not at the top: `semi-instruct exec` starts without it (~70 ms)
+
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
@@ -70,7 +71,9 @@ def validate_config(config: Config) -> Config:
             f"rename it in your config file"
         )
     root = schema()
-    validator = _with_defaults(jsonschema.Draft202012Validator)(root)
+    from jsonschema import Draft202012Validator
+
+    validator = _with_defaults(Draft202012Validator)(root)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
