@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -77,6 +78,43 @@ def test_each_case_starts_fresh(runner: Executor) -> None:
     assert rs[4].exit_code == 3 and rs[4].output("stdio") is None
 
 
+def test_code_compiled_once_is_still_fresh_in_every_case(runner: Executor) -> None:
+    """The job's code object is compiled once in PID 1 and shared: a case that mutates it (its constants through
+    ctypes, the function's code and defaults) or its own file changes nothing for the next case."""
+    code = """
+    import ctypes, sys
+    def f(acc=[]):
+        acc.append(1)
+        return len(acc)
+    K = 123456789
+    print(f(), K, open(__file__).read().count("# marker"))
+    ctypes.c_uint32.from_address(id(K) + 24).value = 7  # the int constant's first digit, in place
+    f.__code__ = (lambda acc=[]: 99).__code__
+    open(__file__, "a").write("# marker\\n")
+    """
+    rs = stdio(runner, code, ["", "", ""])
+    assert [(r.status, r.stdout) for r in rs] == [("ok", "1 123456789 2\n")] * 3, rs[0].stderr
+
+
+def test_a_long_lived_sandbox_keeps_no_file_open_per_case() -> None:
+    """PID 1 closes every pipe of every case: with the open-file limit many hosts have (here 64), hundreds of
+    cases in one sandbox all run (a leak of two per case once ended every ~500th case as `killed`)."""
+    script = textwrap.dedent(
+        """
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        from semi_instruct.sandbox import Limits, Program, make_runner
+        with make_runner() as runner:
+            echo = Program("stdio", "print(input())")
+            results = [r for _ in range(40) for r in runner.run(echo, ["x"] * 10, Limits())]
+        print(sorted({(r.status, r.stdout, r.extra["sandbox"]) for r in results}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[('ok', 'x\\n', 1)]\n"
+
+
 def test_hash_seed_fixed_but_random_reseeded(runner: Executor) -> None:
     code = "import random; print(hash('semi-instruct'), list({'a', 'b', 'c', 'd', 'e'})); print(random.random())"
     a, b = stdio(runner, code, ["", ""])
@@ -107,6 +145,7 @@ exit(int(os.environ.get("PYTHONHASHSEED", "9")) + 4)
     [
         FIDELITY_PROBE,
         "def f(:\n    pass\n",
+        "print(1 is 1)\n",  # a SyntaxWarning at compile time: printed for every case, as a fresh interpreter does
         "import sys\nsys.exit('bye')\n",
         "def g():\n    return 1 / 0\ng()\n",
         "import sys\nsys.stdout.close()\n",

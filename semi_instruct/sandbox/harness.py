@@ -546,8 +546,9 @@ def run_case(job, index, text, limits, out, err, ret, artifact_fd=None, code=Non
                     stdin_w = None
             elif fd in readers:
                 capture = readers[fd]
-                if not capture.read():
+                if not capture.read():  # end of file: every writer is gone
                     poller.unregister(fd)
+                    os.close(fd)
                     del readers[fd]
                 elif capture is not err and capture.n > capture.size - 1:
                     over = True  # one byte past the cap: output_limit
