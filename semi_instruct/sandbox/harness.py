@@ -4,10 +4,11 @@ The host (`executor.py`) runs this file's text with `python3 -s -P -c` inside bu
 unprivileged sandbox uid, and never imports it; it uses only the standard library. Pitfall numbers refer
 to docs/sandbox.md.
 
-- Common standard modules are imported once here; each case runs in a fresh fork of this pristine
-  interpreter, so a program's module-level state dies with its case. `random` re-seeds itself after a
-  fork (urandom), and the hash secret (PYTHONHASHSEED=0) is inherited: outputs stay deterministic
-  where a fresh `python3 prog.py` would be, and random where it would be random.
+- Common standard modules are imported once here (not `threading`: its fork hook would cost every case), and a
+  job's Python source is compiled once here; each case runs in a fresh fork of this pristine interpreter, so
+  a program's module-level state (and anything it does to the shared code object) dies with its case.
+  `random` re-seeds itself after a fork (urandom), and the hash secret (PYTHONHASHSEED=0) is inherited:
+  outputs stay deterministic where a fresh `python3 prog.py` would be, and random where it would be random.
 - PID 1 is non-dumpable, so same-uid cases can't open /proc/1/fd/*, /proc/1/mem or /proc/1/environ
   (pitfalls 3, 4), and it handles no signals, so a case's kill(1, ...) or kill(-1, ...) can't stop it.
 - After each case everything else in the sandbox is killed (kill(-1) from PID 1 reaches setsid daemons)
