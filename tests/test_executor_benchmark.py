@@ -36,6 +36,7 @@ def test_executor_benchmark_runs_every_runner_against_the_baseline() -> None:
     assert "30 cases per runner and round, 2 workers, 2 interleaved rounds, every output identical" in out
     for runner in ("naive python3", "semi-instruct exec --workers 2", "Executor (library)"):
         assert re.search(rf"throughput {re.escape(runner)} +/ naive python3 -I -S: +\d+\.\d\dx", out), out
+    assert re.search(r"its start \(below\) taken off each round: +\d+\.\d\dx", out), out
     for cost in ("per additional case", "per program", "exec CLI start", "sandbox start"):
         assert re.search(rf"  {cost} +\d", out), out
 
