@@ -49,6 +49,7 @@ PYTHON = "/usr/bin/python3"  # the interpreter the sandbox runs, so both sides r
 CLI = ROOT / ".venv" / "bin" / "semi-instruct"
 LIMITS = Limits(timeout_s=10.0)
 BASELINE = "naive python3 -I -S"
+EMPTY_PROGRAM = ("pass\n", [""] * 10)  # what a case costs with no program to run
 
 Programs = list[tuple[str, list[str]]]
 Runner = Callable[[Programs], list[list[str]]]
@@ -161,7 +162,7 @@ def main() -> None:
     executor.close()
     with Executor() as single:  # one worker, one sandbox: the split of a case's cost
         per_case, per_program = costs(single, programs, args.repeat)
-        empty_case, empty_program = costs(single, [("pass\n", [""] * 10)], 10 * args.repeat)
+        empty_case, empty_program = costs(single, [EMPTY_PROGRAM], 10 * args.repeat)
     with open(os.path.join(scratch, "empty.jsonl"), "w"):
         pass
     cli_start = statistics.median(

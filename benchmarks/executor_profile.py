@@ -24,7 +24,7 @@ import semi_instruct.sandbox.executor as executor_module
 from semi_instruct.sandbox import Limits, Program
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from executor import LIMITS, PROGRAMS, load
+from executor import EMPTY_PROGRAM, LIMITS, PROGRAMS, load
 
 # (anchor line, where, code): `mark(name)` in PID 1, `child_mark(slot)` in the case's process
 MARKS = [
@@ -79,18 +79,17 @@ def send_timings():
 
 
 def instrumented(harness: str) -> str:
-    lines = harness.split("\n")
+    text = harness
     for anchor, where, code in MARKS:
-        hits = [i for i in range(len(lines)) if "\n".join(lines[i:]).startswith(anchor)]
-        if len(hits) != 1:
-            sys.exit(f"anchor found {len(hits)} times in harness.py (expected once): {anchor!r}")
-        i = hits[0]
-        first = anchor.split("\n")[0]
-        indent = first[: len(first) - len(first.lstrip())]
+        hits = text.count("\n" + anchor)  # anchors start a line
+        if hits != 1:
+            sys.exit(f"anchor found {hits} times in harness.py (expected once): {anchor!r}")
+        at = text.index("\n" + anchor) + 1
+        indent = anchor[: len(anchor) - len(anchor.lstrip())]
         if where == "after" and anchor.endswith(":"):
             indent += "    "
-        lines.insert(i if where == "before" else i + anchor.count("\n") + 1, indent + code)
-    text = "\n".join(lines)
+        line = at if where == "before" else text.index("\n", at + len(anchor)) + 1  # after the anchor's last line
+        text = text[:line] + indent + code + "\n" + text[line:]
     return text.replace("\n# --- in the forked child", PROBES + "\n# --- in the forked child", 1)
 
 
@@ -117,7 +116,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="only the first N programs")
     ap.add_argument("--empty", action="store_true", help="an empty program (`pass`) instead, 300 cases")
     args = ap.parse_args()
-    programs = [("pass\n", [""] * 10)] * 30 if args.empty else load(PROGRAMS, args.limit)
+    programs = [EMPTY_PROGRAM] * 30 if args.empty else load(PROGRAMS, args.limit)
     profiles = [p for p in profile(programs) if p["child"] is not None]
     phases: dict[str, list[float]] = {}
     for p in profiles:
